@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/decode"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// Report is the `analyze --json` document.
+type Report struct {
+	Capture       CaptureInfo              `json:"capture"`
+	Calls         []correlate.Call         `json:"calls"`
+	OrphanStreams []correlate.Stream       `json:"orphan_streams"`
+	Registrations []correlate.Registration `json:"registrations"`
+}
+
+// CaptureInfo describes the input of a report.
+type CaptureInfo struct {
+	Files        []string          `json:"files"`
+	Packets      uint64            `json:"packets"`
+	Bytes        uint64            `json:"bytes"`
+	First        correlate.Time    `json:"first"`
+	Last         correlate.Time    `json:"last"`
+	DecodeErrors map[string]uint64 `json:"decode_errors"`
+	FileErrors   []string          `json:"file_errors"`
+}
+
+func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files multiFlag
+	fs.Var(&files, "r", "capture file to read (pcap, pcapng, optionally gzipped); repeat for several, merged by time")
+	asJSON := fs.Bool("json", false, "print the JSON document instead of tables")
+	ccfg := correlate.DefaultConfig()
+	fs.DurationVar(&ccfg.RTPTimeout, "rtp-timeout", ccfg.RTPTimeout, "end an answered call without BYE after this much media silence")
+	fs.DurationVar(&ccfg.MediaStopBeforeBye, "media-stop-before-bye", ccfg.MediaStopBeforeBye, "flag a call dropped when media stopped this long before the BYE")
+	interval := fs.Duration("interval", time.Duration(ccfg.Quality.Interval), "quality interval length")
+	fs.Float64Var(&ccfg.Quality.JitterBufferMs, "jitter-buffer", ccfg.Quality.JitterBufferMs, "simulated fixed jitter buffer depth in ms (E-model late discards and delay)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	files = append(files, fs.Args()...)
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "callscope analyze: at least one -r FILE is needed")
+		return errUsage
+	}
+	ccfg.Quality.Interval = int64(*interval)
+	if err := ccfg.Validate(); err != nil {
+		return err
+	}
+	rep, err := analyzeFiles(ctx, files, decode.DefaultConfig(), ccfg)
+	if rep == nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(rep); werr != nil {
+			return werr
+		}
+	} else {
+		printTables(stdout, rep)
+	}
+	return err
+}
+
+// analyzeFiles runs capture → decode → correlate over files. It returns the report of
+// everything read; err reports damaged files (the report still holds all packets before
+// the damage).
+func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config) (*Report, error) {
+	src, err := capture.OpenFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	rep := &Report{
+		Capture:       CaptureInfo{Files: files, FileErrors: []string{}},
+		Calls:         []correlate.Call{},
+		OrphanStreams: []correlate.Stream{},
+		Registrations: []correlate.Registration{},
+	}
+	var recs []*correlate.Record
+	cor := correlate.New(ccfg, correlate.Output{
+		Call:         func(r *correlate.Record) { recs = append(recs, r) },
+		Orphan:       func(s *correlate.Stream) { rep.OrphanStreams = append(rep.OrphanStreams, *s) },
+		Registration: func(r *correlate.Registration) { rep.Registrations = append(rep.Registrations, *r) },
+	})
+	dec := decode.New(dcfg)
+	onEvent := cor.Event
+	var p capture.Packet
+	var n int
+	for {
+		if n++; n&0xffff == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		err := src.Next(&p)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		dec.Decode(p.LinkType, p.TS, p.Data, onEvent)
+	}
+	dec.Flush(onEvent)
+	cor.Finish()
+	correlate.LinkCalls(recs)
+	for _, r := range recs {
+		rep.Calls = append(rep.Calls, r.Call)
+	}
+	st := src.Stats()
+	rep.Capture.Packets, rep.Capture.Bytes = st.Packets, st.Bytes
+	rep.Capture.First, rep.Capture.Last = correlate.Time(st.First), correlate.Time(st.Last)
+	rep.Capture.DecodeErrors = dec.Errors().Map()
+	ferrs := src.Errors()
+	for _, e := range ferrs {
+		rep.Capture.FileErrors = append(rep.Capture.FileErrors, e.Error())
+	}
+	return rep, errors.Join(ferrs...)
+}
+
+func fmtMs(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", *v)
+}
+
+func fmtMOS(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+func printTables(w io.Writer, rep *Report) {
+	c := rep.Capture
+	fmt.Fprintf(w, "%d packets, %d bytes, %d calls, %d orphan streams, %d registrations\n",
+		c.Packets, c.Bytes, len(rep.Calls), len(rep.OrphanStreams), len(rep.Registrations))
+	if len(c.DecodeErrors) > 0 {
+		fmt.Fprintf(w, "decode errors: %v\n", c.DecodeErrors)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSTART\tCALL-ID\tFROM\tTO\tSTATE\tCODE\tPDD ms\tDUR ms\tENDED BY\tEND\tDROP\tSTREAMS\tMOS min")
+	for _, cl := range rep.Calls {
+		start, _ := cl.Start.MarshalJSON()
+		by := "-"
+		if cl.EndedBy != nil {
+			by = *cl.EndedBy
+		}
+		drop := "-"
+		if cl.DropReason != nil {
+			drop = *cl.DropReason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", strings.Trim(string(start), `"`),
+			trunc(cl.CallID, 28), cl.FromUser, cl.ToUser, cl.State, cl.FinalCode, fmtMs(cl.PDDMs), fmtMs(cl.DurationMs),
+			by, cl.EndReason, drop, len(cl.Streams), fmtMOS(cl.MOSMin))
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nCALL-ID\tSSRC\tSRC\tDST\tCODEC\tPACKETS\tLOST\tJITTER mean/max ms\tMAX DELTA ms\tMOS")
+	row := func(id string, s correlate.Stream) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.2f/%.2f\t%.1f\t%s\n", trunc(id, 28), s.SSRC, s.Src, s.Dst,
+			s.Codec, s.Packets, s.Lost, s.JitterMeanMs, s.JitterMaxMs, s.MaxDeltaMs, fmtMOS(s.MOS))
+	}
+	for _, cl := range rep.Calls {
+		for _, s := range cl.Streams {
+			row(cl.CallID, s)
+		}
+	}
+	for _, s := range rep.OrphanStreams {
+		row("(orphan)", s)
+	}
+	tw.Flush()
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

@@ -1,0 +1,63 @@
+// Command callscope is the passive VoIP monitor: `analyze` reads capture files and prints
+// calls and streams; `serve` captures, stores and serves the dashboard; `gen` writes
+// scenario captures with known truth. main only wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: callscope <command> [flags]
+
+commands:
+  analyze -r FILE... [--json]   analyse capture files offline and print calls and streams
+  gen -scenario NAME -w FILE    write a generated scenario capture (gen -list lists them)
+  version                       print the version
+`
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "analyze":
+		err = runAnalyze(ctx, args[1:], stdout, stderr)
+	case "gen":
+		err = runGen(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "callscope", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "callscope: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, "callscope:", err)
+		return 1
+	}
+}

@@ -1,0 +1,90 @@
+package correlate
+
+import (
+	"errors"
+	"time"
+
+	"github.com/callscope/callscope/quality"
+)
+
+// Config holds the correlator's timers (all in packet time) and table caps.
+type Config struct {
+	// RTPTimeout ends an answered call with no BYE once its media has been silent this long
+	// (end_reason rtp_timeout). Calls that never had media are not timed out by it.
+	RTPTimeout time.Duration
+	// SIPTimeout ends an INVITE that got no response at all (RFC 3261 Timer B, 64*T1).
+	SIPTimeout time.Duration
+	// RingTimeout ends an INVITE that got a provisional response but no final one
+	// (RFC 3261 §16.6 Timer C is at least 3 minutes).
+	RingTimeout time.Duration
+	// MaxCallDuration ends an answered call with no media and no BYE.
+	MaxCallDuration time.Duration
+	// Linger keeps a finished call (BYE, final error) this long for retransmissions and
+	// trailing media before it is emitted.
+	Linger time.Duration
+	// MediaStopBeforeBye flags a call dropped when its media stopped at least this long
+	// before the BYE.
+	MediaStopBeforeBye time.Duration
+	// OneWayAfter flags one_way_audio when an answered call had media in one direction
+	// only for longer than this.
+	OneWayAfter time.Duration
+
+	MaxCalls           int // concurrent calls; the oldest is evicted beyond it
+	MaxStreams         int // RTP streams (attached and orphan candidates)
+	MaxMedia           int // media index entries (SDP addresses)
+	MaxRegistrations   int // open REGISTER flows
+	MaxMessagesPerCall int // ladder entries kept per call when KeepMessages
+	MaxStreamsPerCall  int
+
+	// LinkHeaders are the headers whose values link B2BUA legs into one call group.
+	// P-Charging-Vector contributes its icid-value, Session-ID (RFC 7989) its value
+	// before any parameter.
+	LinkHeaders []string
+	// LinkByNumber also links calls with the same caller and callee user within
+	// LinkWindow of each other.
+	LinkByNumber bool
+	LinkWindow   time.Duration
+
+	// KeepMessages retains every SIP message (raw bytes and frame) per call for ladders
+	// and pcap export. Off for analyze.
+	KeepMessages bool
+
+	Quality quality.Config
+}
+
+// DefaultConfig returns the defaults documented in the README.
+func DefaultConfig() Config {
+	return Config{
+		RTPTimeout:         30 * time.Second,
+		SIPTimeout:         32 * time.Second,
+		RingTimeout:        180 * time.Second,
+		MaxCallDuration:    4 * time.Hour,
+		Linger:             10 * time.Second,
+		MediaStopBeforeBye: time.Second,
+		OneWayAfter:        3 * time.Second,
+		MaxCalls:           200000,
+		MaxStreams:         400000,
+		MaxMedia:           800000,
+		MaxRegistrations:   100000,
+		MaxMessagesPerCall: 2000,
+		MaxStreamsPerCall:  32,
+		LinkHeaders:        []string{"X-CID", "X-Call-ID", "P-Charging-Vector", "Session-ID"},
+		LinkWindow:         2 * time.Second,
+		Quality:            quality.DefaultConfig(),
+	}
+}
+
+// Validate reports the first unusable setting.
+func (c *Config) Validate() error {
+	switch {
+	case c.RTPTimeout <= 0:
+		return errors.New("correlate: rtp timeout must be positive")
+	case c.SIPTimeout <= 0 || c.RingTimeout <= 0:
+		return errors.New("correlate: sip timeouts must be positive")
+	case c.MaxCalls <= 0 || c.MaxStreams <= 0 || c.MaxMedia <= 0:
+		return errors.New("correlate: table caps must be positive")
+	case c.MaxStreamsPerCall <= 0 || c.MaxRegistrations <= 0:
+		return errors.New("correlate: table caps must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package correlate
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Time is a packet timestamp rendered in the JSON contract as RFC 3339 UTC with
+// microseconds, or null when zero (unknown).
+type Time int64 // Unix nanoseconds; 0 means unknown
+
+// MarshalJSON renders t as "2006-01-02T15:04:05.000000Z" or null.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t == 0 {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + time.Unix(0, int64(t)).UTC().Format("2006-01-02T15:04:05.000000Z07:00") + `"`), nil
+}
+
+// UnmarshalJSON parses the form MarshalJSON writes.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = 0
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = Time(v.UnixNano())
+	return nil
+}
+
+// Call is one call as the JSON contract names it: the same object in `analyze --json`,
+// the store and the REST API.
+type Call struct {
+	CallID        string   `json:"call_id"`
+	From          string   `json:"from"`
+	To            string   `json:"to"`
+	FromUser      string   `json:"from_user"`
+	ToUser        string   `json:"to_user"`
+	Caller        string   `json:"caller"`
+	Callee        string   `json:"callee"`
+	Transport     string   `json:"transport"`
+	State         string   `json:"state"`
+	FinalCode     int      `json:"final_code"`
+	FinalReason   string   `json:"final_reason"`
+	Start         Time     `json:"start"`
+	Ringing       Time     `json:"ringing"`
+	Answer        Time     `json:"answer"`
+	End           Time     `json:"end"`
+	PDDMs         *float64 `json:"pdd_ms"`
+	SetupMs       *float64 `json:"setup_ms"`
+	DurationMs    *float64 `json:"duration_ms"`
+	EndedBy       *string  `json:"ended_by"`
+	EndReason     string   `json:"end_reason"`
+	Q850Cause     *int     `json:"q850_cause"`
+	Dropped       bool     `json:"dropped"`
+	DropReason    *string  `json:"drop_reason"`
+	OneWayAudio   bool     `json:"one_way_audio"`
+	SIPMessages   int      `json:"sip_messages"`
+	Retrans       int      `json:"retransmissions"`
+	LinkedCallIDs []string `json:"linked_call_ids"`
+	UserAgents    []string `json:"user_agents"`
+	DTMF          string   `json:"dtmf"`
+	MOSMin        *float64 `json:"mos_min"`
+	Streams       []Stream `json:"streams"`
+}
+
+// Stream is one RTP stream (one SSRC in one direction) as the JSON contract names it.
+type Stream struct {
+	SSRC                 string     `json:"ssrc"` // "0x%08X"
+	Src                  string     `json:"src"`
+	Dst                  string     `json:"dst"`
+	PayloadType          int        `json:"payload_type"`
+	Codec                string     `json:"codec"`
+	ClockRate            int        `json:"clock_rate"`
+	First                Time       `json:"first"`
+	Last                 Time       `json:"last"`
+	Packets              uint64     `json:"packets"`
+	Expected             uint64     `json:"expected"`
+	Lost                 uint64     `json:"lost"`
+	Duplicates           uint64     `json:"duplicates"`
+	OutOfOrder           uint64     `json:"out_of_order"`
+	JitterMeanMs         float64    `json:"jitter_mean_ms"`
+	JitterMaxMs          float64    `json:"jitter_max_ms"`
+	MaxDeltaMs           float64    `json:"max_delta_ms"`
+	MOS                  *float64   `json:"mos"`
+	MOSMin               *float64   `json:"mos_min"`
+	RFactor              *float64   `json:"r_factor"`
+	DTMF                 string     `json:"dtmf"`
+	MediaAddressMismatch bool       `json:"media_address_mismatch"`
+	RTCP                 *RTCPInfo  `json:"rtcp"`
+	Intervals            []Interval `json:"intervals"`
+}
+
+// RTCPInfo is what RTCP told about a stream.
+type RTCPInfo struct {
+	RTTMs                  *float64 `json:"rtt_ms"`
+	ReportedFractionLost   *float64 `json:"reported_fraction_lost"` // percent
+	ReportedCumulativeLost *int64   `json:"reported_cumulative_lost"`
+	ReportedJitterMs       *float64 `json:"reported_jitter_ms"`
+}
+
+// Interval is one fixed-length slice of a stream's life.
+type Interval struct {
+	Start    Time     `json:"start"`
+	Packets  uint64   `json:"packets"`
+	Lost     uint64   `json:"lost"`
+	JitterMs float64  `json:"jitter_ms"`
+	MOS      *float64 `json:"mos"`
+}
+
+// Registration is one REGISTER flow (challenges included).
+type Registration struct {
+	AOR       string `json:"aor"`
+	Contact   string `json:"contact"`
+	Source    string `json:"source"`
+	Expires   *int   `json:"expires"`
+	Outcome   string `json:"outcome"` // registered|unregistered|failed|challenged|no_response
+	FinalCode int    `json:"final_code"`
+	Time      Time   `json:"time"`
+	CallID    string `json:"call_id"`
+}

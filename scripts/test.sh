@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need when run as root on Debian,
+# then checks formatting and vet, and runs every test. With CI=true a test that would be
+# skipped for a missing tool fails instead (see internal/testutil).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v tshark >/dev/null || need+=(tshark)
+command -v capinfos >/dev/null || need+=(wireshark-common)
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+command -v chromium >/dev/null || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing tools (${need[*]}): run as root on Debian to install them" >&2
+  fi
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on:" >&2; echo "$unformatted" >&2; exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 45m "$@" ./...
