@@ -124,7 +124,7 @@ func OpenFile(path string) (*FileReader, error) {
 // not close rd. The file header (pcap) or first Section Header Block
 // (pcapng) is read before returning.
 func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
-	r := &FileReader{name: name, br: bufio.NewReaderSize(rd, bufSize)}
+	r := &FileReader{name: name, br: bufio.NewReaderSize(rd, readBufSize(rd))}
 	magic, err := r.br.Peek(4)
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, gerr := gzip.NewReader(r.br)
@@ -158,6 +158,17 @@ func NewFileReader(rd io.Reader, name string) (*FileReader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// readBufSize picks the read buffer size: bufSize, or less for an
+// in-memory input (bytes.Reader, bytes.Buffer, strings.Reader) known to be
+// smaller, since every record then fits in the whole input anyway. Files
+// always get bufSize: one may still be growing while we read it.
+func readBufSize(rd io.Reader) int {
+	if v, ok := rd.(interface{ Len() int }); ok && v.Len() < bufSize {
+		return max(v.Len()+1, 64)
+	}
+	return bufSize
 }
 
 // Name returns the name given to NewFileReader or the path given to OpenFile.
@@ -254,7 +265,9 @@ func (r *FileReader) peek(off int64, n int, eofOK bool, what string) ([]byte, er
 	if len(b) == 0 && err == io.EOF && eofOK {
 		return nil, io.EOF
 	}
-	if err == io.EOF {
+	if err == io.EOF || (err == bufio.ErrBufferFull && r.br.Size() < bufSize) {
+		// A buffer smaller than bufSize holds the whole input: a record
+		// that does not fit in it is cut short by the end of the input.
 		return nil, r.damage(off, ErrTruncated, what+": "+strconv.Itoa(len(b))+" of "+strconv.Itoa(n)+" bytes present")
 	}
 	return nil, r.ioErr(off, err, what)

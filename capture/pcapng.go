@@ -130,7 +130,7 @@ func (r *FileReader) readSHB() error {
 // position (offset off) and checks its trailing length.
 func (r *FileReader) skipBlock(off int64, blen uint32) error {
 	n := int(blen)
-	if n <= bufSize {
+	if n <= r.br.Size() {
 		b, err := r.peek(off, n, false, "pcapng block")
 		if err != nil {
 			return err

@@ -51,7 +51,7 @@ func NewPcapWriter(w io.Writer, linkType uint32, snaplen int, nanos bool) (*Pcap
 }
 
 // WritePacket writes one record. data longer than the snaplen is cut;
-// origLen smaller than the captured length is raised to it.
+// origLen smaller than len(data) is raised to it.
 func (w *PcapWriter) WritePacket(ts int64, data []byte, origLen int) error {
 	if ts < 0 {
 		return errNegativeTS
@@ -64,10 +64,10 @@ func (w *PcapWriter) WritePacket(ts int64, data []byte, origLen int) error {
 	if !w.nanos {
 		frac /= 1e3
 	}
+	origLen = max(origLen, len(data))
 	if len(data) > w.snaplen {
 		data = data[:w.snaplen]
 	}
-	origLen = max(origLen, len(data))
 	le := binary.LittleEndian
 	le.PutUint32(w.hdr[0:], uint32(sec))
 	le.PutUint32(w.hdr[4:], uint32(frac))
@@ -157,8 +157,8 @@ func (w *PcapngWriter) AddInterface(linkType uint32, snaplen int, name string) (
 }
 
 // WritePacket writes an Enhanced Packet Block with a nanosecond timestamp.
-// data longer than the interface snaplen is cut; origLen smaller than the
-// captured length is raised to it.
+// data longer than the interface snaplen is cut; origLen smaller than
+// len(data) is raised to it.
 func (w *PcapngWriter) WritePacket(iface int, ts int64, data []byte, origLen int) error {
 	if iface < 0 || iface >= len(w.snaps) {
 		return errNoIface
@@ -166,13 +166,13 @@ func (w *PcapngWriter) WritePacket(iface int, ts int64, data []byte, origLen int
 	if ts < 0 {
 		return errNegativeTS
 	}
+	origLen = max(origLen, len(data))
 	if sl := w.snaps[iface]; sl > 0 && len(data) > sl {
 		data = data[:sl]
 	}
 	if len(data) > maxPacketBlock-epbMinLen-4 {
 		return errTooLarge
 	}
-	origLen = max(origLen, len(data))
 	blen := epbMinLen + pad4(len(data))
 	le := binary.LittleEndian
 	b := w.scratch[:28]

@@ -106,10 +106,11 @@ type Decoder struct {
 	rtpHdr rtp.Header
 	hepPkt hep.Packet
 
-	frags  fragTable
-	tcp    *tcpasm.Assembler
+	frags   fragTable
+	tcp     *tcpasm.Assembler
 	tcpSeen tcpasm.Counters // tcpasm counters already folded into errs
-	ws     wsTable
+	ws      wsTable
+	sctpR   sctpTable
 
 	lastExpire int64
 	expireSet  bool
@@ -122,6 +123,7 @@ func New(cfg Config) *Decoder {
 	d.frags.init(cfg)
 	d.tcp = tcpasm.New(cfg.TCP, d.consumeTCP)
 	d.ws.init(4096)
+	d.sctpR.init(1024, 256<<10)
 	return d
 }
 
@@ -261,6 +263,22 @@ func (d *Decoder) ethertype(et uint16, b []byte, depth int) {
 			b = b[4:]
 		case 0x8847, 0x8848:
 			d.mpls(b, depth)
+			return
+		case 0x8864:
+			// PPPoE session stage (RFC 2516 §4): version/type, code, session id, length,
+			// then the PPP protocol (RFC 1661 §2): 0x0021 IPv4, 0x0057 IPv6.
+			if len(b) < 8 {
+				d.errs.Inc(ReasonTruncatedL2)
+				return
+			}
+			switch binary.BigEndian.Uint16(b[6:]) {
+			case 0x0021:
+				d.ipv4(b[8:], depth)
+			case 0x0057:
+				d.ipv6(b[8:], depth)
+			default:
+				d.cnt.NonIP++
+			}
 			return
 		default:
 			d.cnt.NonIP++

@@ -5,15 +5,17 @@
 //
 // The packet walker: link layers (Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6,
 // BSD null/loopback in either byte order), 802.1Q/802.1ad VLAN stacks (any depth),
-// MPLS label stacks (RFC 3032 §2.1, with the RFC 4385 pseudowire control word),
+// MPLS label stacks (RFC 3032 §2.1, with the RFC 4385 pseudowire control word), PPPoE
+// sessions (RFC 2516 §4),
 // IPv4 (RFC 791, options skipped by IHL, total length trimming Ethernet padding),
 // IPv6 with extension headers (RFC 8200 §4; ESP stops the walk), IPv4 and IPv6 fragment
 // reassembly (RFC 791 §3.2, RFC 8200 §4.5; first-arrived bytes win on overlap, as RFC 5722
 // advises against trusting overlapping data), tunnels (IP-in-IP RFC 2003, IPv6-in-IPv4
 // RFC 4213, GRE RFC 2784/2890 including transparent Ethernet bridging and ERSPAN types
 // I, II and III, VXLAN RFC 7348 on UDP 4789), UDP (RFC 768), TCP (RFC 9293, header only;
-// byte-stream reassembly is decode/tcpasm) and SCTP (RFC 4960 §3, DATA chunks, and
-// I-DATA chunks of RFC 8260 §2.1).
+// byte-stream reassembly is decode/tcpasm) and SCTP (RFC 4960 §3, DATA chunks and the
+// I-DATA chunks of RFC 8260 §2.1; fragmented user messages are reassembled when their
+// fragments arrive in TSN order, RFC 4960 §6.9). HEPv3 sent over TCP is framed too.
 //
 // UDP payloads are classified by content on every port: HEPv3 (decode/hep) is unwrapped,
 // SIP (decode/sip Looks) is parsed, and version-2 datagrams are RTCP when the second byte is

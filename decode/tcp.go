@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 
 	"github.com/callscope/callscope/decode/hep"
@@ -65,12 +66,10 @@ func (d *Decoder) consumeTCP(s *tcpasm.Stream, data []byte, ts int64) int {
 	}
 	for used < len(data) {
 		var n int
-		switch s.Mode {
+		mode := s.Mode
+		switch mode {
 		case modeUnknown:
 			n = d.decideTCP(s, data[used:])
-			if n == 0 && s.Mode == modeUnknown {
-				return used
-			}
 		case modeSIP:
 			n = d.frameSIP(s, data[used:], ts)
 		case modeWS:
@@ -81,10 +80,10 @@ func (d *Decoder) consumeTCP(s *tcpasm.Stream, data []byte, ts int64) int {
 			d.cnt.Ignored++
 			return len(data)
 		}
-		if n == 0 && s.Mode != modeUnknown {
-			break
-		}
 		used += n
+		if n == 0 && s.Mode == mode {
+			break // no progress: wait for more bytes
+		}
 	}
 	return used
 }
@@ -143,9 +142,8 @@ func (d *Decoder) decideTCP(s *tcpasm.Stream, data []byte) int {
 		d.ws.get(s).Reset()
 		return k + n
 	}
-	c := b[0] | 0x20
-	if c < 'a' || c > 'z' {
-		s.Mode = modeOpaque // binary: not a text protocol we read
+	if binaryPrefix(b) {
+		s.Mode = modeOpaque // not a text protocol we read
 		return k
 	}
 	nl := -1
@@ -180,6 +178,17 @@ func (d *Decoder) decideTCP(s *tcpasm.Stream, data []byte) int {
 		return k + n
 	}
 	return k
+}
+
+// binaryPrefix reports whether the first bytes of b hold control characters other than
+// tab, CR and LF: SIP, HTTP and SDP are text (UTF-8 allowed), so such a stream is binary.
+func binaryPrefix(b []byte) bool {
+	for _, c := range b[:min(len(b), 64)] {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // frameSIP emits every complete SIP message at the start of data and returns the bytes
@@ -219,7 +228,7 @@ func (d *Decoder) frameWS(s *tcpasm.Stream, data []byte, ts int64) int {
 	for used < len(data) {
 		var f ws.Frame
 		n, err := ws.ParseFrame(data[used:], &f)
-		if err == ws.ErrNeedMore {
+		if errors.Is(err, ws.ErrNeedMore) {
 			return used
 		}
 		if err != nil || n <= 0 {
@@ -230,6 +239,10 @@ func (d *Decoder) frameWS(s *tcpasm.Stream, data []byte, ts int64) int {
 		}
 		used += n
 		msg, complete, err := r.Push(&f)
+		if errors.Is(err, ws.ErrCompressed) || errors.Is(err, ws.ErrTooLarge) {
+			d.cnt.Ignored++ // permessage-deflate or oversized: skipped, not malformed
+			continue
+		}
 		if err != nil {
 			d.errs.Inc(ReasonBadWebSocket)
 			continue

@@ -6,7 +6,8 @@
 // length, then type-length-value chunks; see the HEP specification at
 // https://github.com/sipcapture/HEP, "HEP3 Network Protocol Specification")
 // and the older fixed-header HEPv1/HEPv2 format that Kamailio and OpenSIPS
-// sipcapture still emit when configured with hep_version=1 or 2. The
+// siptrace can still send (hep_version=1 or 2), as their sipcapture
+// modules read it. The
 // listener (UDP/TCP I/O) lives in capture; turning the payload into events
 // lives in decode.
 //
@@ -28,9 +29,8 @@
 // goroutines without synchronisation. Parse allocates nothing; reuse one
 // Packet per worker (Parse resets it).
 //
-// Why our own code: existing Go HEP decoders (heplify-server's decoder,
-// sipcapture/hep-go) allocate per packet (strings for addresses and
-// node names, copies of the payload) and some index without length checks;
-// a passive monitor decoding every mirrored packet needs a zero-allocation,
-// fuzzed decoder with views into the input.
+// Why our own code: the Go HEP decoder in heplify-server fills a struct of
+// strings (addresses, node name, payload), allocating per packet; a
+// monitor decoding every mirrored packet needs a zero-allocation, fuzzed
+// decoder with views into the input, and the format is small.
 package hep

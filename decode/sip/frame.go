@@ -2,6 +2,9 @@ package sip
 
 import "bytes"
 
+// maxMethod bounds the method token a start line may have (RFC 4475 §3.1.1.2 uses 43).
+const maxMethod = 64
+
 // isStartLine reports whether line (without its line end) is a SIP start line:
 // "SIP/2.0 DDD ..." or "TOKEN SP anything SP SIP/2.0", SIP/2.0 case-insensitive.
 func isStartLine(line []byte) bool {
@@ -20,10 +23,10 @@ func isStartLine(line []byte) bool {
 			(len(r) == 3 || isWS(r[3]))
 	}
 	i := 0
-	for i < len(line) && i <= 32 && isTokenChar(line[i]) {
+	for i < len(line) && i <= maxMethod && isTokenChar(line[i]) {
 		i++
 	}
-	if i == 0 || i > 32 || i >= len(line) || !isWS(line[i]) {
+	if i == 0 || i > maxMethod || i >= len(line) || !isWS(line[i]) {
 		return false
 	}
 	for len(line) > 0 && isWS(line[len(line)-1]) {
@@ -33,7 +36,15 @@ func isStartLine(line []byte) bool {
 	if len(line) < i+2+len(v) || !equalFold(line[len(line)-len(v):], v) {
 		return false
 	}
-	return isWS(line[len(line)-len(v)-1])
+	if !isWS(line[len(line)-len(v)-1]) {
+		return false
+	}
+	for _, c := range line[i : len(line)-len(v)] { // a Request-URI must be there
+		if !isWS(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // plausibleStart reports whether b, the beginning of a line whose end has not arrived,
@@ -50,7 +61,7 @@ func plausibleStart(b []byte) bool {
 	for i < len(b) && isTokenChar(b[i]) {
 		i++
 	}
-	if i == 0 || i > 32 {
+	if i == 0 || i > maxMethod {
 		return false
 	}
 	for _, c := range b[i:] {
@@ -74,8 +85,7 @@ func Looks(data []byte) bool {
 	if len(data) < 11 {
 		return false
 	}
-	c := data[0] | 0x20
-	if c < 'a' || c > 'z' {
+	if !isTokenChar(data[0]) { // RTP/RTCP/STUN/TLS fail here
 		return false
 	}
 	line := data

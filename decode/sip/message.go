@@ -10,8 +10,9 @@ const MaxHeaders = 128
 var (
 	// ErrNotSIP: the data does not start with a SIP request or status line.
 	ErrNotSIP = errors.New("sip: not a SIP message")
-	// ErrTruncated: the start line or header section ends before its terminating blank line.
-	// Fields decoded from the complete header lines are still set.
+	// ErrTruncated: the data ends inside the start line. (Data ending inside the header
+	// section is accepted as a complete message without body; stream transports use
+	// FrameLength to know when a message is complete.)
 	ErrTruncated = errors.New("sip: truncated message")
 	// ErrMalformed: a SIP start line that cannot be decoded (bad status code, empty URI).
 	ErrMalformed = errors.New("sip: malformed message")
@@ -104,8 +105,11 @@ func (m *Message) Reset() {
 // methods and header names, compact header forms, folded header lines, unknown or
 // garbled header lines (skipped), a missing Content-Length (the body is the rest of data).
 //
-// On ErrTruncated and ErrTooManyHeaders m still holds everything decoded; on ErrNotSIP
-// and ErrMalformed it holds nothing useful. Slices in m are views into data.
+// Data ending without the blank line after the headers is accepted (a UDP datagram is a
+// whole message and devices do omit the last CRLF); a Content-Length larger than what is
+// left is not an error either (Body is then the rest). On ErrTooManyHeaders m still
+// holds everything decoded; on ErrNotSIP, ErrMalformed and ErrTruncated it holds nothing
+// useful. Slices in m are views into data.
 func Parse(data []byte, m *Message) error {
 	m.Reset()
 	pos := 0
@@ -115,7 +119,7 @@ func Parse(data []byte, m *Message) error {
 	end, next, found := lineEnd(data, pos)
 	line := trimCR(data[pos:end])
 	if !found {
-		if pos < len(data) && plausibleStart(data[pos:]) {
+		if pos < len(data) && (isStartLine(line) || plausibleStart(line)) {
 			return ErrTruncated
 		}
 		return ErrNotSIP
@@ -163,7 +167,14 @@ func Parse(data []byte, m *Message) error {
 		m.Method = m.CSeqMethod
 	}
 	if !complete {
-		return ErrTruncated
+		// The data ended inside the header section. On a datagram transport the datagram
+		// is the whole message (RFC 3261 §18.3), and real devices omit the final CRLF
+		// after the last header: accept it as a message without body.
+		m.Body = data[len(data):]
+		if tooMany {
+			return ErrTooManyHeaders
+		}
+		return nil
 	}
 	body := data[bodyStart:]
 	if m.ContentLength >= 0 && m.ContentLength <= len(body) {
@@ -423,7 +434,7 @@ func (m *Message) parseVia(v []byte) {
 	for len(rest) > 0 {
 		var val []byte
 		val, rest = nextValue(rest)
-		if len(val) == 0 {
+		if indexByte(val, '/') < 0 { // not a via-parm (empty or garbage, RFC 4475 §3.1.2.8)
 			continue
 		}
 		m.Vias++

@@ -182,11 +182,11 @@ type CallTruth struct {
 // StreamTruth is the truth of one RTP stream (one SSRC between one address pair).
 // Expected runs from the lowest to the highest sequence number received.
 type StreamTruth struct {
-	SSRC                                          uint32
-	Src, Dst                                      netip.AddrPort
-	PT                                            uint8
+	SSRC                                            uint32
+	Src, Dst                                        netip.AddrPort
+	PT                                              uint8
 	Packets, Expected, Lost, Duplicates, OutOfOrder uint64
-	DTMF                                          string
+	DTMF                                            string
 }
 
 // ErrInvalid is wrapped by Write for scenarios that cannot be written.
@@ -198,7 +198,8 @@ type event struct {
 	src, dst netip.AddrPort
 	l4       l4kind
 	payload  []byte
-	frag     bool // may be IP-fragmented
+	frag     bool  // may be IP-fragmented
+	hep      uint8 // HEP protocol type when carried in HEP: 1 SIP, 5 RTCP; 0 never
 	tcp      tcpInfo
 	sctp     sctpInfo
 }
@@ -212,7 +213,7 @@ const (
 )
 
 type tcpInfo struct {
-	seq, ack uint32
+	seq, ack            uint32
 	syn, ack_, fin, psh bool
 }
 
@@ -288,7 +289,7 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(sc.Seed), 0x63616c6c73636f70))
 	var truth Truth
-	var streamTruths []*StreamTruth // orphans
+	var orphans []*rtpStream
 	var calls []*callGen
 	var h srcHeap
 	id := 0
@@ -310,7 +311,7 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 	}
 	for i := range sc.Orphans {
 		st := newOrphanStream(&sc, &sc.Orphans[i], rng)
-		streamTruths = append(streamTruths, st.truths()...)
+		orphans = append(orphans, st)
 		add(st)
 	}
 	heap.Init(&h)
@@ -341,8 +342,8 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 	for _, cg := range calls {
 		truth.Calls = append(truth.Calls, cg.truth())
 	}
-	for _, st := range streamTruths {
-		truth.Orphans = append(truth.Orphans, *st)
+	for _, st := range orphans {
+		truth.Orphans = append(truth.Orphans, st.finalTruths()...)
 	}
 	truth.Registrations = len(sc.Registrations)
 	truth.Packets = fr.packets

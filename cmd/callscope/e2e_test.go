@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/internal/gen"
+	"github.com/callscope/callscope/internal/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden JSON files under testdata/golden")
+
+const demo = "../../testdata/demo/sipp-calls.pcap"
+
+func analyze(t *testing.T, files ...string) (*Report, error) {
+	t.Helper()
+	rep, err := analyzeFiles(context.Background(), files, decode.DefaultConfig(), correlate.DefaultConfig())
+	if rep == nil {
+		t.Fatalf("analyze %v: %v", files, err)
+	}
+	return rep, err
+}
+
+func reportJSON(t *testing.T, rep *Report) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/callscope -update to create it)", err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs from the golden file; diff with: go test ./cmd/callscope -run %s -update && git diff", path, t.Name())
+	}
+}
+
+func findCall(rep *Report, id string) *correlate.Call {
+	for i := range rep.Calls {
+		if rep.Calls[i].CallID == id {
+			return &rep.Calls[i]
+		}
+	}
+	return nil
+}
+
+func allStreams(rep *Report) []correlate.Stream {
+	var out []correlate.Stream
+	for _, c := range rep.Calls {
+		out = append(out, c.Streams...)
+	}
+	return append(out, rep.OrphanStreams...)
+}
+
+func findStream(ss []correlate.Stream, ssrc, src, dst string) *correlate.Stream {
+	for i := range ss {
+		if ss[i].SSRC == ssrc && ss[i].Src == src && ss[i].Dst == dst {
+			return &ss[i]
+		}
+	}
+	return nil
+}
+
+func checkStreamTruth(t *testing.T, where string, ss []correlate.Stream, st gen.StreamTruth) {
+	t.Helper()
+	ssrc := fmt.Sprintf("0x%08X", st.SSRC)
+	s := findStream(ss, ssrc, st.Src.String(), st.Dst.String())
+	if s == nil {
+		t.Errorf("%s: stream %s %s→%s not found", where, ssrc, st.Src, st.Dst)
+		return
+	}
+	if s.Packets != st.Packets || s.Expected != st.Expected || s.Lost != st.Lost ||
+		s.Duplicates != st.Duplicates || s.OutOfOrder != st.OutOfOrder {
+		t.Errorf("%s: stream %s: packets/expected/lost/dup/ooo = %d/%d/%d/%d/%d, truth %d/%d/%d/%d/%d", where, ssrc,
+			s.Packets, s.Expected, s.Lost, s.Duplicates, s.OutOfOrder,
+			st.Packets, st.Expected, st.Lost, st.Duplicates, st.OutOfOrder)
+	}
+	if st.DTMF != "" && s.DTMF != st.DTMF {
+		t.Errorf("%s: stream %s: dtmf %q, truth %q", where, ssrc, s.DTMF, st.DTMF)
+	}
+	if s.PayloadType != int(st.PT) {
+		t.Errorf("%s: stream %s: payload type %d, truth %d", where, ssrc, s.PayloadType, st.PT)
+	}
+}
+
+// TestGoldenScenarios writes every generator scenario, analyses it, checks the result
+// against the generator's truth, and diffs the JSON against its golden file.
+func TestGoldenScenarios(t *testing.T) {
+	for _, sc := range gen.Catalogue() {
+		t.Run(sc.Name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), sc.Name+".pcap")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			truth, err := sc.Write(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := analyze(t, path)
+			if err != nil {
+				t.Fatalf("analyze: %v", err)
+			}
+			if got := rep.Capture.Packets; got != uint64(truth.Packets) {
+				t.Errorf("capture packets %d, truth %d", got, truth.Packets)
+			}
+			if len(rep.Capture.DecodeErrors) != 0 {
+				t.Errorf("decode errors on a clean scenario: %v", rep.Capture.DecodeErrors)
+			}
+			if len(rep.Calls) != len(truth.Calls) {
+				t.Errorf("%d calls, truth %d", len(rep.Calls), len(truth.Calls))
+			}
+			for _, ct := range truth.Calls {
+				c := findCall(rep, ct.CallID)
+				if c == nil {
+					t.Errorf("call %s not found", ct.CallID)
+					continue
+				}
+				if c.State != ct.State || c.FinalCode != ct.FinalCode {
+					t.Errorf("call %s: state %s/%d, truth %s/%d", ct.CallID, c.State, c.FinalCode, ct.State, ct.FinalCode)
+				}
+				if c.SIPMessages != ct.SIPMessages || c.Retrans != ct.Retransmissions {
+					t.Errorf("call %s: sip_messages %d retransmissions %d, truth %d %d", ct.CallID,
+						c.SIPMessages, c.Retrans, ct.SIPMessages, ct.Retransmissions)
+				}
+				for _, st := range ct.Streams {
+					checkStreamTruth(t, "call "+ct.CallID, c.Streams, st)
+				}
+			}
+			for _, st := range truth.Orphans {
+				checkStreamTruth(t, "orphans", rep.OrphanStreams, st)
+			}
+			if len(rep.Registrations) != truth.Registrations {
+				t.Errorf("%d registrations, truth %d", len(rep.Registrations), truth.Registrations)
+			}
+			rep.Capture.Files = []string{sc.Name + ".pcap"}
+			golden(t, "gen-"+sc.Name, reportJSON(t, rep))
+		})
+	}
+}
+
+// TestDemoCapture checks the bundled capture of real SIPp calls: the outcomes we know
+// the scenarios produce, and the streams against tshark.
+func TestDemoCapture(t *testing.T) {
+	rep, err := analyze(t, demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSIPpCalls(t, rep)
+	compareWithTshark(t, demo, rep)
+	rep.Capture.Files = []string{"sipp-calls.pcap"}
+	golden(t, "demo", reportJSON(t, rep))
+}
+
+// checkSIPpCalls asserts the four calls scripts/sipp-capture.sh makes.
+func checkSIPpCalls(t *testing.T, rep *Report) {
+	t.Helper()
+	want := map[string]string{"1001": "answered", "1002": "busy", "1003": "cancelled", "1004": "answered"}
+	if len(rep.Calls) != len(want) {
+		t.Fatalf("%d calls, want %d", len(rep.Calls), len(want))
+	}
+	for _, c := range rep.Calls {
+		st, ok := want[c.ToUser]
+		if !ok || c.State != st {
+			t.Errorf("call to %s: state %s, want %s", c.ToUser, c.State, st)
+		}
+		switch c.ToUser {
+		case "1001":
+			if c.EndReason != "bye" || c.EndedBy == nil || *c.EndedBy != "caller" || c.Q850Cause == nil || *c.Q850Cause != 16 {
+				t.Errorf("answered call: end %s by %v q850 %v", c.EndReason, c.EndedBy, c.Q850Cause)
+			}
+			if c.Dropped || c.DTMF != "1" || len(c.Streams) < 2 {
+				t.Errorf("answered call: dropped %v dtmf %q streams %d", c.Dropped, c.DTMF, len(c.Streams))
+			}
+			if c.PDDMs == nil || c.SetupMs == nil || *c.SetupMs < 900 || c.DurationMs == nil || *c.DurationMs < 7000 {
+				t.Errorf("answered call: pdd %v setup %v duration %v", c.PDDMs, c.SetupMs, c.DurationMs)
+			}
+			for _, s := range c.Streams {
+				if s.Codec == "PCMA" && (s.MOS == nil || *s.MOS < 4.2) {
+					t.Errorf("clean G.711 stream %s MOS %v, want ≥ 4.2", s.SSRC, s.MOS)
+				}
+			}
+		case "1002":
+			if c.FinalCode != 486 || c.EndReason != "error_response" {
+				t.Errorf("busy call: %d %s", c.FinalCode, c.EndReason)
+			}
+		case "1003":
+			if c.FinalCode != 487 || c.EndReason != "cancel" {
+				t.Errorf("cancelled call: %d %s", c.FinalCode, c.EndReason)
+			}
+		case "1004":
+			if c.Dropped {
+				t.Errorf("held call flagged dropped: %v", *c.DropReason)
+			}
+		}
+	}
+}
+
+// compareWithTshark checks per stream packets, lost and (audio-only) jitter against
+// `tshark -q -z rtp,streams` on the same file.
+func compareWithTshark(t *testing.T, file string, rep *Report) int {
+	t.Helper()
+	ours := allStreams(rep)
+	checked := 0
+	for _, ts := range testutil.TsharkRTPStreams(t, file) {
+		s := findStream(ours, ts.SSRC, ts.Src, ts.Dst)
+		if s == nil {
+			t.Errorf("%s: tshark stream %s %s→%s (%d packets) not found", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, ts.Packets)
+			continue
+		}
+		checked++
+		if int64(s.Packets) != ts.Packets {
+			t.Errorf("%s: stream %s %s→%s packets %d, tshark %d", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, s.Packets, ts.Packets)
+		}
+		// tshark's lost is expected minus all packets (duplicates make it negative); ours
+		// is expected minus unique packets, never negative.
+		wantLost := ts.Lost + int64(s.Duplicates)
+		if wantLost < 0 {
+			wantLost = 0
+		}
+		if int64(s.Lost) != wantLost {
+			t.Errorf("%s: stream %s %s→%s lost %d (dup %d), tshark %d", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, s.Lost, s.Duplicates, ts.Lost)
+		}
+		if strings.Contains(ts.Payload, "event") || strings.HasPrefix(ts.Payload, "RTPType") || s.DTMF != "" || s.ClockRate == 0 {
+			continue // tshark counts RFC 4733 events into jitter; the contract keeps them out
+		}
+		for _, p := range [][2]float64{{s.JitterMeanMs, ts.MeanJitterMs}, {s.JitterMaxMs, ts.MaxJitterMs}} {
+			if d := p[0] - p[1]; (d > 0.05 || d < -0.05) && (d > 0.03*p[1] || d < -0.03*p[1]) {
+				t.Errorf("%s: stream %s %s→%s jitter mean/max %.3f/%.3f, tshark %.3f/%.3f", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst,
+					s.JitterMeanMs, s.JitterMaxMs, ts.MeanJitterMs, ts.MaxJitterMs)
+				break
+			}
+		}
+	}
+	return checked
+}
+
+// TestSharedCaptures reads every real capture in ../shared/testdata in place: no panic,
+// and every stream tshark sees agrees with ours.
+func TestSharedCaptures(t *testing.T) {
+	dir := testutil.SharedTestdata(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
+	files2, _ := filepath.Glob(filepath.Join(dir, "*.cap"))
+	files = append(files, files2...)
+	if len(files) < 50 {
+		t.Fatalf("only %d captures in %s", len(files), dir)
+	}
+	total := 0
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			rep, err := analyze(t, f)
+			if err != nil {
+				t.Logf("file error (report kept): %v", err)
+			}
+			total += compareWithTshark(t, f, rep)
+		})
+	}
+	if total < 40 {
+		t.Errorf("only %d streams compared with tshark", total)
+	}
+}
+
+// TestSIPpLive makes fresh captures of real SIPp calls over UDP and TCP with tcpdump and
+// analyses them.
+func TestSIPpLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	testutil.NeedTool(t, "sipp")
+	testutil.NeedTool(t, "tcpdump")
+	if os.Geteuid() != 0 {
+		testutil.Missing(t, "root (tcpdump on lo)")
+	}
+	for i, tr := range []string{"u1", "t1"} {
+		t.Run(tr, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "sipp-"+tr+".pcap")
+			cmd := exec.Command("../../scripts/sipp-capture.sh", out, tr)
+			cmd.Env = append(os.Environ(), fmt.Sprintf("SIPP_PORT_BASE=%d", 35060+100*i))
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sipp-capture: %v\n%s", err, b)
+			}
+			rep, err := analyze(t, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSIPpCalls(t, rep)
+			want := map[string]string{"u1": "udp", "t1": "tcp"}[tr]
+			for _, c := range rep.Calls {
+				if c.Transport != want {
+					t.Errorf("call %s transport %s, want %s", c.ToUser, c.Transport, want)
+				}
+			}
+			if n := compareWithTshark(t, out, rep); n < 4 {
+				t.Errorf("only %d streams compared with tshark", n)
+			}
+		})
+	}
+}
+
+// TestTruncatedFile cuts the demo capture in the middle of a record: analyze reports the
+// file and offset and keeps everything before the damage.
+func TestTruncatedFile(t *testing.T) {
+	data, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(path, data[:len(data)*2/3+7], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := analyze(t, path)
+	if err == nil || !strings.Contains(err.Error(), "cut.pcap") || !strings.Contains(err.Error(), "offset") {
+		t.Fatalf("error %v should name the file and offset", err)
+	}
+	full, _ := analyze(t, demo)
+	if rep.Capture.Packets == 0 || rep.Capture.Packets >= full.Capture.Packets || len(rep.Calls) < 3 {
+		t.Errorf("truncated: %d packets of %d, %d calls", rep.Capture.Packets, full.Capture.Packets, len(rep.Calls))
+	}
+	if len(rep.Capture.FileErrors) != 1 {
+		t.Errorf("file_errors %v", rep.Capture.FileErrors)
+	}
+}
+
+// TestCLI runs the command as a user does: identical output twice, exit codes.
+func TestCLI(t *testing.T) {
+	var out1, out2, errb bytes.Buffer
+	if code := run([]string{"analyze", "-r", demo, "--json"}, &out1, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if code := run([]string{"analyze", "--json", "-r", demo}, &out2, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !bytes.Equal(out1.Bytes(), out2.Bytes()) {
+		t.Error("two runs on the same input gave different JSON")
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(out1.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"capture", "calls", "orphan_streams", "registrations"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var table bytes.Buffer
+	if code := run([]string{"analyze", "-r", demo}, &table, &errb); code != 0 || !strings.Contains(table.String(), "answered") {
+		t.Errorf("table output (exit %d):\n%s", code, table.String())
+	}
+	if code := run([]string{"analyze"}, &table, &errb); code != 2 {
+		t.Errorf("analyze without files: exit %d, want 2", code)
+	}
+	if code := run([]string{"analyze", "-r", "/nonexistent.pcap"}, &table, &errb); code != 1 {
+		t.Errorf("missing file: exit %d, want 1", code)
+	}
+}

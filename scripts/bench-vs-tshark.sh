@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Side-by-side throughput: callscope analyze vs tshark -q -z rtp,streams on the same
+# generated capture of overlapping calls with RTP, both pinned to one core.
+#   scripts/bench-vs-tshark.sh [CALLS] [CALL_SECONDS]
+set -euo pipefail
+calls=${1:-600}; secs=${2:-30}
+cd "$(dirname "$0")/.."
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+go build -o "$work/callscope" ./cmd/callscope
+"$work/callscope" gen -load-calls "$calls" -call-seconds "$secs" -w "$work/load.pcap"
+pkts=$(capinfos -c -M "$work/load.pcap" | awk '/Number of packets/ {print $NF}')
+size=$(stat -c %s "$work/load.pcap")
+cat "$work/load.pcap" > /dev/null   # warm the page cache for both tools
+t0=$(date +%s.%N)
+GOMAXPROCS=1 taskset -c 0 "$work/callscope" analyze --json -r "$work/load.pcap" > "$work/out.json"
+t1=$(date +%s.%N)
+taskset -c 0 tshark -n -r "$work/load.pcap" -q -z rtp,streams > "$work/tshark.txt"
+t2=$(date +%s.%N)
+awk -v p="$pkts" -v s="$size" -v a="$t0" -v b="$t1" -v c="$t2" -v calls="$calls" 'BEGIN {
+  cs=b-a; ts=c-b;
+  printf "capture: %d calls, %d packets, %.1f MB\n", calls, p, s/1e6;
+  printf "callscope analyze --json: %.2f s  %.0f packets/s  %.1f MB/s (1 core)\n", cs, p/cs, s/1e6/cs;
+  printf "tshark -q -z rtp,streams: %.2f s  %.0f packets/s (1 core)\n", ts, p/ts;
+  printf "speed-up: %.1fx\n", ts/cs }'
+echo "streams: callscope $(grep -c '"ssrc"' "$work/out.json"), tshark $(grep -c ' 0x' "$work/tshark.txt")"
