@@ -76,6 +76,11 @@ func (e *FileError) Error() string {
 // for damage).
 func (e *FileError) Unwrap() error { return e.Err }
 
+var (
+	_ Reader = (*FileReader)(nil)
+	_ Reader = (*Merger)(nil)
+)
+
 type format uint8
 
 const (

@@ -40,7 +40,9 @@
 //
 // # Buffers and lifetimes
 //
-// Each FileReader owns one 1 MiB bufio.Reader. Packet.Data is a view into
+// Each FileReader owns one 1 MiB bufio.Reader (smaller for an in-memory
+// input that is itself smaller, such as a bytes.Reader; a second one
+// follows the gzip decompressor). Packet.Data is a view into
 // that buffer and is valid only until the next call to Next on the same
 // reader (for a Merger: until the next call to Merger.Next). Callers that
 // keep bytes past that point must copy them. Packet blocks larger than the

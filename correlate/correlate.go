@@ -57,6 +57,7 @@ type Counters struct {
 	SIPMessages, RTPPackets, RTCPPackets uint64
 	NonCallSIP                           uint64 // OPTIONS, SUBSCRIBE, MESSAGE... outside INVITE dialogs
 	UnmatchedRTCP                        uint64
+	NonRTPMedia                          uint64 // RTP-looking datagrams on media the SDP says is not RTP (T.38)
 	CallsEvicted, StreamsEvicted         uint64 // table full
 	MediaEvicted, RegistrationsEvicted   uint64
 	MessagesDropped                      uint64 // per-call message cap
@@ -74,8 +75,11 @@ type ptInfo struct {
 
 type sideMedia struct {
 	addrs []netip.AddrPort // RTP addresses this side's SDP advertised (current and past)
-	pts   []ptInfo
-	hold  bool
+	// nonRTP are addresses this side's latest SDP moved to a non-RTP transport (T.38 over
+	// udptl after a fax re-INVITE): datagrams there are not RTP even if they look like it.
+	nonRTP []netip.AddrPort
+	pts    []ptInfo
+	hold   bool
 }
 
 type call struct {
@@ -127,7 +131,8 @@ type stream struct {
 	call      *call
 	side      uint8 // sending side
 	mismatch  bool
-	pt        int // main (non-event) payload type, -1 until seen
+	pt        int  // main payload type: the first audio one, else the first seen
+	audio     bool // an audio (not event or comfort noise) packet was seen
 	codec     string
 	clock     uint32
 	q         quality.Stream
@@ -331,6 +336,9 @@ func (c *Correlator) msgHash(ev *decode.Event, m *sip.Message) uint64 {
 }
 
 const maxSeenPerCall = 1024
+
+// dtmfSameKey is how close two reports of the same digit must start to be one key press.
+const dtmfSameKey = 200e6
 
 func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 	cl.msgs++
@@ -538,9 +546,17 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 	}
 	sm := &cl.media[side]
 	hold := len(s.Media) > 0
+	sm.nonRTP = sm.nonRTP[:0]
 	for i := range s.Media {
 		md := &s.Media[i]
-		if md.Port == 0 || !bytes.HasPrefix(bytes.ToUpper(md.Proto), []byte("RTP/")) {
+		if md.Port == 0 {
+			continue
+		}
+		if !isRTPProto(md.Proto) {
+			if md.Addr.IsValid() && !md.Addr.IsUnspecified() && len(sm.nonRTP) < 8 {
+				sm.nonRTP = append(sm.nonRTP, netip.AddrPortFrom(md.Addr, md.Port))
+				hold = false
+			}
 			continue
 		}
 		if md.Direction == sdp.DirSendRecv || md.Direction == sdp.DirRecvOnly {
@@ -591,6 +607,30 @@ func (c *Correlator) addPT(sm *sideMedia, md *sdp.Media, pt uint8) {
 	if len(sm.pts) < 32 {
 		sm.pts = append(sm.pts, info)
 	}
+}
+
+// isRTPProto reports whether an m= line's transport carries RTP: RTP/AVP, RTP/SAVP,
+// RTP/AVPF, UDP/TLS/RTP/SAVPF and the like (RFC 4566 §5.14, RFC 5764).
+func isRTPProto(p []byte) bool {
+	for i := 0; i+3 <= len(p); i++ {
+		if (p[i]|0x20) == 'r' && (p[i+1]|0x20) == 't' && (p[i+2]|0x20) == 'p' {
+			return true
+		}
+	}
+	return false
+}
+
+// nonRTP reports whether a datagram between src and dst belongs to media the call's
+// SDP moved off RTP.
+func (cl *call) nonRTP(src, dst netip.AddrPort) bool {
+	for i := range cl.media {
+		for _, a := range cl.media[i].nonRTP {
+			if a == src || a == dst {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func containsAP(s []netip.AddrPort, a netip.AddrPort) bool {
@@ -706,6 +746,11 @@ func (cl *call) ptFor(sender uint8, pt uint8) (ptInfo, bool) {
 }
 
 func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
+	if st.call != nil && (len(st.call.media[0].nonRTP) > 0 || len(st.call.media[1].nonRTP) > 0) &&
+		st.call.nonRTP(ev.Src, ev.Dst) {
+		c.cnt.NonRTPMedia++
+		return
+	}
 	h := ev.RTP
 	pt := h.PayloadType
 	kind := quality.Audio
@@ -719,11 +764,16 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	switch {
 	case info.tevent:
 		kind = quality.Event
+		st.q.SetEventClock(info.clock)
 	case info.cn || pt == 13:
 		kind = quality.ComfortNoise
 	}
-	if kind == quality.Audio && st.pt < 0 {
+	if st.packets == 0 || (kind == quality.Audio && !st.audio) {
 		st.pt = int(pt)
+		st.codec, st.clock = info.enc, info.clock
+	}
+	if kind == quality.Audio && !st.audio {
+		st.audio = true
 		if known {
 			st.codec, st.clock = info.enc, info.clock
 			st.q.SetClock(info.clock, quality.LookupCodec([]byte(info.enc), info.clock))
@@ -990,6 +1040,7 @@ func (c *Correlator) finishCall(cl *call, reason string) {
 // Finish ends the input: every open call ends as capture_end and is emitted, then every
 // orphan stream and open registration.
 func (c *Correlator) Finish() {
+	c.Advance(c.now)
 	all := make([]*call, 0, len(c.calls))
 	for _, cl := range c.calls {
 		c.finishCall(cl, "capture_end")
@@ -1216,8 +1267,15 @@ func (c *Correlator) export(cl *call) Call {
 	out.MOSMin = mosMin
 	sort.SliceStable(dtmf, func(i, j int) bool { return dtmf[i].Start < dtmf[j].Start })
 	var db strings.Builder
-	for _, d := range dtmf {
+	var prev quality.DTMFEvent
+	for i, d := range dtmf {
+		// The same key press seen in both directions (a media server or an echo relays
+		// it) or as both RFC 4733 and SIP INFO counts once.
+		if i > 0 && d.Digit == prev.Digit && d.Start-prev.Start < dtmfSameKey {
+			continue
+		}
 		db.WriteByte(d.Digit)
+		prev = d
 	}
 	out.DTMF = db.String()
 	c.dropDiagnosis(cl, &out, dirs)

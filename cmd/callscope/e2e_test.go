@@ -225,21 +225,47 @@ func checkSIPpCalls(t *testing.T, rep *Report) {
 	}
 }
 
-// compareWithTshark checks per stream packets, lost and (audio-only) jitter against
-// `tshark -q -z rtp,streams` on the same file.
+// tsharkKnownWrong lists streams where tshark's per-stream table is known to be wrong,
+// with the evidence; there our count must be at least tshark's.
+var tsharkKnownWrong = map[string]string{
+	// A re-INVITE offering T.38 (udptl) to 15580 is rejected with 488 at 64.55 s and the
+	// call re-INVITEs back to audio; tshark keeps the T.38 conversation from the rejected
+	// offer and stops counting the 214-byte G.711 RTP packets that keep arriving every
+	// 20 ms until 104.8 s (tshark -d cannot override it either).
+	"wswiki__FAX-Call-t38-CA-TDM-SIP-FB-1.pcap 0x0EAF0EAF": "t38 conversation from rejected offer",
+}
+
+// compareWithTshark checks per stream packets, lost and (single-codec audio) jitter
+// against `tshark -q -z rtp,streams` on the same file. tshark only decodes RTP on flows an
+// SDP announced when it saw it; we classify by content, so where its default run shows a
+// stream we use the row of its heuristic-RTP run (content-based too) when there is one.
 func compareWithTshark(t *testing.T, file string, rep *Report) int {
 	t.Helper()
 	ours := allStreams(rep)
+	heur := map[string]testutil.TsharkStream{}
+	for _, h := range testutil.TsharkRTPStreams(t, file, "-o", "rtp.heuristic_rtp:TRUE") {
+		heur[h.SSRC+" "+h.Src+" "+h.Dst] = h
+	}
+	base := filepath.Base(file)
 	checked := 0
 	for _, ts := range testutil.TsharkRTPStreams(t, file) {
 		s := findStream(ours, ts.SSRC, ts.Src, ts.Dst)
 		if s == nil {
-			t.Errorf("%s: tshark stream %s %s→%s (%d packets) not found", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, ts.Packets)
+			t.Errorf("%s: tshark stream %s %s→%s (%d packets) not found", base, ts.SSRC, ts.Src, ts.Dst, ts.Packets)
 			continue
 		}
+		if h, ok := heur[ts.SSRC+" "+ts.Src+" "+ts.Dst]; ok && h.Packets > ts.Packets {
+			ts = h
+		}
 		checked++
+		if why, ok := tsharkKnownWrong[base+" "+ts.SSRC]; ok {
+			if int64(s.Packets) < ts.Packets {
+				t.Errorf("%s: stream %s: %d packets, fewer than tshark's %d (%s)", base, ts.SSRC, s.Packets, ts.Packets, why)
+			}
+			continue
+		}
 		if int64(s.Packets) != ts.Packets {
-			t.Errorf("%s: stream %s %s→%s packets %d, tshark %d", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, s.Packets, ts.Packets)
+			t.Errorf("%s: stream %s %s→%s packets %d, tshark %d", base, ts.SSRC, ts.Src, ts.Dst, s.Packets, ts.Packets)
 		}
 		// tshark's lost is expected minus all packets (duplicates make it negative); ours
 		// is expected minus unique packets, never negative.
@@ -248,14 +274,17 @@ func compareWithTshark(t *testing.T, file string, rep *Report) int {
 			wantLost = 0
 		}
 		if int64(s.Lost) != wantLost {
-			t.Errorf("%s: stream %s %s→%s lost %d (dup %d), tshark %d", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst, s.Lost, s.Duplicates, ts.Lost)
+			t.Errorf("%s: stream %s %s→%s lost %d (dup %d), tshark %d", base, ts.SSRC, ts.Src, ts.Dst, s.Lost, s.Duplicates, ts.Lost)
 		}
-		if strings.Contains(ts.Payload, "event") || strings.HasPrefix(ts.Payload, "RTPType") || s.DTMF != "" || s.ClockRate == 0 {
-			continue // tshark counts RFC 4733 events into jitter; the contract keeps them out
+		// Jitter only on single-codec audio streams: tshark counts RFC 4733 events and
+		// comfort noise into jitter, the contract keeps them out; video is not audio.
+		if strings.Contains(ts.Payload, ",") || strings.Contains(ts.Payload, "event") ||
+			strings.HasPrefix(ts.Payload, "RTPType") || s.DTMF != "" || s.ClockRate == 0 || s.ClockRate > 48000 {
+			continue
 		}
 		for _, p := range [][2]float64{{s.JitterMeanMs, ts.MeanJitterMs}, {s.JitterMaxMs, ts.MaxJitterMs}} {
 			if d := p[0] - p[1]; (d > 0.05 || d < -0.05) && (d > 0.03*p[1] || d < -0.03*p[1]) {
-				t.Errorf("%s: stream %s %s→%s jitter mean/max %.3f/%.3f, tshark %.3f/%.3f", filepath.Base(file), ts.SSRC, ts.Src, ts.Dst,
+				t.Errorf("%s: stream %s %s→%s jitter mean/max %.3f/%.3f, tshark %.3f/%.3f", base, ts.SSRC, ts.Src, ts.Dst,
 					s.JitterMeanMs, s.JitterMaxMs, ts.MeanJitterMs, ts.MaxJitterMs)
 				break
 			}
