@@ -28,6 +28,15 @@ type Record struct {
 	Call     Call
 	Messages []Message // ladder entries, when Config.KeepMessages
 	LinkKeys []string  // values that link B2BUA legs (see LinkCalls)
+	Media    []Frame   // RTP/RTCP frames kept for pcap export (Config.KeepRTP)
+}
+
+// Frame is one captured frame kept for pcap export.
+type Frame struct {
+	TS       int64
+	LinkType uint32
+	OrigLen  int    // length on the wire
+	Data     []byte // the whole frame, or only its headers through the RTP header (KeepRTP headers)
 }
 
 // Message is one SIP message of a call as captured, for ladders and pcap export.
@@ -1209,6 +1218,7 @@ func (c *Correlator) export(cl *call) Call {
 	if cl.callee.IsValid() {
 		out.Callee = cl.callee.String()
 	}
+	out.ID = CallUID(out.CallID, out.Start)
 	out.State = cl.state()
 	if cl.hasInvite {
 		switch {

@@ -1,9 +1,22 @@
 package correlate
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
+
+// CallUID returns the stable identity of a call (see Call.ID).
+func CallUID(callID string, start Time) string {
+	h := sha256.New()
+	h.Write([]byte(callID))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(start))
+	h.Write(b[:])
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
 
 // Time is a packet timestamp rendered in the JSON contract as RFC 3339 UTC with
 // microseconds, or null when zero (unknown).
@@ -38,6 +51,10 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 // Call is one call as the JSON contract names it: the same object in `analyze --json`,
 // the store and the REST API.
 type Call struct {
+	// ID is the call's stable identity: hex of the first 8 bytes of SHA-256 over the
+	// Call-ID and the start time in ns. The same call replayed gets the same ID, so store
+	// inserts are idempotent; the REST API addresses calls by it.
+	ID            string   `json:"id"`
 	CallID        string   `json:"call_id"`
 	From          string   `json:"from"`
 	To            string   `json:"to"`
