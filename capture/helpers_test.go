@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/callscope/callscope/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ func sharedTestdata(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "shared", "testdata")
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared testdata not available: %v", err)
+		testutil.Missing(t, "shared testdata: "+err.Error())
 	}
 	return dir
 }

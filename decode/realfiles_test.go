@@ -3,6 +3,7 @@ package decode
 import (
 	"bufio"
 	"bytes"
+	"github.com/callscope/callscope/internal/testutil"
 	"io"
 	"os"
 	"os/exec"
@@ -105,7 +106,7 @@ func captureFiles(t testing.TB) []string {
 		out = append(out, m...)
 	}
 	if len(out) == 0 {
-		t.Skipf("no captures in %s", testdataDir)
+		testutil.Missing(t, "captures in "+testdataDir)
 	}
 	return out
 }
@@ -142,7 +143,7 @@ func tshark(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("tshark", args...).Output()
 	if err != nil {
-		t.Skipf("tshark %v: %v", args, err)
+		t.Fatalf("tshark %v: %v", args, err)
 	}
 	return string(out)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"github.com/callscope/callscope/internal/testutil"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -23,9 +24,7 @@ func TestCapturesAgainstTshark(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs tshark")
 	}
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
+	testutil.NeedTool(t, "tshark")
 	captures := []string{
 		"pcapplusplus__sdp.pcap", "wswiki__T38.pcap", "wswiki__sip-rtp-opus-hybrid.pcap",
 		"heplify__sip_ipv6_udp.pcap", "wswiki__SIP_DTMF2.cap", "goffinet__sip-2phones-B2BUA-Asterisk.pcapng",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"github.com/callscope/callscope/internal/testutil"
 	"io"
 	"os"
 	"os/exec"
@@ -30,7 +31,7 @@ func readUDP(t testing.TB, name string) []udpPayload {
 	t.Helper()
 	f, err := os.Open(filepath.Join(sharedTestdata, name))
 	if err != nil {
-		t.Skipf("capture not available: %v", err)
+		testutil.Missing(t, "capture "+name+": "+err.Error())
 	}
 	defer f.Close()
 	var src interface {
@@ -84,9 +85,7 @@ type tsharkSIP struct{ callID, cseq, method string }
 // tsharkSIPFields asks tshark (the independent oracle) for Call-ID and CSeq per frame.
 func tsharkSIPFields(t *testing.T, name string) map[int]tsharkSIP {
 	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
+	testutil.NeedTool(t, "tshark")
 	cmd := exec.Command("tshark", "-n", "-r", filepath.Join(sharedTestdata, name), "-Y", "sip && udp",
 		"-T", "fields", "-E", "separator=/t", "-e", "frame.number", "-e", "sip.Call-ID", "-e", "sip.CSeq.seq", "-e", "sip.CSeq.method")
 	out, err := cmd.Output()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/callscope/callscope/internal/testutil"
 	"io"
 	"net/netip"
 	"os"
@@ -70,7 +71,7 @@ func reassemble(t *testing.T, path string, mangle bool) (map[dirKey][]byte, Coun
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("capture not available: %v", err)
+		testutil.Missing(t, "capture "+path+": "+err.Error())
 	}
 	defer f.Close()
 	r, err := pcapgo.NewReader(f)
@@ -127,10 +128,7 @@ func reassemble(t *testing.T, path string, mangle bool) (map[dirKey][]byte, Coun
 // TCP stream in the capture ("-z follow,tcp,raw,N").
 func tsharkFollow(t *testing.T, path string) map[dirKey][]byte {
 	t.Helper()
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed")
-	}
+	tshark := testutil.NeedTool(t, "tshark")
 	idx, err := exec.Command(tshark, "-r", path, "-Y", "tcp", "-T", "fields", "-e", "tcp.stream").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
