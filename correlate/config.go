@@ -7,6 +7,13 @@ import (
 	"github.com/callscope/callscope/quality"
 )
 
+// KeepRTP values (Config.KeepRTP).
+const (
+	KeepRTPNone    = "none"
+	KeepRTPHeaders = "headers"
+	KeepRTPFull    = "full"
+)
+
 // Config holds the correlator's timers (all in packet time) and table caps.
 type Config struct {
 	// RTPTimeout ends an answered call with no BYE once its media has been silent this long
@@ -40,14 +47,23 @@ type Config struct {
 	// P-Charging-Vector contributes its icid-value, Session-ID (RFC 7989) its value
 	// before any parameter.
 	LinkHeaders []string
-	// LinkByNumber also links calls with the same caller and callee user within
-	// LinkWindow of each other.
+	// LinkByNumber also links calls with the same from_user and to_user (a leading '+'
+	// ignored) whose starts are within LinkWindow of each other (see LinkCalls).
 	LinkByNumber bool
 	LinkWindow   time.Duration
 
 	// KeepMessages retains every SIP message (raw bytes and frame) per call for ladders
 	// and pcap export. Off for analyze.
 	KeepMessages bool
+	// KeepRTP says which RTP/RTCP frames of a call are kept for pcap export (Record.Media)
+	// when KeepMessages is on (without the SIP a media-only pcap is of no use, so analyze,
+	// which keeps no messages, keeps no media either): "none"; "headers" (the default:
+	// each RTP frame cut after its RTP header, RTCP frames whole); "full" (whole frames).
+	KeepRTP string
+	// MaxMediaFramesPerCall and MaxMediaBytesPerCall bound the frames kept per call;
+	// frames beyond either are counted in Counters.MediaFramesDropped.
+	MaxMediaFramesPerCall int
+	MaxMediaBytesPerCall  int
 
 	Quality quality.Config
 }
@@ -55,22 +71,25 @@ type Config struct {
 // DefaultConfig returns the defaults documented in the README.
 func DefaultConfig() Config {
 	return Config{
-		RTPTimeout:         30 * time.Second,
-		SIPTimeout:         32 * time.Second,
-		RingTimeout:        180 * time.Second,
-		MaxCallDuration:    4 * time.Hour,
-		Linger:             10 * time.Second,
-		MediaStopBeforeBye: time.Second,
-		OneWayAfter:        3 * time.Second,
-		MaxCalls:           200000,
-		MaxStreams:         400000,
-		MaxMedia:           800000,
-		MaxRegistrations:   100000,
-		MaxMessagesPerCall: 2000,
-		MaxStreamsPerCall:  32,
-		LinkHeaders:        []string{"X-CID", "X-Call-ID", "P-Charging-Vector", "Session-ID"},
-		LinkWindow:         2 * time.Second,
-		Quality:            quality.DefaultConfig(),
+		RTPTimeout:            30 * time.Second,
+		SIPTimeout:            32 * time.Second,
+		RingTimeout:           180 * time.Second,
+		MaxCallDuration:       4 * time.Hour,
+		Linger:                10 * time.Second,
+		MediaStopBeforeBye:    time.Second,
+		OneWayAfter:           3 * time.Second,
+		MaxCalls:              200000,
+		MaxStreams:            400000,
+		MaxMedia:              800000,
+		MaxRegistrations:      100000,
+		MaxMessagesPerCall:    2000,
+		MaxStreamsPerCall:     32,
+		LinkHeaders:           []string{"X-CID", "X-Call-ID", "P-Charging-Vector", "Session-ID"},
+		LinkWindow:            2 * time.Second,
+		KeepRTP:               KeepRTPHeaders,
+		MaxMediaFramesPerCall: 50000,
+		MaxMediaBytesPerCall:  16 << 20,
+		Quality:               quality.DefaultConfig(),
 	}
 }
 
@@ -85,6 +104,12 @@ func (c *Config) Validate() error {
 		return errors.New("correlate: table caps must be positive")
 	case c.MaxStreamsPerCall <= 0 || c.MaxRegistrations <= 0:
 		return errors.New("correlate: table caps must be positive")
+	case c.KeepRTP != KeepRTPNone && c.KeepRTP != KeepRTPHeaders && c.KeepRTP != KeepRTPFull:
+		return errors.New(`correlate: keep-rtp must be "none", "headers" or "full"`)
+	case c.KeepRTP != KeepRTPNone && (c.MaxMediaFramesPerCall <= 0 || c.MaxMediaBytesPerCall <= 0):
+		return errors.New("correlate: media frame caps must be positive")
+	case c.LinkByNumber && c.LinkWindow <= 0:
+		return errors.New("correlate: link window must be positive")
 	}
 	return nil
 }

@@ -28,10 +28,15 @@ type Record struct {
 	Call     Call
 	Messages []Message // ladder entries, when Config.KeepMessages
 	LinkKeys []string  // values that link B2BUA legs (see LinkCalls)
-	Media    []Frame   // RTP/RTCP frames kept for pcap export (Config.KeepRTP)
+	Media    []Frame   // RTP/RTCP frames kept for pcap export (Config.KeepRTP), in arrival order
+	// LinkWindow is Config.LinkWindow when Config.LinkByNumber is on, else 0: LinkCalls
+	// then also links this call to calls with the same from_user and to_user starting
+	// within it.
+	LinkWindow int64
 }
 
-// Frame is one captured frame kept for pcap export.
+// Frame is one captured frame kept for pcap export. Data of the frames of one call share
+// backing arrays; treat them as read-only.
 type Frame struct {
 	TS       int64
 	LinkType uint32
@@ -71,7 +76,17 @@ type Counters struct {
 	MediaEvicted, RegistrationsEvicted   uint64
 	MessagesDropped                      uint64 // per-call message cap
 	StreamsDroppedPerCall                uint64
+	MediaFramesDropped                   uint64 // per-call kept-frame caps (KeepRTP)
+	// Per-call list caps: message hashes for retransmission detection, SDP media
+	// addresses, payload types, user agents, SIP INFO DTMF events.
+	SeenHashesDropped, MediaAddrsDropped uint64
+	PayloadTypesDropped                  uint64
+	UserAgentsDropped, DTMFDropped       uint64
 	BadSDP, BadRTCP                      uint64
+
+	// Gauges at the time Counters was called.
+	ActiveCalls, ActiveStreams       int
+	ActiveMedia, ActiveRegistrations int
 }
 
 type ptInfo struct {
@@ -127,7 +142,16 @@ type call struct {
 	lastMedia   int64
 	linkKeys    []string
 	messages    []Message
-	done        bool // ended; emitted after Linger
+	keep        *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
+	done        bool       // ended; emitted after Linger
+}
+
+// mediaKeep holds the frames kept for one call. Frame data is packed into chunks that
+// grow from 2 KiB to 64 KiB, so keeping a frame costs no allocation of its own.
+type mediaKeep struct {
+	frames []Frame
+	buf    []byte // current chunk; frames alias it
+	bytes  int
 }
 
 type streamKey struct {
@@ -173,6 +197,7 @@ type Correlator struct {
 	bySSRC   map[uint32]*stream
 	regs     map[string]*regFlow
 	seed     maphash.Seed
+	keepMode uint8
 	msg      sdp.Session
 	cnt      Counters
 	now      int64
@@ -183,19 +208,25 @@ type Correlator struct {
 // to out.
 func New(cfg Config, out Output) *Correlator {
 	return &Correlator{
-		cfg:     cfg,
-		out:     out,
-		calls:   make(map[string]*call),
-		media:   make(map[netip.AddrPort]mediaEntry),
-		streams: make(map[streamKey]*stream),
-		bySSRC:  make(map[uint32]*stream),
-		regs:    make(map[string]*regFlow),
-		seed:    maphash.MakeSeed(),
+		cfg:      cfg,
+		out:      out,
+		calls:    make(map[string]*call),
+		media:    make(map[netip.AddrPort]mediaEntry),
+		streams:  make(map[streamKey]*stream),
+		bySSRC:   make(map[uint32]*stream),
+		regs:     make(map[string]*regFlow),
+		seed:     maphash.MakeSeed(),
+		keepMode: keepModeOf(&cfg),
 	}
 }
 
-// Counters returns a copy of the counters.
-func (c *Correlator) Counters() Counters { return c.cnt }
+// Counters returns a copy of the counters with the current table sizes.
+func (c *Correlator) Counters() Counters {
+	n := c.cnt
+	n.ActiveCalls, n.ActiveStreams = len(c.calls), len(c.streams)
+	n.ActiveMedia, n.ActiveRegistrations = len(c.media), len(c.regs)
+	return n
+}
 
 // ActiveCalls is the number of calls in the table.
 func (c *Correlator) ActiveCalls() int { return len(c.calls) }
@@ -344,7 +375,16 @@ func (c *Correlator) msgHash(ev *decode.Event, m *sip.Message) uint64 {
 	return h.Sum64()
 }
 
-const maxSeenPerCall = 1024
+// Per-call list caps; what goes beyond them is counted.
+const (
+	maxSeenPerCall    = 1024
+	maxUserAgents     = 8
+	maxInfoDTMF       = 256
+	maxAddrsPerSide   = 16
+	maxNonRTPPerSide  = 8
+	maxPayloadTypes   = 32
+	maxHeaderlessKept = 128 // bytes kept of a frame whose RTP header is not in it (KeepRTP headers)
+)
 
 // dtmfSameKey is how close two reports of the same digit must start to be one key press.
 const dtmfSameKey = 200e6
@@ -366,6 +406,8 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
 		cl.seen = append(cl.seen, hv)
+	} else {
+		c.cnt.SeenHashesDropped++
 	}
 	if c.cfg.KeepMessages {
 		if len(cl.messages) < c.cfg.MaxMessagesPerCall {
@@ -404,8 +446,10 @@ func (c *Correlator) userAgent(cl *call, ua []byte) {
 			return
 		}
 	}
-	if len(cl.userAgents) < 8 {
+	if len(cl.userAgents) < maxUserAgents {
 		cl.userAgents = append(cl.userAgents, string(ua))
+	} else {
+		c.cnt.UserAgentsDropped++
 	}
 }
 
@@ -441,7 +485,11 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 		c.reasonHeader(cl, m)
 	case bytes.EqualFold(m.Method, []byte("INFO")):
 		if d, dur, ok := quality.ParseDTMFInfo(m.ContentType, m.Body); ok {
-			cl.infoDTMF = append(cl.infoDTMF, quality.DTMFEvent{Digit: d, Start: ev.TS, DurationMs: float64(dur)})
+			if len(cl.infoDTMF) < maxInfoDTMF {
+				cl.infoDTMF = append(cl.infoDTMF, quality.DTMFEvent{Digit: d, Start: ev.TS, DurationMs: float64(dur)})
+			} else {
+				c.cnt.DTMFDropped++
+			}
 		}
 	default:
 		if cl.fromTag == "" {
@@ -562,8 +610,12 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 			continue
 		}
 		if !isRTPProto(md.Proto) {
-			if md.Addr.IsValid() && !md.Addr.IsUnspecified() && len(sm.nonRTP) < 8 {
-				sm.nonRTP = append(sm.nonRTP, netip.AddrPortFrom(md.Addr, md.Port))
+			if md.Addr.IsValid() && !md.Addr.IsUnspecified() {
+				if len(sm.nonRTP) < maxNonRTPPerSide {
+					sm.nonRTP = append(sm.nonRTP, netip.AddrPortFrom(md.Addr, md.Port))
+				} else {
+					c.cnt.MediaAddrsDropped++
+				}
 				hold = false
 			}
 			continue
@@ -578,8 +630,12 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 		}
 		ap := netip.AddrPortFrom(md.Addr, md.Port)
 		c.indexMedia(ap, cl, side)
-		if !containsAP(sm.addrs, ap) && len(sm.addrs) < 16 {
-			sm.addrs = append(sm.addrs, ap)
+		if !containsAP(sm.addrs, ap) {
+			if len(sm.addrs) < maxAddrsPerSide {
+				sm.addrs = append(sm.addrs, ap)
+			} else {
+				c.cnt.MediaAddrsDropped++
+			}
 		}
 		if !md.RTCPMux {
 			rp := md.Port + 1
@@ -613,8 +669,10 @@ func (c *Correlator) addPT(sm *sideMedia, md *sdp.Media, pt uint8) {
 			return
 		}
 	}
-	if len(sm.pts) < 32 {
+	if len(sm.pts) < maxPayloadTypes {
 		sm.pts = append(sm.pts, info)
+	} else {
+		c.cnt.PayloadTypesDropped++
 	}
 }
 
@@ -800,10 +858,84 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 		st.call.lastMedia = ev.TS
 	}
 	var payload []byte
-	if hl := h.MarshalSize(); hl <= len(ev.Payload) && hl+ev.RTPPayloadLen <= len(ev.Payload) && ev.RTPPayloadLen >= 0 {
+	hl := h.MarshalSize()
+	if hl <= len(ev.Payload) && hl+ev.RTPPayloadLen <= len(ev.Payload) && ev.RTPPayloadLen >= 0 {
 		payload = ev.Payload[hl : hl+ev.RTPPayloadLen]
 	}
 	st.q.Packet(ev.TS, h.SequenceNumber, h.Timestamp, h.Marker, kind, payload)
+	if st.call != nil && c.keepMode != keepNone {
+		c.keepFrame(st.call, ev, hl)
+	}
+}
+
+// Kept-media modes, from Config.KeepRTP (and Config.KeepMessages).
+const (
+	keepNone uint8 = iota
+	keepHeaders
+	keepFull
+)
+
+func keepModeOf(cfg *Config) uint8 {
+	if !cfg.KeepMessages {
+		return keepNone
+	}
+	switch cfg.KeepRTP {
+	case KeepRTPHeaders:
+		return keepHeaders
+	case KeepRTPFull:
+		return keepFull
+	}
+	return keepNone
+}
+
+// keepFrame copies the frame of a media packet of cl for pcap export. rtpHdr is the RTP
+// header length (0 for RTCP, which is kept whole): in headers mode the frame is cut
+// right after it.
+func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
+	data := ev.Frame
+	if len(data) == 0 {
+		return
+	}
+	if c.keepMode == keepHeaders && rtpHdr > 0 {
+		data = data[:rtpHeaderEnd(data, ev.Payload, rtpHdr)]
+	}
+	k := cl.keep
+	if k == nil {
+		k = &mediaKeep{}
+		cl.keep = k
+	}
+	if len(k.frames) >= c.cfg.MaxMediaFramesPerCall || k.bytes+len(data) > c.cfg.MaxMediaBytesPerCall {
+		c.cnt.MediaFramesDropped++
+		return
+	}
+	if cap(k.buf)-len(k.buf) < len(data) {
+		size := 2 * cap(k.buf)
+		size = min(max(size, 2<<10), 64<<10)
+		k.buf = make([]byte, 0, max(size, len(data)))
+	}
+	off := len(k.buf)
+	k.buf = append(k.buf, data...)
+	k.frames = append(k.frames, Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: k.buf[off:len(k.buf):len(k.buf)]})
+	k.bytes += len(data)
+}
+
+// rtpHeaderEnd returns the offset in frame just past the RTP header that starts payload
+// (a datagram of the frame): usually the payload is the frame's tail; with Ethernet
+// padding it is found by its header bytes. A frame that does not hold the header (the
+// last fragment of a reassembled datagram) is cut at maxHeaderlessKept bytes.
+func rtpHeaderEnd(frame, payload []byte, hl int) int {
+	if hl > len(payload) {
+		hl = len(payload)
+	}
+	if off := len(frame) - len(payload); off >= 0 && bytes.Equal(frame[off:off+hl], payload[:hl]) {
+		return off + hl
+	}
+	if hl >= 12 {
+		if i := bytes.Index(frame, payload[:hl]); i >= 0 {
+			return i + hl
+		}
+	}
+	return min(len(frame), maxHeaderlessKept)
 }
 
 // --- RTCP --------------------------------------------------------------------------
@@ -849,6 +981,9 @@ func (c *Correlator) rtcpEvent(ev *decode.Event) {
 	}
 	if !matched {
 		c.cnt.UnmatchedRTCP++
+	}
+	if cl != nil && c.keepMode != keepNone {
+		c.keepFrame(cl, ev, 0)
 	}
 }
 
@@ -1046,8 +1181,13 @@ func (c *Correlator) finishCall(cl *call, reason string) {
 	cl.done = true
 }
 
-// Finish ends the input: every open call ends as capture_end and is emitted, then every
-// orphan stream and open registration.
+// Finish ends the input at the time of the last event. Timers run first: an answered
+// call whose media stopped at least RTPTimeout before the last packet (with no BYE and no
+// SIP since) ends rtp_timeout and is dropped, an INVITE left unanswered longer than the SIP
+// timers ends sip_timeout. Every call still open then ends capture_end (so a capture
+// that stops less than RTPTimeout after a call's media stopped gives capture_end, not
+// rtp_timeout: the probe cannot know the call would not have resumed) and is emitted,
+// then every orphan stream and open registration.
 func (c *Correlator) Finish() {
 	c.Advance(c.now)
 	all := make([]*call, 0, len(c.calls))
@@ -1113,7 +1253,7 @@ func (c *Correlator) emitOrphan(s *stream) {
 		return
 	}
 	s.q.Finish(s.last)
-	out := s.export()
+	out := s.export(false)
 	c.out.Orphan(&out)
 }
 
@@ -1137,7 +1277,13 @@ func (c *Correlator) emit(cl *call) {
 	if c.out.Call == nil {
 		return
 	}
-	rec := &Record{Call: c.export(cl), Messages: cl.messages, LinkKeys: cl.linkKeys}
+	rec := &Record{Call: c.export(cl, false), Messages: cl.messages, LinkKeys: cl.linkKeys}
+	if cl.keep != nil {
+		rec.Media = cl.keep.frames
+	}
+	if c.cfg.LinkByNumber {
+		rec.LinkWindow = int64(c.cfg.LinkWindow)
+	}
 	c.out.Call(rec)
 }
 
@@ -1146,8 +1292,12 @@ func ms(ns int64) *float64 {
 	return &v
 }
 
-func (s *stream) export() Stream {
-	s.q.Finish(s.last)
+// export renders the stream. live (Snapshot) leaves the quality state untouched and
+// omits the intervals.
+func (s *stream) export(live bool) Stream {
+	if !live {
+		s.q.Finish(s.last)
+	}
 	sum := s.q.Summary()
 	out := Stream{
 		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc),
@@ -1186,6 +1336,9 @@ func (s *stream) export() Stream {
 		}
 		out.RTCP = info
 	}
+	if live {
+		return out
+	}
 	for _, iv := range sum.Intervals {
 		o := Interval{Start: Time(iv.Start), Packets: iv.Packets, Lost: iv.Lost, JitterMs: round3(iv.JitterMs)}
 		if iv.HasMOS {
@@ -1204,7 +1357,9 @@ func f3(v float64) *float64 { r := round3(v); return &r }
 
 func f2(v float64) *float64 { r := float64(int64(v*100+0.5)) / 100; return &r }
 
-func (c *Correlator) export(cl *call) Call {
+// export renders cl. live (Snapshot) renders a call still in progress: end null, no end
+// reason or drop diagnosis, duration up to the latest packet time, quality state untouched.
+func (c *Correlator) export(cl *call, live bool) Call {
 	out := Call{
 		CallID: cl.id, From: cl.from, To: cl.to, FromUser: cl.fromUser, ToUser: cl.toUser,
 		Transport: cl.transport, FinalCode: cl.finalCode, FinalReason: cl.finalReason,
@@ -1239,6 +1394,9 @@ func (c *Correlator) export(cl *call) Call {
 				end = cl.end
 			}
 		}
+		if live && cl.byeTS == 0 {
+			end = c.now
+		}
 		if end >= cl.answer {
 			out.DurationMs = ms(end - cl.answer)
 		}
@@ -1263,7 +1421,7 @@ func (c *Correlator) export(cl *call) Call {
 	var mosMin *float64
 	out.Streams = make([]Stream, 0, len(sts))
 	for _, s := range sts {
-		so := s.export()
+		so := s.export(live)
 		out.Streams = append(out.Streams, so)
 		if s.packets >= 1 {
 			dirs[s.side] = true
@@ -1288,7 +1446,40 @@ func (c *Correlator) export(cl *call) Call {
 		prev = d
 	}
 	out.DTMF = db.String()
+	if live {
+		out.End, out.EndReason = 0, ""
+		if cl.answer != 0 && dirs[sideCaller] != dirs[sideCallee] && c.now-cl.answer > int64(c.cfg.OneWayAfter) &&
+			!cl.media[0].hold && !cl.media[1].hold {
+			out.OneWayAudio = true
+		}
+		return out
+	}
 	c.dropDiagnosis(cl, &out, dirs)
+	return out
+}
+
+// Snapshot exports up to max calls still in progress (not yet ended), newest start
+// first, from what is known so far: state answered or in_progress, end null, duration
+// up to the latest packet time, streams without intervals. It does not change the
+// correlator and, like every method, must be called from the goroutine feeding it.
+func (c *Correlator) Snapshot(max int) []Call {
+	if max <= 0 {
+		return nil
+	}
+	open := make([]*call, 0, len(c.calls))
+	for _, cl := range c.calls {
+		if !cl.done {
+			open = append(open, cl)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool { return lessCall(open[j], open[i]) })
+	if len(open) > max {
+		open = open[:max]
+	}
+	out := make([]Call, len(open))
+	for i, cl := range open {
+		out[i] = c.export(cl, true)
+	}
 	return out
 }
 
@@ -1350,13 +1541,23 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 
 // LinkCalls fills linked_call_ids of every call from their link keys: two calls are linked
 // when one names the other's Call-ID in a link header, or both carry the same icid-value
-// or Session-ID. Links are symmetric and sorted.
+// or Session-ID. Calls whose Record.LinkWindow is set (Config.LinkByNumber) are also
+// linked to calls with the same from_user and to_user (a leading '+' ignored) that also
+// have it set and start within the smaller of the two windows. Links are symmetric and
+// sorted.
 func LinkCalls(recs []*Record) {
 	byKey := make(map[string][]int)
+	byNumber := make(map[string][]int)
 	for i, r := range recs {
 		for _, k := range r.LinkKeys {
 			byKey[k] = append(byKey[k], i)
 		}
+		if k, ok := numberKey(r); ok {
+			byNumber[k] = append(byNumber[k], i)
+		}
+	}
+	for _, idx := range byNumber {
+		sort.Slice(idx, func(a, b int) bool { return recs[idx[a]].Call.Start < recs[idx[b]].Call.Start })
 	}
 	for i, r := range recs {
 		set := map[string]bool{}
@@ -1367,6 +1568,21 @@ func LinkCalls(recs []*Record) {
 				}
 			}
 		}
+		if k, ok := numberKey(r); ok {
+			idx := byNumber[k]
+			lo := sort.Search(len(idx), func(n int) bool { return int64(recs[idx[n]].Call.Start) >= int64(r.Call.Start)-r.LinkWindow })
+			for _, j := range idx[lo:] {
+				o := recs[j]
+				d := int64(o.Call.Start - r.Call.Start)
+				if d > r.LinkWindow {
+					break
+				}
+				w := min(r.LinkWindow, o.LinkWindow)
+				if j != i && o.Call.CallID != r.Call.CallID && d >= -w && d <= w {
+					set[o.Call.CallID] = true
+				}
+			}
+		}
 		ids := make([]string, 0, len(set))
 		for id := range set {
 			ids = append(ids, id)
@@ -1374,4 +1590,14 @@ func LinkCalls(recs []*Record) {
 		sort.Strings(ids)
 		r.Call.LinkedCallIDs = ids
 	}
+}
+
+// numberKey is the key LinkCalls matches numbers by, when r takes part.
+func numberKey(r *Record) (string, bool) {
+	f := strings.TrimPrefix(r.Call.FromUser, "+")
+	t := strings.TrimPrefix(r.Call.ToUser, "+")
+	if r.LinkWindow <= 0 || f == "" || t == "" || r.Call.Start == 0 {
+		return "", false
+	}
+	return f + "\x00" + t, true
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,6 +155,23 @@ func TestGoldenScenarios(t *testing.T) {
 				}
 				for _, st := range ct.Streams {
 					checkStreamTruth(t, "call "+ct.CallID, c.Streams, st)
+				}
+			}
+			// RTCP with a known round trip: the passive RTT (RR arrival − SR arrival − DLSR)
+			// must find it.
+			for _, cs := range sc.Calls {
+				if !cs.RTCP || cs.RTTMs <= 0 || sc.Transport == gen.HEP {
+					continue
+				}
+				c := findCall(rep, cs.CallID)
+				found := false
+				for _, s := range c.Streams {
+					if s.RTCP != nil && s.RTCP.RTTMs != nil && math.Abs(*s.RTCP.RTTMs-cs.RTTMs) <= 1 {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("call %s: no stream with rtt_ms within 1 ms of %.0f", cs.CallID, cs.RTTMs)
 				}
 			}
 			for _, st := range truth.Orphans {

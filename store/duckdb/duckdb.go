@@ -1,0 +1,418 @@
+// Package duckdb is callscope's embedded default store: one DuckDB file holding calls,
+// SIP messages (raw bytes and frames, for ladders and pcap export), RTP streams with
+// their quality intervals, kept media frames and registrations.
+//
+// # Layout
+//
+// Every table carries the call's start time (ns since the Unix epoch) so a time range
+// prunes row groups through DuckDB's min/max zone maps (rows arrive roughly in time
+// order) and retention deletes whole days from every table with one predicate. calls has
+// one column per searchable field of correlate.Call plus the whole object as JSON
+// (obj), so GetCall returns exactly what was written; times are kept in ns columns
+// because the JSON form carries only µs. ART indexes serve the lookups by call id,
+// Call-ID and call uid of the child tables.
+//
+// # Writes and concurrency
+//
+// A Store is safe for concurrent use. Reads use the database/sql pool. Writes are
+// serialised on one dedicated connection: each WriteCalls is one transaction that
+// deletes the calls of the batch that already exist (idempotence by Call.ID) and then
+// appends every row through DuckDB's Appender, so a batch is stored whole or not at all.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+	duck "github.com/duckdb/duckdb-go/v2"
+)
+
+// Store is the DuckDB engine. See the package doc.
+type Store struct {
+	db   *sql.DB
+	path string
+
+	mu    sync.Mutex // serialises writes on wconn
+	wconn *sql.Conn
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it and its directory if needed) the DuckDB file at path and
+// migrates its schema. An empty path or ":memory:" opens an in-memory database.
+func Open(path string) (*Store, error) {
+	dsn := path
+	if path == ":memory:" {
+		dsn = ""
+	}
+	if dsn != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("duckdb: %w", err)
+		}
+	}
+	db, err := sql.Open("duckdb", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	ctx := context.Background()
+	wconn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, wconn: wconn}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB exposes the database for tools and tests (read-only use, please).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+		s.wconn = nil
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.db.PingContext(ctx)
+}
+
+// --- writes -----------------------------------------------------------------------------
+
+func nullF(p *float64) driver.Value {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func nullI(p *int) driver.Value {
+	if p == nil {
+		return nil
+	}
+	return int64(*p)
+}
+
+func nullS(p *string) driver.Value {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func nullT(t correlate.Time) driver.Value {
+	if t == 0 {
+		return nil
+	}
+	return int64(t)
+}
+
+// tx runs fn inside one transaction on the write connection.
+func (s *Store) tx(ctx context.Context, fn func(dc driver.Conn) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wconn == nil {
+		return fmt.Errorf("duckdb: %w", sql.ErrConnDone)
+	}
+	if _, err := s.wconn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("duckdb: begin: %w", err)
+	}
+	err := s.wconn.Raw(func(dc any) error { return fn(dc.(driver.Conn)) })
+	if err == nil {
+		if _, err = s.wconn.ExecContext(ctx, "COMMIT"); err == nil {
+			return nil
+		}
+	}
+	if _, rerr := s.wconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return fmt.Errorf("duckdb: write: %w", err)
+}
+
+func execRaw(dc driver.Conn, q string) error {
+	ex, ok := dc.(driver.ExecerContext)
+	if !ok {
+		return errors.New("driver connection cannot exec")
+	}
+	_, err := ex.ExecContext(context.Background(), q, nil)
+	return err
+}
+
+type appenders struct {
+	list []*duck.Appender
+}
+
+func (a *appenders) open(dc driver.Conn, table string) (*duck.Appender, error) {
+	ap, err := duck.NewAppender(dc, "", "", table)
+	if err != nil {
+		return nil, fmt.Errorf("appender %s: %w", table, err)
+	}
+	a.list = append(a.list, ap)
+	return ap, nil
+}
+
+func (a *appenders) close() error {
+	var errs []error
+	for _, ap := range a.list {
+		errs = append(errs, ap.Close())
+	}
+	a.list = nil
+	return errors.Join(errs...)
+}
+
+// WriteCalls stores recs in one transaction, replacing calls already stored with the
+// same id (the last of duplicate ids within recs wins).
+func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// Dedupe within the batch, keeping the last.
+	last := make(map[string]int, len(recs))
+	for i, r := range recs {
+		last[r.Call.ID] = i
+	}
+	uniq := recs
+	if len(last) != len(recs) {
+		uniq = make([]*correlate.Record, 0, len(last))
+		for i, r := range recs {
+			if last[r.Call.ID] == i {
+				uniq = append(uniq, r)
+			}
+		}
+	}
+	// Encode outside the lock.
+	objs := make([]string, len(uniq))
+	for i, r := range uniq {
+		c := r.Call
+		c.Streams = nil
+		b, err := json.Marshal(&c)
+		if err != nil {
+			return fmt.Errorf("duckdb: encode call %s: %w", c.ID, err)
+		}
+		objs[i] = string(b)
+	}
+	sobjs := make([][]string, len(uniq))
+	for i, r := range uniq {
+		sobjs[i] = make([]string, len(r.Call.Streams))
+		for j := range r.Call.Streams {
+			st := r.Call.Streams[j]
+			st.Intervals = nil
+			b, err := json.Marshal(&st)
+			if err != nil {
+				return fmt.Errorf("duckdb: encode stream: %w", err)
+			}
+			sobjs[i][j] = string(b)
+		}
+	}
+	return s.tx(ctx, func(dc driver.Conn) error {
+		if err := s.deleteExisting(ctx, dc, uniq); err != nil {
+			return err
+		}
+		var aps appenders
+		defer aps.close()
+		ac, err := aps.open(dc, "calls")
+		if err != nil {
+			return err
+		}
+		am, err := aps.open(dc, "sip_messages")
+		if err != nil {
+			return err
+		}
+		as, err := aps.open(dc, "rtp_streams")
+		if err != nil {
+			return err
+		}
+		ai, err := aps.open(dc, "stream_intervals")
+		if err != nil {
+			return err
+		}
+		af, err := aps.open(dc, "media_frames")
+		if err != nil {
+			return err
+		}
+		for i, r := range uniq {
+			c := &r.Call
+			start := int64(c.Start)
+			if err := ac.AppendRow(c.ID, c.CallID, start, nullT(c.Ringing), nullT(c.Answer), nullT(c.End),
+				c.From, c.To, c.FromUser, c.ToUser, c.Caller, c.Callee, store.HostOf(c.Caller), store.HostOf(c.Callee),
+				c.Transport, c.State, int64(c.FinalCode), c.FinalReason,
+				nullF(c.PDDMs), nullF(c.SetupMs), nullF(c.DurationMs), nullS(c.EndedBy), c.EndReason,
+				nullI(c.Q850Cause), c.Dropped, nullS(c.DropReason), c.OneWayAudio,
+				int64(c.SIPMessages), int64(c.Retrans), c.DTMF, nullF(c.MOSMin), int64(len(c.Streams)), objs[i]); err != nil {
+				return fmt.Errorf("append call %s: %w", c.ID, err)
+			}
+			for j, m := range r.Messages {
+				if err := am.AppendRow(c.ID, c.CallID, start, int64(j), m.TS, m.Src.String(), m.Dst.String(), m.Transport,
+					m.Request, m.Method, int64(m.Status), int64(m.CSeq), m.Retrans, nonNil(m.Raw), nonNil(m.Frame), int64(m.LinkType)); err != nil {
+					return fmt.Errorf("append message: %w", err)
+				}
+			}
+			for j := range c.Streams {
+				st := &c.Streams[j]
+				if err := as.AppendRow(c.ID, start, int64(j), int64(st.First), int64(st.Last), st.SSRC, st.Src, st.Dst,
+					store.HostOf(st.Src), store.HostOf(st.Dst), st.Codec, int64(st.Packets), int64(st.Lost),
+					st.JitterMaxMs, nullF(st.MOS), sobjs[i][j]); err != nil {
+					return fmt.Errorf("append stream: %w", err)
+				}
+				for k, iv := range st.Intervals {
+					if err := ai.AppendRow(c.ID, start, int64(j), int64(k), int64(iv.Start), int64(iv.Packets),
+						int64(iv.Lost), iv.JitterMs, nullF(iv.MOS)); err != nil {
+						return fmt.Errorf("append interval: %w", err)
+					}
+				}
+			}
+			for j, f := range r.Media {
+				if err := af.AppendRow(c.ID, start, int64(j), f.TS, int64(f.LinkType), int64(f.OrigLen), nonNil(f.Data)); err != nil {
+					return fmt.Errorf("append frame: %w", err)
+				}
+			}
+		}
+		return aps.close()
+	})
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// deleteExisting removes the rows of the batch's calls that are already stored.
+func (s *Store) deleteExisting(ctx context.Context, dc driver.Conn, recs []*correlate.Record) error {
+	if err := execRaw(dc, "DELETE FROM batch_ids"); err != nil {
+		return err
+	}
+	ap, err := duck.NewAppender(dc, "", "", "batch_ids")
+	if err != nil {
+		return fmt.Errorf("appender batch_ids: %w", err)
+	}
+	for _, r := range recs {
+		if err := ap.AppendRow(r.Call.ID); err != nil {
+			ap.Close()
+			return err
+		}
+	}
+	if err := ap.Close(); err != nil {
+		return err
+	}
+	q, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return errors.New("driver connection cannot query")
+	}
+	rows, err := q.QueryContext(ctx, "SELECT count(*) FROM calls WHERE id IN (SELECT id FROM batch_ids)", nil)
+	if err != nil {
+		return err
+	}
+	vals := make([]driver.Value, 1)
+	err = rows.Next(vals)
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	if n, _ := vals[0].(int64); n == 0 {
+		return nil
+	}
+	if err := execRaw(dc, "DELETE FROM calls WHERE id IN (SELECT id FROM batch_ids)"); err != nil {
+		return err
+	}
+	for _, t := range []string{"sip_messages", "rtp_streams", "stream_intervals", "media_frames"} {
+		if err := execRaw(dc, "DELETE FROM "+t+" WHERE call_uid IN (SELECT id FROM batch_ids)"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteRegistrations stores regs, replacing rows with the same call_id and time.
+func (s *Store) WriteRegistrations(ctx context.Context, regs []correlate.Registration) error {
+	if len(regs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(dc driver.Conn) error {
+		var sb strings.Builder
+		sb.WriteString("DELETE FROM registrations WHERE (call_id, time) IN (")
+		for i, r := range regs {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, "(%s, %d)", quote(r.CallID), int64(r.Time))
+		}
+		sb.WriteByte(')')
+		if err := execRaw(dc, sb.String()); err != nil {
+			return err
+		}
+		var aps appenders
+		defer aps.close()
+		ap, err := aps.open(dc, "registrations")
+		if err != nil {
+			return err
+		}
+		seen := make(map[string]bool, len(regs))
+		for i := len(regs) - 1; i >= 0; i-- { // the last duplicate wins
+			r := &regs[i]
+			k := fmt.Sprintf("%s\x00%d", r.CallID, r.Time)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if err := ap.AppendRow(int64(r.Time), r.CallID, r.AOR, r.Contact, r.Source, nullI(r.Expires),
+				r.Outcome, int64(r.FinalCode)); err != nil {
+				return err
+			}
+		}
+		return aps.close()
+	})
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// DropBefore deletes every day wholly before t from every table, then checkpoints so
+// the file gives the space back to later writes.
+func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
+	cut := store.DayFloor(t).UnixNano()
+	err := s.tx(ctx, func(dc driver.Conn) error {
+		for _, tb := range []string{"calls", "sip_messages", "rtp_streams", "stream_intervals", "media_frames"} {
+			col := "call_start"
+			if tb == "calls" {
+				col = "start"
+			}
+			if err := execRaw(dc, fmt.Sprintf("DELETE FROM %s WHERE %s < %d", tb, col, cut)); err != nil {
+				return err
+			}
+		}
+		return execRaw(dc, fmt.Sprintf("DELETE FROM registrations WHERE time < %d", cut))
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("duckdb: checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+)
+
+// migration is one schema version; statements run in one transaction.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations are applied in order; an applied version is never changed, only followed.
+func migrations() []migration {
+	return []migration{{1, "tables", []string{
+		`CREATE TABLE calls (
+			id VARCHAR NOT NULL, call_id VARCHAR NOT NULL, start BIGINT NOT NULL,
+			ringing BIGINT, answer BIGINT, "end" BIGINT,
+			from_uri VARCHAR, to_uri VARCHAR, from_user VARCHAR, to_user VARCHAR,
+			caller VARCHAR, callee VARCHAR, caller_ip VARCHAR, callee_ip VARCHAR,
+			transport VARCHAR, state VARCHAR, final_code BIGINT, final_reason VARCHAR,
+			pdd_ms DOUBLE, setup_ms DOUBLE, duration_ms DOUBLE, ended_by VARCHAR, end_reason VARCHAR,
+			q850_cause BIGINT, dropped BOOLEAN, drop_reason VARCHAR, one_way_audio BOOLEAN,
+			sip_messages BIGINT, retransmissions BIGINT, dtmf VARCHAR, mos_min DOUBLE, streams BIGINT,
+			obj VARCHAR NOT NULL)`,
+		`CREATE TABLE sip_messages (
+			call_uid VARCHAR NOT NULL, call_id VARCHAR, call_start BIGINT NOT NULL, seq BIGINT, ts BIGINT,
+			src VARCHAR, dst VARCHAR, transport VARCHAR, request BOOLEAN, method VARCHAR, status BIGINT,
+			cseq BIGINT, retrans BOOLEAN, raw BLOB, frame BLOB, link_type BIGINT)`,
+		`CREATE TABLE rtp_streams (
+			call_uid VARCHAR NOT NULL, call_start BIGINT NOT NULL, idx BIGINT, first BIGINT, last BIGINT,
+			ssrc VARCHAR, src VARCHAR, dst VARCHAR, src_ip VARCHAR, dst_ip VARCHAR, codec VARCHAR,
+			packets BIGINT, lost BIGINT, jitter_max_ms DOUBLE, mos DOUBLE, obj VARCHAR NOT NULL)`,
+		`CREATE TABLE stream_intervals (
+			call_uid VARCHAR NOT NULL, call_start BIGINT NOT NULL, stream_idx BIGINT, idx BIGINT,
+			start BIGINT, packets BIGINT, lost BIGINT, jitter_ms DOUBLE, mos DOUBLE)`,
+		`CREATE TABLE media_frames (
+			call_uid VARCHAR NOT NULL, call_start BIGINT NOT NULL, seq BIGINT, ts BIGINT,
+			link_type BIGINT, orig_len BIGINT, data BLOB)`,
+		`CREATE TABLE registrations (
+			time BIGINT NOT NULL, call_id VARCHAR, aor VARCHAR, contact VARCHAR, source VARCHAR,
+			expires BIGINT, outcome VARCHAR, final_code BIGINT)`,
+	}}, {2, "indexes", []string{
+		`CREATE INDEX calls_id ON calls (id)`,
+		`CREATE INDEX calls_call_id ON calls (call_id)`,
+		`CREATE INDEX sip_messages_uid ON sip_messages (call_uid)`,
+		`CREATE INDEX rtp_streams_uid ON rtp_streams (call_uid)`,
+		`CREATE INDEX stream_intervals_uid ON stream_intervals (call_uid)`,
+		`CREATE INDEX media_frames_uid ON media_frames (call_uid)`,
+	}}}
+}
+
+// Migrate creates the schema or upgrades it, recording each applied version in
+// schema_migrations. Running it again does nothing.
+func (s *Store) Migrate(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wconn == nil {
+		return fmt.Errorf("duckdb: migrate: store closed")
+	}
+	c := s.wconn
+	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)`); err != nil {
+		return fmt.Errorf("duckdb: migrate: %w", err)
+	}
+	for _, m := range migrations() {
+		var n int
+		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			return fmt.Errorf("duckdb: migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		tx, err := c.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("duckdb: migrate v%d: %w", m.version, err)
+		}
+		for _, st := range m.stmts {
+			if _, err := tx.ExecContext(ctx, st); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("duckdb: migrate v%d %s: %w", m.version, m.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("duckdb: migrate v%d: %w", m.version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("duckdb: migrate v%d: %w", m.version, err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS batch_ids (id VARCHAR)`); err != nil {
+		return fmt.Errorf("duckdb: migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+	"github.com/gin-gonic/gin"
+)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// badParam is a query parameter that does not parse.
+type badParam struct{ name, why string }
+
+func (e *badParam) Error() string { return "bad parameter " + e.name + ": " + e.why }
+
+type params struct {
+	c   *gin.Context
+	err error
+}
+
+func (p *params) time(name string) time.Time {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		p.err = &badParam{name, "want RFC 3339, e.g. 2024-05-01T10:00:00Z"}
+	}
+	return t
+}
+
+func (p *params) int(name string, def, lo, hi int) int {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.err = &badParam{name, "want an integer in [" + itoa(lo) + ", " + itoa(hi) + "]"}
+	}
+	return n
+}
+
+func (p *params) float(name string) float64 {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		p.err = &badParam{name, "want a non-negative number"}
+	}
+	return f
+}
+
+func (p *params) bool(name string) *bool {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.err = &badParam{name, "want true or false"}
+		return nil
+	}
+	return &b
+}
+
+func (p *params) oneOf(name, def string, allowed ...string) string {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.err = &badParam{name, "want one of " + strings.Join(allowed, ", ")}
+	return def
+}
+
+var callStates = []string{"answered", "busy", "cancelled", "no_answer", "redirected", "failed", "in_progress"}
+
+// parseCallQuery reads the search filters of GET /api/v1/calls.
+func parseCallQuery(c *gin.Context) (store.CallQuery, error) {
+	p := &params{c: c}
+	q := store.CallQuery{
+		From:      p.time("from"),
+		To:        p.time("to"),
+		Number:    c.Query("number"),
+		IP:        c.Query("ip"),
+		CallID:    c.Query("call_id"),
+		State:     p.oneOf("state", "", callStates...),
+		FinalCode: p.int("code", 0, 0, 699),
+		Dropped:   p.bool("dropped"),
+		MOSBelow:  p.float("mos_below"),
+		Sort:      p.oneOf("sort", "start", "start", "duration", "pdd", "mos"),
+		Limit:     p.int("limit", 50, 1, 1000),
+		Cursor:    c.Query("cursor"),
+	}
+	q.Desc = q.Sort == "start"
+	if d := p.bool("desc"); d != nil {
+		q.Desc = *d
+	}
+	return q, p.err
+}
+
+func (s *server) storeError(c *gin.Context, err error) {
+	var bp *badParam
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		apiError(c, http.StatusNotFound, "no such call")
+	case errors.As(err, &bp):
+		apiError(c, http.StatusBadRequest, err.Error())
+	case c.Request.Context().Err() != nil:
+		c.Abort()
+	default:
+		s.log.Warn("store query failed", "path", c.FullPath(), "err", err)
+		apiError(c, http.StatusServiceUnavailable, "store: "+err.Error())
+	}
+}
+
+// searchResponse is GET /api/v1/calls.
+type searchResponse struct {
+	Calls []correlate.Call `json:"calls"`
+	Next  string           `json:"next"`
+}
+
+func (s *server) searchCalls(c *gin.Context) {
+	q, err := parseCallQuery(c)
+	if err != nil {
+		apiError(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := s.st.SearchCalls(c.Request.Context(), q)
+	if err != nil {
+		if strings.Contains(err.Error(), "cursor") {
+			apiError(c, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.storeError(c, err)
+		return
+	}
+	out := searchResponse{Calls: page.Calls, Next: page.Next}
+	if out.Calls == nil {
+		out.Calls = []correlate.Call{}
+	}
+	if getIdent(c).Masked {
+		for i := range out.Calls {
+			maskCall(&out.Calls[i])
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// activeCalls is GET /api/v1/active: the in-progress calls, newest first, filtered by
+// number, ip and call_id like a search.
+func (s *server) activeCalls(c *gin.Context) {
+	out := []correlate.Call{}
+	if s.live != nil {
+		number := strings.ToLower(c.Query("number"))
+		ip, cid := c.Query("ip"), c.Query("call_id")
+		for _, cl := range s.live.ActiveCalls() {
+			if cid != "" && cl.CallID != cid {
+				continue
+			}
+			if ip != "" && hostOf(cl.Caller) != ip && hostOf(cl.Callee) != ip {
+				continue
+			}
+			if number != "" && !containsFold(number, cl.FromUser, cl.ToUser, cl.From, cl.To) {
+				continue
+			}
+			cl.Streams = nil
+			out = append(out, cl)
+			if len(out) >= 1000 {
+				break
+			}
+		}
+	}
+	if getIdent(c).Masked {
+		for i := range out {
+			maskCall(&out[i])
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"calls": out})
+}
+
+func containsFold(needle string, hay ...string) bool {
+	for _, h := range hay {
+		if strings.Contains(strings.ToLower(h), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostOf strips the port of ip:port (IPv6 in brackets).
+func hostOf(ap string) string {
+	if i := strings.LastIndexByte(ap, ':'); i >= 0 && !strings.HasSuffix(ap[:i], ":") {
+		return strings.Trim(ap[:i], "[]")
+	}
+	return ap
+}
+
+// findCall returns a stored call, or an in-progress one from the live source.
+func (s *server) findCall(c *gin.Context, id string) (*correlate.Call, error) {
+	cl, err := s.st.GetCall(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) && s.live != nil {
+		for _, a := range s.live.ActiveCalls() {
+			if a.ID == id {
+				return &a, nil
+			}
+		}
+	}
+	return cl, err
+}
+
+func (s *server) getCall(c *gin.Context) {
+	cl, err := s.findCall(c, c.Param("id"))
+	if err != nil {
+		s.storeError(c, err)
+		return
+	}
+	if cl.Streams == nil {
+		cl.Streams = []correlate.Stream{}
+	}
+	if getIdent(c).Masked {
+		maskCall(cl)
+	}
+	c.JSON(http.StatusOK, cl)
+}
+
+func (s *server) timeRange(p *params) (from, to time.Time) {
+	to = p.time("to")
+	from = p.time("from")
+	if to.IsZero() {
+		to = s.cfg.Now()
+	}
+	if from.IsZero() {
+		from = to.Add(-24 * time.Hour)
+	}
+	if p.err == nil && !from.Before(to) {
+		p.err = &badParam{"from", "must be before to"}
+	}
+	return from, to
+}
+
+func (s *server) stats(c *gin.Context) {
+	p := &params{c: c}
+	from, to := s.timeRange(p)
+	step := time.Minute
+	if v := c.Query("step"); v != "" && p.err == nil {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			p.err = &badParam{"step", "want a duration of at least 1s, e.g. 1m"}
+		}
+		step = d
+	}
+	if p.err != nil {
+		apiError(c, http.StatusBadRequest, p.err.Error())
+		return
+	}
+	// At most 2000 buckets: widen the step rather than answer with millions.
+	for to.Sub(from)/step > 2000 {
+		step *= 2
+	}
+	st, err := s.st.Stats(c.Request.Context(), store.StatsQuery{From: from, To: to, Step: step})
+	if err != nil {
+		s.storeError(c, err)
+		return
+	}
+	if st.Buckets == nil {
+		st.Buckets = []store.StatsBucket{}
+	}
+	c.JSON(http.StatusOK, struct {
+		From   time.Time `json:"from"`
+		To     time.Time `json:"to"`
+		StepS  float64   `json:"step_s"`
+		*store.Stats
+	}{from.UTC(), to.UTC(), step.Seconds(), &st})
+}
+
+func (s *server) top(c *gin.Context) {
+	p := &params{c: c}
+	from, to := s.timeRange(p)
+	q := store.TopQuery{
+		From: from, To: to,
+		By:       p.oneOf("by", "destination", "destination", "peer"),
+		Metric:   p.oneOf("metric", "asr", "asr", "mos"),
+		N:        p.int("n", 10, 1, 1000),
+		MinCalls: p.int("min_calls", 1, 1, 1<<30),
+	}
+	if p.err != nil {
+		apiError(c, http.StatusBadRequest, p.err.Error())
+		return
+	}
+	rows, err := s.st.Top(c.Request.Context(), q)
+	if err != nil {
+		s.storeError(c, err)
+		return
+	}
+	if rows == nil {
+		rows = []store.TopRow{}
+	}
+	if getIdent(c).Masked && q.By == "destination" {
+		for i := range rows {
+			rows[i].Key = maskDigits(rows[i].Key)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"by": q.By, "metric": q.Metric, "rows": rows})
+}
+
+func (s *server) registrations(c *gin.Context) {
+	p := &params{c: c}
+	q := store.RegQuery{From: p.time("from"), To: p.time("to"), AOR: c.Query("aor"), Limit: p.int("limit", 100, 1, 1000)}
+	if p.err != nil {
+		apiError(c, http.StatusBadRequest, p.err.Error())
+		return
+	}
+	regs, err := s.st.Registrations(c.Request.Context(), q)
+	if err != nil {
+		s.storeError(c, err)
+		return
+	}
+	if regs == nil {
+		regs = []correlate.Registration{}
+	}
+	if getIdent(c).Masked {
+		for i := range regs {
+			regs[i].AOR = maskURIs(regs[i].AOR)
+			regs[i].Contact = maskURIs(regs[i].Contact)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"registrations": regs})
+}

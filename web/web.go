@@ -1,0 +1,221 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed assets
+var assetFS embed.FS
+
+// LiveSource publishes the calls still in progress. ActiveCalls must be safe for
+// concurrent use and return a snapshot the caller only reads.
+type LiveSource interface {
+	ActiveCalls() []correlate.Call
+}
+
+// Roles a user or token may have.
+const (
+	RoleAdmin        = "admin"         // everything
+	RoleViewer       = "viewer"        // everything read-only (the API is read-only)
+	RoleViewerMasked = "viewer-masked" // like viewer, phone numbers masked, no pcap export
+)
+
+// User may log in to the dashboard.
+type User struct {
+	Name         string `json:"name" yaml:"name"`
+	PasswordHash string `json:"password_bcrypt" yaml:"password_bcrypt"` // bcrypt hash
+	Role         string `json:"role" yaml:"role"`
+}
+
+// Token is an API token sent as "Authorization: Bearer TOKEN". SHA256 is the hex SHA-256
+// of the token, so the config file need not hold the secret itself.
+type Token struct {
+	Name   string `json:"name" yaml:"name"`
+	SHA256 string `json:"sha256" yaml:"sha256"`
+	Role   string `json:"role" yaml:"role"`
+}
+
+// Config configures the handler. The zero value serves without login.
+type Config struct {
+	// RequireLogin demands a session or token for everything but /healthz, /readyz and
+	// the login page. Set it whenever the listen address is not loopback.
+	RequireLogin bool
+	Users        []User
+	Tokens       []Token
+	// MaskNumbers masks phone numbers for every viewer (otherwise only for the
+	// viewer-masked role): digits but the last two become 'x'.
+	MaskNumbers bool
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration
+	// SessionKey signs session cookies (at least 32 bytes); random when empty, so
+	// sessions end with the process.
+	SessionKey []byte
+	// SecureCookie sets the Secure attribute (behind TLS).
+	SecureCookie bool
+	// KeepRTP is reported by the dashboard (none|headers|full).
+	KeepRTP string
+	Logger  *slog.Logger
+	// Now is the clock for sessions (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	authFail prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callscope_web_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "callscope_web_request_duration_seconds", Help: "HTTP request time by route.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .3, 1, 3, 10},
+		}, []string{"route"}),
+		authFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_web_auth_failures_total", Help: "Rejected logins and tokens.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFail} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err)
+				}
+			}
+		}
+	}
+	return m
+}
+
+type server struct {
+	cfg  Config
+	st   store.Store
+	live LiveSource
+	log  *slog.Logger
+	m    *metrics
+	auth *authenticator
+	gath prometheus.Gatherer
+}
+
+// New returns the HTTP handler: dashboard at /, API under /api/v1, /healthz, /readyz,
+// /metrics. live may be nil (no in-progress calls). reg receives the web metrics and is
+// served on /metrics when it is also a prometheus.Gatherer (a *prometheus.Registry);
+// nil means prometheus.DefaultRegisterer.
+func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	gath, ok := reg.(prometheus.Gatherer)
+	if !ok {
+		gath = prometheus.DefaultGatherer
+	}
+	s := &server{cfg: cfg, st: st, live: live, log: cfg.Logger, m: newMetrics(reg), gath: gath}
+	s.auth = newAuthenticator(&s.cfg, s.m.authFail)
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.Use(gin.Recovery(), s.observe, securityHeaders)
+
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	r.GET("/readyz", s.readyz)
+	r.GET("/login", s.loginPage)
+	r.POST("/login", s.login)
+	r.POST("/logout", s.logout)
+
+	sub, _ := fs.Sub(assetFS, "assets")
+	files := http.FileServer(http.FS(sub))
+	authed := r.Group("/", s.auth.require)
+	authed.GET("/metrics", gin.WrapH(promhttp.HandlerFor(gath, promhttp.HandlerOpts{})))
+	authed.GET("/", func(c *gin.Context) { serveAsset(c, sub, "index.html") })
+	authed.GET("/assets/*file", func(c *gin.Context) {
+		c.Request.URL.Path = c.Param("file")
+		files.ServeHTTP(c.Writer, c.Request)
+	})
+
+	api := r.Group("/api/v1", s.auth.require)
+	api.GET("/me", s.me)
+	api.GET("/calls", s.searchCalls)
+	api.GET("/active", s.activeCalls)
+	api.GET("/calls/:id", s.getCall)
+	api.GET("/calls/:id/ladder", s.ladder)
+	api.GET("/calls/:id/pcap", s.pcap)
+	api.GET("/stats", s.stats)
+	api.GET("/top", s.top)
+	api.GET("/registrations", s.registrations)
+	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })
+	return r
+}
+
+func serveAsset(c *gin.Context, sub fs.FS, name string) {
+	b, err := fs.ReadFile(sub, name)
+	if err != nil {
+		apiError(c, http.StatusNotFound, "not found")
+		return
+	}
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", b)
+}
+
+func (s *server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.m.requests.WithLabelValues(route, itoa(c.Writer.Status())).Inc()
+	s.m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	c.Next()
+}
+
+func (s *server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		c.String(http.StatusServiceUnavailable, "store not ready: %v\n", err)
+		return
+	}
+	c.String(http.StatusOK, "ready\n")
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func apiError(c *gin.Context, code int, msg string) {
+	c.AbortWithStatusJSON(code, errorBody{Error: msg})
+}
