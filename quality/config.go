@@ -27,6 +27,10 @@ type Config struct {
 	// MaxDTMFEvents caps RFC 4733 events kept per stream (default 256); extra events are
 	// counted in Problems.DTMFDropped.
 	MaxDTMFEvents int
+	// WiresharkStats also computes Summary.Wireshark, Wireshark's own lost/jitter/max-delta
+	// numbers, per packet (for oracle tests and side-by-side debugging; off by default,
+	// it roughly doubles the per-packet cost).
+	WiresharkStats bool
 }
 
 // DefaultConfig returns the documented defaults (docs/quality.md).

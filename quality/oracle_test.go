@@ -37,7 +37,9 @@ func feedRow(pkts []rtpPkt, frames map[int]bool, row tsharkRow) *Stream {
 	clock, name := clockFor(row.payload)
 	tevent := strings.Contains(row.payload, "telephone-event")
 	var s Stream
-	s.Init(nil, row.ssrc, clock, LookupCodec([]byte(name), clock))
+	cfg := DefaultConfig()
+	cfg.WiresharkStats = true
+	s.Init(&cfg, row.ssrc, clock, LookupCodec([]byte(name), clock))
 	for i := range pkts {
 		p := &pkts[i]
 		if p.ssrc != row.ssrc || p.src != row.src || p.dst != row.dst || (frames != nil && !frames[p.frame]) {

@@ -190,7 +190,9 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 		s.iv.audio++
 	}
 	dup := s.sequence(seq)
-	s.wireshark(arrival, seq, rtpTS, marker, kind)
+	if s.cfg.WiresharkStats {
+		s.wireshark(arrival, seq, rtpTS, marker, kind)
+	}
 	if dup {
 		s.dups++
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 )
@@ -173,3 +174,28 @@ func (s *Stats) Ratios() {
 	s.ASR, s.NER, s.SCR, s.ACD = s.Total.ASR(), s.Total.NER(), s.Total.SCR(), s.Total.ACDSeconds()
 }
 
+// SortTop orders Top rows worst first: by ASR ascending (metric asr) or average MOS
+// ascending (metric mos), then by more calls, then by key.
+func SortTop(rows []TopRow, metric string) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if metric == "mos" {
+			am, bm := 99.0, 99.0
+			if a.MOS != nil {
+				am = *a.MOS
+			}
+			if b.MOS != nil {
+				bm = *b.MOS
+			}
+			if am != bm {
+				return am < bm
+			}
+		} else if a.ASR != b.ASR {
+			return a.ASR < b.ASR
+		}
+		if a.Calls != b.Calls {
+			return a.Calls > b.Calls
+		}
+		return a.Key < b.Key
+	})
+}

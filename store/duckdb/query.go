@@ -1,0 +1,528 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+)
+
+const callCols = `obj, start, coalesce(ringing, 0), coalesce(answer, 0), coalesce("end", 0)`
+
+func scanCall(sc interface{ Scan(...any) error }, extra ...any) (correlate.Call, error) {
+	var (
+		obj                       string
+		start, ring, answer, endT int64
+	)
+	dst := append([]any{&obj, &start, &ring, &answer, &endT}, extra...)
+	if err := sc.Scan(dst...); err != nil {
+		return correlate.Call{}, err
+	}
+	var c correlate.Call
+	if err := json.Unmarshal([]byte(obj), &c); err != nil {
+		return c, fmt.Errorf("decode call: %w", err)
+	}
+	c.Start, c.Ringing, c.Answer, c.End = correlate.Time(start), correlate.Time(ring), correlate.Time(answer), correlate.Time(endT)
+	c.Streams = []correlate.Stream{}
+	return c, nil
+}
+
+func sortExpr(s string) string {
+	switch s {
+	case store.SortDuration:
+		return "coalesce(duration_ms, -1)"
+	case store.SortPDD:
+		return "coalesce(pdd_ms, -1)"
+	case store.SortMOS:
+		return "coalesce(mos_min, -1)"
+	}
+	return "start"
+}
+
+// SearchCalls returns one page of calls, without streams.
+func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallPage, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return store.CallPage{}, err
+	}
+	cur, err := store.DecodeCursor(q)
+	if err != nil {
+		return store.CallPage{}, err
+	}
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if !q.From.IsZero() {
+		add("start >= ?", q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		add("start < ?", q.To.UnixNano())
+	}
+	if q.Number != "" {
+		add("(contains(lower(from_user), ?) OR contains(lower(to_user), ?) OR contains(lower(from_uri), ?) OR contains(lower(to_uri), ?))",
+			q.Number, q.Number, q.Number, q.Number)
+	}
+	if q.IP != "" {
+		add("(caller_ip = ? OR callee_ip = ?)", q.IP, q.IP)
+	}
+	if q.CallID != "" {
+		add("call_id = ?", q.CallID)
+	}
+	if q.State != "" {
+		add("state = ?", q.State)
+	}
+	if q.FinalCode != 0 {
+		add("final_code = ?", int64(q.FinalCode))
+	}
+	if q.Dropped != nil {
+		add("dropped = ?", *q.Dropped)
+	}
+	if q.MOSBelow > 0 {
+		add("mos_min < ?", q.MOSBelow)
+	}
+	key := sortExpr(q.Sort)
+	cmp, dir := ">", "ASC"
+	if q.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	if cur != nil {
+		var v any = cur.Float
+		if q.Sort == store.SortStart {
+			v = cur.Int
+		}
+		add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", key, cmp), v, v, cur.ID)
+	}
+	sqlq := "SELECT " + callCols + ", id, " + key + " FROM calls"
+	if len(where) > 0 {
+		sqlq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlq += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %d", key, dir, dir, q.Limit+1)
+	rows, err := s.db.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
+	defer rows.Close()
+	page := store.CallPage{Calls: []correlate.Call{}}
+	var last store.Cursor
+	for rows.Next() {
+		var (
+			id string
+			kv any
+		)
+		c, err := scanCall(rows, &id, &kv)
+		if err != nil {
+			return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+		}
+		if len(page.Calls) == q.Limit {
+			page.Next = last.Encode()
+			break
+		}
+		page.Calls = append(page.Calls, c)
+		last = store.Cursor{Sort: q.Sort, Desc: q.Desc, ID: id}
+		switch v := kv.(type) {
+		case int64:
+			last.Int = v
+		case float64:
+			last.Float = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
+	return page, nil
+}
+
+// GetCall returns one call with its streams and intervals.
+func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error) {
+	c, err := scanCall(s.db.QueryRowContext(ctx, "SELECT "+callCols+" FROM calls WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: get call: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT obj, first, last FROM rtp_streams WHERE call_uid = ? ORDER BY idx", id)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: get streams: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			obj         string
+			first, last int64
+			st          correlate.Stream
+		)
+		if err := rows.Scan(&obj, &first, &last); err != nil {
+			return nil, fmt.Errorf("duckdb: get streams: %w", err)
+		}
+		if err := json.Unmarshal([]byte(obj), &st); err != nil {
+			return nil, fmt.Errorf("duckdb: decode stream: %w", err)
+		}
+		st.First, st.Last = correlate.Time(first), correlate.Time(last)
+		st.Intervals = []correlate.Interval{}
+		c.Streams = append(c.Streams, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: get streams: %w", err)
+	}
+	rows.Close()
+	irows, err := s.db.QueryContext(ctx, `SELECT stream_idx, start, packets, lost, jitter_ms, mos FROM stream_intervals
+		WHERE call_uid = ? ORDER BY stream_idx, idx`, id)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: get intervals: %w", err)
+	}
+	defer irows.Close()
+	for irows.Next() {
+		var (
+			si, start, packets, lost int64
+			jit                      float64
+			mos                      sql.NullFloat64
+		)
+		if err := irows.Scan(&si, &start, &packets, &lost, &jit, &mos); err != nil {
+			return nil, fmt.Errorf("duckdb: get intervals: %w", err)
+		}
+		if si < 0 || int(si) >= len(c.Streams) {
+			continue
+		}
+		iv := correlate.Interval{Start: correlate.Time(start), Packets: uint64(packets), Lost: uint64(lost), JitterMs: jit}
+		if mos.Valid {
+			v := mos.Float64
+			iv.MOS = &v
+		}
+		c.Streams[si].Intervals = append(c.Streams[si].Intervals, iv)
+	}
+	if err := irows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: get intervals: %w", err)
+	}
+	return &c, nil
+}
+
+func inList(ids []string) (string, []any) {
+	ph := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		ph[i], args[i] = "?", id
+	}
+	return "(" + strings.Join(ph, ",") + ")", args
+}
+
+// Messages returns the SIP messages of the calls, in time order.
+func (s *Store) Messages(ctx context.Context, ids []string) ([]store.Message, error) {
+	out := []store.Message{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in, args := inList(ids)
+	rows, err := s.db.QueryContext(ctx, `SELECT call_uid, call_id, ts, src, dst, transport, request, method, status, cseq,
+		retrans, raw, frame, link_type FROM sip_messages WHERE call_uid IN `+in+` ORDER BY ts, call_uid, seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			m                      store.Message
+			ts, status, cseq, link int64
+		)
+		if err := rows.Scan(&m.CallUID, &m.CallID, &ts, &m.Src, &m.Dst, &m.Transport, &m.Request, &m.Method, &status,
+			&cseq, &m.Retrans, &m.Raw, &m.Frame, &link); err != nil {
+			return nil, fmt.Errorf("duckdb: messages: %w", err)
+		}
+		m.TS, m.Status, m.CSeq, m.LinkType = correlate.Time(ts), int(status), uint32(cseq), uint32(link)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: messages: %w", err)
+	}
+	return out, nil
+}
+
+// Media returns the kept RTP/RTCP frames of the calls, in time order.
+func (s *Store) Media(ctx context.Context, ids []string) ([]correlate.Frame, error) {
+	out := []correlate.Frame{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in, args := inList(ids)
+	rows, err := s.db.QueryContext(ctx, `SELECT ts, link_type, orig_len, data FROM media_frames
+		WHERE call_uid IN `+in+` ORDER BY ts, call_uid, seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: media: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			f             correlate.Frame
+			link, origLen int64
+		)
+		if err := rows.Scan(&f.TS, &link, &origLen, &f.Data); err != nil {
+			return nil, fmt.Errorf("duckdb: media: %w", err)
+		}
+		f.LinkType, f.OrigLen = uint32(link), int(origLen)
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: media: %w", err)
+	}
+	return out, nil
+}
+
+func timeWhere(from, to interface{ IsZero() bool }, fromNS, toNS int64, col string) (string, []any) {
+	var (
+		w    []string
+		args []any
+	)
+	if !from.IsZero() {
+		w, args = append(w, col+" >= ?"), append(args, fromNS)
+	}
+	if !to.IsZero() {
+		w, args = append(w, col+" < ?"), append(args, toNS)
+	}
+	if len(w) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(w, " AND "), args
+}
+
+const aggCols = `count(*),
+	count(*) FILTER (WHERE state = 'answered'), count(*) FILTER (WHERE state = 'busy'),
+	count(*) FILTER (WHERE state = 'cancelled'), count(*) FILTER (WHERE state = 'no_answer'),
+	count(*) FILTER (WHERE state = 'redirected'), count(*) FILTER (WHERE state = 'failed'),
+	count(*) FILTER (WHERE dropped),
+	count(*) FILTER (WHERE state = 'failed' AND final_code IN (403, 404, 484, 603)),
+	coalesce(sum(duration_ms) FILTER (WHERE state = 'answered'), 0)`
+
+func scanAgg(dst *correlate.Aggregate, extra ...any) []any {
+	return append(extra, &dst.Calls, &dst.Answered, &dst.Busy, &dst.Cancelled, &dst.NoAnswer, &dst.Redirected,
+		&dst.Failed, &dst.Dropped, &dst.UserReject, &dst.DurationMs)
+}
+
+func finishAgg(a *correlate.Aggregate) {
+	a.InProgress = a.Calls - a.Answered - a.Busy - a.Cancelled - a.NoAnswer - a.Redirected - a.Failed
+}
+
+// Stats returns outcome counts, ratios, MOS percentiles and response codes. Buckets
+// (only non-empty ones, oldest first) are aligned to q.From.
+func (s *Store) Stats(ctx context.Context, q store.StatsQuery) (store.Stats, error) {
+	if err := q.Validate(); err != nil {
+		return store.Stats{}, err
+	}
+	where, args := timeWhere(q.From, q.To, q.From.UnixNano(), q.To.UnixNano(), "start")
+	out := store.Stats{Buckets: []store.StatsBucket{}, MOSHist: make([]int, store.MOSBins)}
+	var p50, p05 sql.NullFloat64
+	err := s.db.QueryRowContext(ctx, "SELECT "+aggCols+`, quantile_disc(mos_min, 0.5), quantile_disc(mos_min, 0.05)
+		FROM calls`+where, args...).Scan(append(scanAgg(&out.Total), &p50, &p05)...)
+	if err != nil {
+		return out, fmt.Errorf("duckdb: stats: %w", err)
+	}
+	finishAgg(&out.Total)
+	if p50.Valid {
+		out.MOSP50 = &p50.Float64
+	}
+	if p05.Valid {
+		out.MOSP95 = &p05.Float64
+	}
+	// Response codes, total and per bucket.
+	bexpr := "0"
+	if q.Step > 0 {
+		var origin int64
+		if !q.From.IsZero() {
+			origin = q.From.UnixNano()
+		}
+		bexpr = fmt.Sprintf("(%d + floor((start - %d) / %d)::BIGINT * %d)", origin, origin, int64(q.Step), int64(q.Step))
+	}
+	cwhere := where
+	if cwhere == "" {
+		cwhere = " WHERE final_code <> 0"
+	} else {
+		cwhere += " AND final_code <> 0"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+bexpr+", final_code, count(*) FROM calls"+cwhere+" GROUP BY ALL", args...)
+	if err != nil {
+		return out, fmt.Errorf("duckdb: stats codes: %w", err)
+	}
+	codes := map[int64]map[int]int{}
+	for rows.Next() {
+		var (
+			b, code int64
+			n       int
+		)
+		if err := rows.Scan(&b, &code, &n); err != nil {
+			rows.Close()
+			return out, fmt.Errorf("duckdb: stats codes: %w", err)
+		}
+		if codes[b] == nil {
+			codes[b] = map[int]int{}
+		}
+		codes[b][int(code)] += n
+		if out.Total.Codes == nil {
+			out.Total.Codes = map[int]int{}
+		}
+		out.Total.Codes[int(code)] += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("duckdb: stats codes: %w", err)
+	}
+	// MOS histogram.
+	hwhere := where
+	if hwhere == "" {
+		hwhere = " WHERE mos_min IS NOT NULL"
+	} else {
+		hwhere += " AND mos_min IS NOT NULL"
+	}
+	hrows, err := s.db.QueryContext(ctx, "SELECT mos_min FROM calls"+hwhere, args...)
+	if err != nil {
+		return out, fmt.Errorf("duckdb: stats mos: %w", err)
+	}
+	for hrows.Next() {
+		var m float64
+		if err := hrows.Scan(&m); err != nil {
+			hrows.Close()
+			return out, fmt.Errorf("duckdb: stats mos: %w", err)
+		}
+		out.MOSHist[store.MOSBin(m)]++
+	}
+	hrows.Close()
+	if err := hrows.Err(); err != nil {
+		return out, fmt.Errorf("duckdb: stats mos: %w", err)
+	}
+	out.Ratios()
+	if q.Step <= 0 {
+		return out, nil
+	}
+	brows, err := s.db.QueryContext(ctx, "SELECT "+bexpr+" AS b, "+aggCols+", quantile_disc(mos_min, 0.5) FROM calls"+where+
+		" GROUP BY b ORDER BY b", args...)
+	if err != nil {
+		return out, fmt.Errorf("duckdb: stats buckets: %w", err)
+	}
+	defer brows.Close()
+	for brows.Next() {
+		var (
+			bk  store.StatsBucket
+			b   int64
+			mos sql.NullFloat64
+		)
+		if err := brows.Scan(append(scanAgg(&bk.Agg, &b), &mos)...); err != nil {
+			return out, fmt.Errorf("duckdb: stats buckets: %w", err)
+		}
+		finishAgg(&bk.Agg)
+		bk.Start = correlate.Time(b)
+		bk.Agg.Codes = codes[b]
+		if mos.Valid {
+			bk.MOS = &mos.Float64
+		}
+		bk.Ratios()
+		out.Buckets = append(out.Buckets, bk)
+	}
+	return out, brows.Err()
+}
+
+// Top returns the worst destinations or peers by ASR (lowest first) or MOS (lowest
+// average mos_min first); ties go to more calls, then to the key.
+func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, error) {
+	key := "to_user"
+	switch q.By {
+	case "destination", "":
+	case "peer":
+		key = "callee_ip"
+	default:
+		return nil, fmt.Errorf("%w: top by %q", store.ErrBadQuery, q.By)
+	}
+	if q.Metric != "asr" && q.Metric != "mos" && q.Metric != "" {
+		return nil, fmt.Errorf("%w: top metric %q", store.ErrBadQuery, q.Metric)
+	}
+	if q.N <= 0 {
+		q.N = store.DefaultTopN
+	}
+	where, args := timeWhere(q.From, q.To, q.From.UnixNano(), q.To.UnixNano(), "start")
+	if where == "" {
+		where = " WHERE " + key + " <> ''"
+	} else {
+		where += " AND " + key + " <> ''"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+key+`, `+aggCols+`, avg(mos_min) FROM calls`+where+
+		" GROUP BY 1 HAVING count(*) >= ?", append(args, int64(max(q.MinCalls, 1)))...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: top: %w", err)
+	}
+	defer rows.Close()
+	out := []store.TopRow{}
+	for rows.Next() {
+		var (
+			r   store.TopRow
+			a   correlate.Aggregate
+			mos sql.NullFloat64
+		)
+		if err := rows.Scan(append(scanAgg(&a, &r.Key), &mos)...); err != nil {
+			return nil, fmt.Errorf("duckdb: top: %w", err)
+		}
+		finishAgg(&a)
+		r.Calls, r.ASR = a.Calls, a.ASR()
+		if mos.Valid {
+			r.MOS = &mos.Float64
+		}
+		if q.Metric == "mos" && r.MOS == nil {
+			continue
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: top: %w", err)
+	}
+	store.SortTop(out, q.Metric)
+	if len(out) > q.N {
+		out = out[:q.N]
+	}
+	return out, nil
+}
+
+// Registrations returns REGISTER flows, newest first.
+func (s *Store) Registrations(ctx context.Context, q store.RegQuery) ([]correlate.Registration, error) {
+	where, args := timeWhere(q.From, q.To, q.From.UnixNano(), q.To.UnixNano(), "time")
+	if q.AOR != "" {
+		if where == "" {
+			where = " WHERE "
+		} else {
+			where += " AND "
+		}
+		where += "contains(lower(aor), ?)"
+		args = append(args, strings.ToLower(q.AOR))
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = store.DefaultRegLimit
+	}
+	limit = min(limit, store.MaxLimit)
+	rows, err := s.db.QueryContext(ctx, `SELECT time, call_id, aor, contact, source, expires, outcome, final_code
+		FROM registrations`+where+fmt.Sprintf(" ORDER BY time DESC, call_id LIMIT %d", limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: registrations: %w", err)
+	}
+	defer rows.Close()
+	out := []correlate.Registration{}
+	for rows.Next() {
+		var (
+			r         correlate.Registration
+			ts, code  int64
+			expiresNS sql.NullInt64
+		)
+		if err := rows.Scan(&ts, &r.CallID, &r.AOR, &r.Contact, &r.Source, &expiresNS, &r.Outcome, &code); err != nil {
+			return nil, fmt.Errorf("duckdb: registrations: %w", err)
+		}
+		r.Time, r.FinalCode = correlate.Time(ts), int(code)
+		if expiresNS.Valid {
+			v := int(expiresNS.Int64)
+			r.Expires = &v
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
