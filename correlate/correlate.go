@@ -2,8 +2,10 @@ package correlate
 
 import (
 	"bytes"
+	"container/heap"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -159,21 +161,24 @@ type streamKey struct {
 	src, dst netip.AddrPort
 }
 
+// stream is one RTP stream. Fields are ordered and sized so that the struct (most of it
+// the quality state) plus the runtime's 8-byte malloc header fits the 1408-byte size
+// class rather than 1536: with 100k calls of two streams each, every byte is 200 kB.
 type stream struct {
+	q         quality.Stream
 	key       streamKey
 	call      *call
-	side      uint8 // sending side
-	mismatch  bool
-	pt        int  // main payload type: the first audio one, else the first seen
-	audio     bool // an audio (not event or comfort noise) packet was seen
 	codec     string
-	clock     uint32
-	q         quality.Stream
 	first     int64
 	last      int64
-	packets   uint64
+	clock     uint32
+	packets   uint16 // saturating: only the orphan heuristic and "any packet" read it
+	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
+	pt        int16  // main payload type: the first audio one, else the first seen; -1 none
 	lastSeq   uint16
-	advancing uint64
+	side      uint8 // sending side
+	mismatch  bool
+	audio     bool // an audio (not event or comfort noise) packet was seen
 }
 
 type mediaEntry struct {
@@ -532,6 +537,13 @@ func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 			}
 		case code >= 200 && code < 300:
 			if cl.answer == 0 {
+				if cl.done && cl.byeTS == 0 {
+					// A forked INVITE (RFC 3261 §13.2.2.4): another branch's error
+					// response or a CANCEL came first, the answered branch wins. The
+					// Reason header of the failed branch is not this call's.
+					cl.done, cl.end, cl.endReason = false, 0, ""
+					cl.cancelled, cl.hasQ850, cl.q850 = false, false, 0
+				}
 				cl.answer = ev.TS
 				cl.finalTS = ev.TS
 				cl.finalCode, cl.finalReason = code, string(m.ReasonPhrase)
@@ -836,7 +848,7 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 		kind = quality.ComfortNoise
 	}
 	if st.packets == 0 || (kind == quality.Audio && !st.audio) {
-		st.pt = int(pt)
+		st.pt = int16(pt)
 		st.codec, st.clock = info.enc, info.clock
 	}
 	if kind == quality.Audio && !st.audio {
@@ -846,13 +858,15 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 			st.q.SetClock(info.clock, quality.LookupCodec([]byte(info.enc), info.clock))
 		}
 	}
-	if st.packets > 0 {
+	if st.packets > 0 && st.packets < math.MaxUint16 {
 		if d := h.SequenceNumber - st.lastSeq; d >= 1 && d <= 10 {
 			st.advancing++
 		}
 	}
 	st.lastSeq = h.SequenceNumber
-	st.packets++
+	if st.packets < math.MaxUint16 {
+		st.packets++
+	}
 	st.last = ev.TS
 	if st.call != nil && ev.TS > st.call.lastMedia {
 		st.call.lastMedia = ev.TS
@@ -1181,6 +1195,20 @@ func (c *Correlator) finishCall(cl *call, reason string) {
 	cl.done = true
 }
 
+// callHeap is a min-heap of calls by (start, id) for Snapshot.
+type callHeap []*call
+
+func (h callHeap) Len() int           { return len(h) }
+func (h callHeap) Less(i, j int) bool { return lessCall(h[i], h[j]) }
+func (h callHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *callHeap) Push(x any)        { *h = append(*h, x.(*call)) }
+func (h *callHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
 // Finish ends the input at the time of the last event. Timers run first: an answered
 // call whose media stopped at least RTPTimeout before the last packet (with no BYE and no
 // SIP since) ends rtp_timeout and is dropped, an INVITE left unanswered longer than the SIP
@@ -1245,7 +1273,7 @@ func plausibleOrphan(s *stream) bool {
 	if s.packets < 8 {
 		return false
 	}
-	return s.advancing*10 >= (s.packets-1)*8
+	return int(s.advancing)*10 >= (int(s.packets)-1)*8
 }
 
 func (c *Correlator) emitOrphan(s *stream) {
@@ -1303,7 +1331,7 @@ func (s *stream) export(live bool) Stream {
 		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc),
 		Src:                  s.key.src.String(),
 		Dst:                  s.key.dst.String(),
-		PayloadType:          s.pt,
+		PayloadType:          int(s.pt),
 		Codec:                s.codec,
 		ClockRate:            int(s.clock),
 		First:                Time(s.first),
@@ -1466,16 +1494,19 @@ func (c *Correlator) Snapshot(max int) []Call {
 	if max <= 0 {
 		return nil
 	}
-	open := make([]*call, 0, len(c.calls))
+	// The newest max calls by a min-heap on (start, id): O(n log max), not a sort of all.
+	open := make(callHeap, 0, min(max, len(c.calls)))
 	for _, cl := range c.calls {
-		if !cl.done {
-			open = append(open, cl)
+		switch {
+		case cl.done:
+		case len(open) < max:
+			heap.Push(&open, cl)
+		case lessCall(open[0], cl):
+			open[0] = cl
+			heap.Fix(&open, 0)
 		}
 	}
 	sort.Slice(open, func(i, j int) bool { return lessCall(open[j], open[i]) })
-	if len(open) > max {
-		open = open[:max]
-	}
 	out := make([]Call, len(open))
 	for i, cl := range open {
 		out[i] = c.export(cl, true)

@@ -7,9 +7,19 @@
 // concurrent use. Packet timestamps drive every timer (SIP and RTP timeouts, media index
 // expiry), never the wall clock, so replaying a capture gives the same calls.
 //
-// Memory is bounded: the call table, the media index, the stream table, the link index and
-// the per-call message list each have a cap from Config, and every eviction is counted in
-// Counters by reason. Events are views valid only during Event; everything kept is copied.
+// Memory is bounded: the call table, the media index, the stream table, the registration
+// table, the per-call message and kept-media lists (Config.KeepRTP) and the small per-call
+// lists (retransmission hashes, SDP addresses, payload types, user agents, INFO DTMF) each
+// have a cap, and everything evicted or dropped is counted in Counters by reason, exported
+// by RegisterMetrics. Events are views valid only during Event; everything kept is copied.
+//
+// Every method, Snapshot and Counters included, belongs to the goroutine that feeds the
+// events; other goroutines (the dashboard, a metrics scrape) get copies that goroutine
+// publishes. Records handed to Output are owned by the receiver.
+//
+// End of input: Finish runs the timers at the last packet time, so an answered call whose
+// media stopped at least RTPTimeout before the end of the capture ends rtp_timeout; a
+// capture ending sooner after the media stopped ends the call capture_end.
 //
 // Per-stream statistics (loss, jitter, MOS, RTCP, DTMF) are computed by package quality;
 // this package decides which stream belongs to which call and which side sent it.
