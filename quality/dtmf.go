@@ -24,7 +24,7 @@ func (s *Stream) event(arrival int64, ts uint32, p []byte) {
 	dur := uint16(p[2])<<8 | uint16(p[3])
 	if !s.evActive || ts != s.evTS {
 		s.evActive, s.evTS = true, ts
-		if len(s.dtmf) >= s.cfg.MaxDTMFEvents {
+		if len(s.dtmf) >= s.conf().MaxDTMFEvents {
 			s.evSkip = true
 			s.dtmfDropped++
 			return

@@ -5,10 +5,18 @@ package quality
 // the probe's arrival time of the SR is kept (last srHistory SRs) to measure RTT.
 func (s *Stream) SenderReport(arrival int64, ntp uint64, rtpTS uint32) {
 	_ = rtpTS
-	s.hasRTCP = true
-	s.rtcp.SenderReports++
-	s.sr[s.srN%srHistory] = srRec{mid: uint32(ntp >> 16), arrival: arrival}
-	s.srN++
+	rc := s.rtcpState()
+	rc.rtcp.SenderReports++
+	rc.sr[rc.srN%srHistory] = srRec{mid: uint32(ntp >> 16), arrival: arrival}
+	rc.srN++
+}
+
+// rtcpState returns the stream's RTCP state, allocating it at the first RTCP packet.
+func (s *Stream) rtcpState() *rtcpState {
+	if s.rc == nil {
+		s.rc = new(rtcpState)
+	}
+	return s.rc
 }
 
 // ReportBlock records an RTCP report block ABOUT this stream, sent by its receiver
@@ -27,8 +35,8 @@ func (s *Stream) ReportBlock(arrival int64, fractionLost uint8, cumulativeLost i
 // endpoint clock; the result is the round trip between the probe and the receiver of
 // this stream (probe → receiver → probe, minus the receiver's holding time).
 func (s *Stream) ReportBlockFrom(arrival int64, fractionLost uint8, cumulativeLost int32, extHighest uint32, jitter uint32, lsr, dlsr uint32, rttFrom *Stream) {
-	s.hasRTCP = true
-	r := &s.rtcp
+	rc := s.rtcpState()
+	r := &rc.rtcp
 	r.Reports++
 	r.HasReport = true
 	r.FractionLostPct = float64(fractionLost) * 100 / 256
@@ -55,12 +63,16 @@ func (s *Stream) ReportBlockFrom(arrival int64, fractionLost uint8, cumulativeLo
 	if src == nil {
 		src = s
 	}
-	n := src.srN
+	if src.rc == nil {
+		return // no SR of the source seen
+	}
+	sh := src.rc
+	n := sh.srN
 	if n > srHistory {
 		n = srHistory
 	}
 	for i := 0; i < n; i++ {
-		rec := src.sr[(src.srN-1-i)%srHistory]
+		rec := sh.sr[(sh.srN-1-i)%srHistory]
 		if rec.mid != lsr {
 			continue
 		}
@@ -80,8 +92,8 @@ func (s *Stream) ReportBlockFrom(arrival int64, fractionLost uint8, cumulativeLo
 		}
 		r.HasRTT = true
 		r.RTTSamples++
-		s.rttSum += rtt
-		r.RTTMeanMs = s.rttSum / float64(r.RTTSamples)
+		rc.rttSum += rtt
+		r.RTTMeanMs = rc.rttSum / float64(r.RTTSamples)
 		return
 	}
 }
@@ -90,9 +102,9 @@ func (s *Stream) ReportBlockFrom(arrival int64, fractionLost uint8, cumulativeLo
 // stream. Its round-trip delay, when non-zero, is preferred over the probe-side RTT for
 // the E-model delay.
 func (s *Stream) XRVoIPMetrics(x XRVoIP) {
-	s.hasRTCP = true
-	n := s.xr.Blocks + 1
-	s.xr = XRSummary{
+	rc := s.rtcpState()
+	n := rc.xr.Blocks + 1
+	rc.xr = XRSummary{
 		Raw:              x,
 		LossRatePct:      float64(x.LossRate) * 100 / 256,
 		DiscardRatePct:   float64(x.DiscardRate) * 100 / 256,
@@ -103,13 +115,13 @@ func (s *Stream) XRVoIPMetrics(x XRVoIP) {
 		Blocks:           n,
 	}
 	if x.RFactor != 127 && x.RFactor <= 120 {
-		s.xr.HasRFactor, s.xr.RFactor = true, float64(x.RFactor)
+		rc.xr.HasRFactor, rc.xr.RFactor = true, float64(x.RFactor)
 	}
 	if x.MOSLQ != 127 && x.MOSLQ >= 10 && x.MOSLQ <= 50 {
-		s.xr.HasMOSLQ, s.xr.MOSLQ = true, float64(x.MOSLQ)/10
+		rc.xr.HasMOSLQ, rc.xr.MOSLQ = true, float64(x.MOSLQ)/10
 	}
 	if x.MOSCQ != 127 && x.MOSCQ >= 10 && x.MOSCQ <= 50 {
-		s.xr.HasMOSCQ, s.xr.MOSCQ = true, float64(x.MOSCQ)/10
+		rc.xr.HasMOSCQ, rc.xr.MOSCQ = true, float64(x.MOSCQ)/10
 	}
-	s.hasXR = true
+	rc.hasXR = true
 }

@@ -21,6 +21,25 @@ type srRec struct {
 	arrival int64  // probe arrival time, Unix ns
 }
 
+// conf returns the stream's configuration (DefaultConfig for a Stream never Init'ed).
+func (s *Stream) conf() *Config {
+	if s.cfg == nil {
+		c := DefaultConfig()
+		s.cfg = &c
+	}
+	return s.cfg
+}
+
+// rtcpState is what RTCP and RTCP-XR told about a stream.
+type rtcpState struct {
+	sr     [srHistory]srRec
+	srN    int
+	rtcp   RTCPSummary
+	rttSum float64
+	hasXR  bool
+	xr     XRSummary
+}
+
 // ivRec accumulates one interval; Summary turns it into an Interval.
 type ivRec struct {
 	start           int64
@@ -51,7 +70,7 @@ type wsState struct {
 // allocate except when a new interval or DTMF event is appended (amortised). The payload
 // passed to Packet is only read during the call and never retained.
 type Stream struct {
-	cfg       Config
+	cfg       *Config // normalized; shared by every stream Init was given it for
 	ssrc      uint32
 	codec     Codec
 	clock     uint32
@@ -113,16 +132,11 @@ type Stream struct {
 	evSkip      bool
 	dtmfDropped uint64
 
-	// RTCP.
-	sr      [srHistory]srRec
-	srN     int
-	hasRTCP bool
-	rtcp    RTCPSummary
-	rttSum  float64
-	hasXR   bool
-	xr      XRSummary
-
-	ws wsState
+	// RTCP state, allocated at the first RTCP packet about the stream (most streams of a
+	// busy probe have little or none), and Wireshark's mirror statistics, allocated only
+	// with Config.WiresharkStats: both kept out of line to keep a Stream small.
+	rc *rtcpState
+	ws *wsState
 }
 
 // Init resets s for a new stream; it also serves as Reset and keeps the capacity of the
@@ -131,15 +145,20 @@ type Stream struct {
 func (s *Stream) Init(cfg *Config, ssrc uint32, clockRate uint32, codec Codec) {
 	ivs, dtmf := s.intervals[:0], s.dtmf[:0]
 	*s = Stream{intervals: ivs, dtmf: dtmf}
-	if cfg != nil {
-		s.cfg = cfg.normalized()
-	} else {
-		s.cfg = DefaultConfig()
+	switch {
+	case cfg != nil && *cfg == cfg.normalized():
+		s.cfg = cfg // the common case: one shared, already normalized config
+	case cfg != nil:
+		c := cfg.normalized()
+		s.cfg = &c
+	default:
+		c := DefaultConfig()
+		s.cfg = &c
 	}
 	s.ssrc = ssrc
 	s.badSeq = -1
 	s.ivLen = s.cfg.Interval
-	s.jbDepthNs = s.cfg.JitterBufferMs * 1e6
+	s.jbDepthNs = s.conf().JitterBufferMs * 1e6
 	s.SetClock(clockRate, codec)
 }
 
@@ -190,7 +209,7 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 		s.iv.audio++
 	}
 	dup := s.sequence(seq)
-	if s.cfg.WiresharkStats {
+	if s.cfg != nil && s.cfg.WiresharkStats {
 		s.wireshark(arrival, seq, rtpTS, marker, kind)
 	}
 	if dup {
@@ -399,7 +418,7 @@ func (s *Stream) closeInterval() {
 	if s.iv.packets == 0 {
 		return
 	}
-	if len(s.intervals) >= s.cfg.MaxIntervals {
+	if len(s.intervals) >= s.conf().MaxIntervals {
 		s.mergeIntervals()
 	}
 	s.iv.oneWayMs = s.oneWayMs()
@@ -443,14 +462,14 @@ func (s *Stream) Finish(end int64) {
 // oneWayMs is Ta: half the round trip (RTCP-XR round-trip delay, else the probe-side
 // RTCP RTT, else Config.DefaultRTTMs) + jitter-buffer depth + packetisation + look-ahead.
 func (s *Stream) oneWayMs() float64 {
-	rtt := s.cfg.DefaultRTTMs
+	rtt := s.conf().DefaultRTTMs
 	switch {
-	case s.hasXR && s.xr.RoundTripDelayMs > 0:
-		rtt = s.xr.RoundTripDelayMs
-	case s.rtcp.HasRTT:
-		rtt = s.rtcp.RTTMeanMs
+	case s.rc != nil && s.rc.hasXR && s.rc.xr.RoundTripDelayMs > 0:
+		rtt = s.rc.xr.RoundTripDelayMs
+	case s.rc != nil && s.rc.rtcp.HasRTT:
+		rtt = s.rc.rtcp.RTTMeanMs
 	}
-	return rtt/2 + s.cfg.JitterBufferMs + s.codec.FrameMs + s.codec.LookaheadMs
+	return rtt/2 + s.conf().JitterBufferMs + s.codec.FrameMs + s.codec.LookaheadMs
 }
 
 // burstR estimates G.107 BurstR = 1/(p+q) from a two-state Markov model of the loss

@@ -29,7 +29,7 @@ func (s *Stream) Summary() Summary {
 		ClockUnknown:   s.clock == 0,
 	}
 	sum.OneWayMs = s.oneWayMs()
-	bpl := s.codec.bpl(s.cfg.AssumePLC)
+	bpl := s.codec.bpl(s.conf().AssumePLC)
 	if s.audio > 0 {
 		sum.HasMOS = true
 		sum.Ppl = pct(sum.Lost+s.late, s.expected)
@@ -80,10 +80,10 @@ func (s *Stream) Summary() Summary {
 		}
 		sum.DTMF = string(b)
 	}
-	if s.hasRTCP {
-		r := s.rtcp
-		if s.hasXR {
-			xr := s.xr
+	if s.rc != nil {
+		r := s.rc.rtcp
+		if s.rc.hasXR {
+			xr := s.rc.xr
 			r.XR = &xr
 		}
 		sum.RTCP = &r

@@ -10,7 +10,10 @@ package quality
 //   - the mean is mean = (mean·n + J)/(n+1) with n all packets so far (so the first
 //     packet counts as a zero), and lost = (highest ext seq − first seq + 1) − packets.
 func (s *Stream) wireshark(arrival int64, seq uint16, ts uint32, marker bool, kind PacketKind) {
-	w := &s.ws
+	if s.ws == nil {
+		s.ws = new(wsState)
+	}
+	w := s.ws
 	rel := float64(arrival - s.first) // ns; Wireshark works in ms, converted in wiresharkStats
 	if w.total == 0 {
 		w.lastSeq, w.lastTS = seq, ts
@@ -59,7 +62,10 @@ func (s *Stream) wireshark(arrival int64, seq uint16, ts uint32, marker bool, ki
 }
 
 func (s *Stream) wiresharkStats() WiresharkStats {
-	w := &s.ws
+	if s.ws == nil {
+		return WiresharkStats{}
+	}
+	w := s.ws
 	lost := int64(0)
 	if w.total > 0 {
 		lost = w.maxExt + 1 - int64(w.total)
