@@ -118,7 +118,7 @@ func (s *server) storeError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		apiError(c, http.StatusNotFound, "no such call")
-	case errors.As(err, &bp):
+	case errors.As(err, &bp), errors.Is(err, store.ErrBadQuery):
 		apiError(c, http.StatusBadRequest, err.Error())
 	case c.Request.Context().Err() != nil:
 		c.Abort()
@@ -142,10 +142,6 @@ func (s *server) searchCalls(c *gin.Context) {
 	}
 	page, err := s.st.SearchCalls(c.Request.Context(), q)
 	if err != nil {
-		if strings.Contains(err.Error(), "cursor") {
-			apiError(c, http.StatusBadRequest, err.Error())
-			return
-		}
 		s.storeError(c, err)
 		return
 	}
@@ -281,9 +277,9 @@ func (s *server) stats(c *gin.Context) {
 		st.Buckets = []store.StatsBucket{}
 	}
 	c.JSON(http.StatusOK, struct {
-		From   time.Time `json:"from"`
-		To     time.Time `json:"to"`
-		StepS  float64   `json:"step_s"`
+		From  time.Time `json:"from"`
+		To    time.Time `json:"to"`
+		StepS float64   `json:"step_s"`
 		*store.Stats
 	}{from.UTC(), to.UTC(), step.Seconds(), &st})
 }

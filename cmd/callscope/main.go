@@ -1,6 +1,7 @@
 // Command callscope is the passive VoIP monitor: `analyze` reads capture files and prints
-// calls and streams; `serve` captures, stores and serves the dashboard; `gen` writes
-// scenario captures with known truth. main only wires packages together.
+// calls and streams; `serve` captures, stores and serves the dashboard; `schema` prints
+// ClickHouse cluster DDL; `gen` writes scenario captures with known truth. main only
+// wires packages together.
 package main
 
 import (
@@ -23,6 +24,10 @@ const usage = `usage: callscope <command> [flags]
 
 commands:
   analyze -r FILE... [--json]   analyse capture files offline and print calls and streams
+  serve [-r FILE]... [--store URL] [--listen ADDR]
+                                capture, store and serve the dashboard and REST API
+  schema --clickhouse-cluster NAME
+                                print ClickHouse cluster DDL (ReplicatedMergeTree + Distributed)
   gen -scenario NAME -w FILE    write a generated scenario capture (gen -list lists them)
   version                       print the version
 `
@@ -41,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "analyze":
 		err = runAnalyze(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "schema":
+		err = runSchema(args[1:], stdout, stderr)
 	case "gen":
 		err = runGen(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/store"
+	"github.com/callscope/callscope/store/engine"
+	"github.com/callscope/callscope/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+)
+
+// liveCalls holds the latest snapshot of in-progress calls (web.LiveSource).
+type liveCalls struct {
+	p atomic.Pointer[[]correlate.Call]
+}
+
+func (l *liveCalls) ActiveCalls() []correlate.Call {
+	if s := l.p.Load(); s != nil {
+		return *s
+	}
+	return nil
+}
+
+// lockedWriter serialises writes to an io.Writer shared by goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// openStore opens the store named by url and migrates its schema (idempotent).
+func openStore(ctx context.Context, url string) (store.Store, error) {
+	st, err := engine.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store migrate: %w", err)
+	}
+	return st, nil
+}
+
+// spoolDir is where the writer spools while the store is down: beside a DuckDB file, or
+// ./callscope-data/spool.
+func spoolDir(url string) string {
+	if p, ok := strings.CutPrefix(url, "duckdb:"); ok && p != "" {
+		return filepath.Join(filepath.Dir(p), "spool")
+	}
+	return filepath.Join("callscope-data", "spool")
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = &lockedWriter{w: stdout}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := defaultServeConfig()
+	var files, ifaces multiFlag
+	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
+	fs.Var(&ifaces, "i", "interface to capture live (not built yet)")
+	hep := fs.String("hep", "", "HEPv3 listen address (not built yet)")
+	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
+	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
+	storeURL := fs.String("store", cfg.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
+	mask := fs.Bool("mask-numbers", false, "mask the digits of phone numbers (all but the last 2) for every viewer")
+	keepRTP := fs.String("keep-rtp", cfg.KeepRTP, "RTP kept for pcap export: none, headers or full")
+	retention := fs.String("retention", cfg.Retention, "drop stored days older than this (e.g. 30d; 0 keeps everything)")
+	open := fs.Bool("open", false, "open the dashboard in a browser")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	files = append(files, fs.Args()...)
+	if len(ifaces) > 0 {
+		return errors.New("serve -i: live capture not built yet; use -r FILE")
+	}
+	if *hep != "" {
+		return errors.New("serve --hep: the HEP listener is not built yet; use -r FILE")
+	}
+	if *configFile != "" {
+		if err := loadConfigFile(*configFile, &cfg); err != nil {
+			return err
+		}
+	}
+	// Flags given on the command line override the file.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "store":
+			cfg.Store = *storeURL
+		case "mask-numbers":
+			cfg.MaskNumbers = *mask
+		case "keep-rtp":
+			cfg.KeepRTP = *keepRTP
+		case "retention":
+			cfg.Retention = *retention
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	live := &liveCalls{}
+	wcfg := cfg.webConfig()
+	wcfg.Logger = log
+	handler := web.New(wcfg, st, live, reg)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Fprintf(stdout, "callscope: serving %s (store %s)\n", url, cfg.Store)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+
+	// Pipeline: files → decode → correlate → store.Writer. The writer never blocks the
+	// correlator: beyond its bounded queue it spools to disk.
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: spoolDir(cfg.Store), Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	ccfg := correlate.DefaultConfig()
+	ccfg.KeepMessages = true
+	ccfg.KeepRTP = cfg.KeepRTP
+	if err := ccfg.Validate(); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		if len(files) == 0 {
+			return nil
+		}
+		n, err := ingestFiles(gctx, files, ccfg, wr, live)
+		if err != nil && gctx.Err() == nil {
+			// A damaged file ends its ingestion; what was read before is served.
+			log.Warn("capture file error", "err", err)
+		}
+		if ferr := wr.Flush(gctx); ferr != nil && gctx.Err() == nil {
+			log.Warn("store flush after ingest", "err", ferr)
+		}
+		fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(files))
+		return nil
+	})
+	if cfg.retention > 0 {
+		g.Go(func() error {
+			retentionLoop(gctx, st, cfg.retention, log)
+			return nil
+		})
+	}
+	if *open {
+		openBrowser(url)
+	}
+	err = g.Wait()
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if cerr := wr.Close(cctx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("store writer: %w", cerr))
+	}
+	fmt.Fprintf(stdout, "callscope: stopped\n")
+	return err
+}
+
+// liveSnapshotMax caps the in-progress calls published to the dashboard.
+const liveSnapshotMax = 500
+
+// linkBatch is how many finished calls are held to link B2BUA legs (correlate.LinkCalls)
+// before they go to the writer.
+const linkBatch = 1000
+
+// ingestFiles replays files through decode and correlate and hands finished calls and
+// registrations to the writer; it returns the number of calls.
+func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls) (int, error) {
+	src, err := capture.OpenFiles(files)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	n := 0
+	var pending []*correlate.Record
+	flush := func() {
+		correlate.LinkCalls(pending)
+		for _, r := range pending {
+			wr.Write(r)
+		}
+		pending = pending[:0]
+	}
+	cor := correlate.New(ccfg, correlate.Output{
+		Call: func(r *correlate.Record) {
+			n++
+			if pending = append(pending, r); len(pending) >= linkBatch {
+				flush()
+			}
+		},
+		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
+	})
+	dec := decode.New(decode.DefaultConfig())
+	var p capture.Packet
+	lastSnap := time.Now()
+	for i := 0; ; i++ {
+		if i&0xfff == 0 {
+			if ctx.Err() != nil {
+				flush()
+				return n, ctx.Err()
+			}
+			// The dashboard's live view: in-progress calls, published at most once a
+			// second by this (the correlator's) goroutine.
+			if now := time.Now(); now.Sub(lastSnap) >= time.Second {
+				lastSnap = now
+				snap := cor.Snapshot(liveSnapshotMax)
+				live.p.Store(&snap)
+			}
+		}
+		if err := src.Next(&p); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			flush()
+			return n, err
+		}
+		dec.Decode(p.LinkType, p.TS, p.Data, cor.Event)
+	}
+	dec.Flush(cor.Event)
+	cor.Finish()
+	flush()
+	live.p.Store(nil)
+	return n, errors.Join(src.Errors()...)
+}
+
+func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := st.DropBefore(ctx, time.Now().Add(-keep)); err != nil && ctx.Err() == nil {
+			log.Warn("retention failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func openBrowser(url string) {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	if cmd.Start() == nil {
+		go cmd.Wait() //nolint:errcheck // best effort; reaps the child
+	}
+}

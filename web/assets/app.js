@@ -1,0 +1,499 @@
+// callscope dashboard: vanilla JS, SVG charts, no network beyond this server.
+'use strict';
+
+const SVGNS = 'http://www.w3.org/2000/svg';
+const OUTCOMES = ['answered', 'busy', 'cancelled', 'no_answer', 'redirected', 'failed', 'in_progress'];
+const COLORS = { answered: '#218a3c', busy: '#c77c00', cancelled: '#8a94a3', no_answer: '#b5a000',
+  redirected: '#6a5acd', failed: '#c0392b', in_progress: '#1f5fbf' };
+let me = { masked: false, keep_rtp: 'headers' };
+let timers = [];
+
+// h builds an HTML element: h('td', {class: 'num'}, 'text', child...).
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined) continue;
+    e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+  return e;
+}
+// s builds an SVG element.
+function s(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids.flat()) {
+    if (k === null || k === undefined) continue;
+    e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  }
+  return e;
+}
+
+async function api(path) {
+  const r = await fetch('/api/v1' + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (r.status === 401) { location.href = '/login'; throw new Error('login required'); }
+  const body = await r.json().catch(() => ({ error: r.statusText }));
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function fmtTime(t) { return t ? t.replace('T', ' ').replace(/\.(\d{3})\d*Z$/, '.$1') : '–'; }
+function fmtMs(v) { return v === null || v === undefined ? '–' : Math.round(v).toLocaleString(); }
+function fmtDur(ms) {
+  if (ms === null || ms === undefined) return '–';
+  const s = ms / 1000;
+  return s < 60 ? s.toFixed(1) + ' s' : Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
+}
+function fmtMOS(v) { return v === null || v === undefined ? '–' : v.toFixed(2); }
+function fmtPct(v) { return v === null || v === undefined ? '–' : v.toFixed(1) + ' %'; }
+function toRFC(local) { return local ? new Date(local).toISOString() : ''; }
+function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso), p = n => String(n).padStart(2, '0');
+  return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes());
+}
+function q850Text(c) {
+  const t = { 16: 'normal clearing', 17: 'user busy', 18: 'no user responding', 19: 'no answer from user',
+    21: 'call rejected', 27: 'destination out of order', 31: 'normal, unspecified', 34: 'no circuit available',
+    38: 'network out of order', 41: 'temporary failure', 42: 'switching equipment congestion',
+    47: 'resource unavailable', 102: 'recovery on timer expiry', 127: 'interworking, unspecified' };
+  return t[c] ? c + ' (' + t[c] + ')' : String(c);
+}
+
+function route() {
+  for (const t of timers) clearInterval(t);
+  timers = [];
+  const hash = location.hash || '#/calls';
+  const [path, qs] = hash.slice(1).split('?');
+  const params = new URLSearchParams(qs || '');
+  for (const a of document.querySelectorAll('header nav a')) a.classList.toggle('active', hash.startsWith(a.getAttribute('href')));
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  let p;
+  if (path.startsWith('/call/')) p = callPage(main, decodeURIComponent(path.slice(6)), params);
+  else if (path === '/overview') p = overviewPage(main, params);
+  else if (path === '/registrations') p = regPage(main, params);
+  else p = searchPage(main, params);
+  p.catch(e => main.append(h('p', { class: 'err', id: 'error' }, 'Error: ' + e.message)));
+}
+
+// ---- call search -------------------------------------------------------------------
+
+const FILTERS = ['from', 'to', 'number', 'ip', 'call_id', 'state', 'code', 'dropped', 'mos_below', 'sort', 'desc', 'limit'];
+
+function callRow(c) {
+  const cls = 'state-' + c.state;
+  return h('tr', { class: 'row', 'data-id': c.id, onclick: () => { location.hash = '#/call/' + encodeURIComponent(c.id); } },
+    h('td', {}, fmtTime(c.start)), h('td', { title: c.call_id }, c.call_id.length > 28 ? c.call_id.slice(0, 27) + '…' : c.call_id),
+    h('td', {}, c.from_user || c.from), h('td', {}, c.to_user || c.to), h('td', { class: cls }, c.state),
+    h('td', { class: 'num' }, c.final_code || '–'), h('td', { class: 'num' }, fmtMs(c.pdd_ms)),
+    h('td', { class: 'num' }, fmtDur(c.duration_ms)), h('td', {}, c.ended_by || '–'),
+    h('td', { class: c.dropped ? 'bad' : '' }, c.dropped ? (c.drop_reason || 'dropped') : ''),
+    h('td', { class: 'num' + (c.mos_min !== null && c.mos_min < 3.6 ? ' bad' : '') }, fmtMOS(c.mos_min)));
+}
+
+async function searchPage(main, params) {
+  const v = k => params.get(k) || '';
+  const sel = (name, opts, cur) => h('select', { name }, opts.map(o => h('option', { value: o[0], selected: o[0] === cur }, o[1])));
+  const form = h('form', { class: 'filters', id: 'search' },
+    h('label', {}, 'From', h('input', { type: 'datetime-local', name: 'from', value: toLocalInput(v('from')) })),
+    h('label', {}, 'To', h('input', { type: 'datetime-local', name: 'to', value: toLocalInput(v('to')) })),
+    h('label', {}, 'Number / URI', h('input', { name: 'number', value: v('number'), size: 14 })),
+    h('label', {}, 'IP', h('input', { name: 'ip', value: v('ip'), size: 12 })),
+    h('label', {}, 'Call-ID', h('input', { name: 'call_id', value: v('call_id'), size: 18 })),
+    h('label', {}, 'State', sel('state', [['', 'any']].concat(OUTCOMES.map(o => [o, o])), v('state'))),
+    h('label', {}, 'Final code', h('input', { name: 'code', value: v('code'), size: 4, inputmode: 'numeric' })),
+    h('label', {}, 'Dropped', sel('dropped', [['', 'any'], ['true', 'yes'], ['false', 'no']], v('dropped'))),
+    h('label', {}, 'MOS below', h('input', { name: 'mos_below', value: v('mos_below'), size: 4 })),
+    h('label', {}, 'Sort', sel('sort', [['start', 'start'], ['duration', 'duration'], ['pdd', 'PDD'], ['mos', 'MOS']], v('sort') || 'start')),
+    h('label', {}, 'Order', sel('desc', [['', 'default'], ['true', 'descending'], ['false', 'ascending']], v('desc'))),
+    h('label', {}, 'Per page', sel('limit', [['50', '50'], ['100', '100'], ['500', '500']], v('limit') || '50')),
+    h('button', { type: 'submit', id: 'search-btn' }, 'Search'));
+  form.addEventListener('submit', ev => {
+    ev.preventDefault();
+    const fd = new FormData(form), q = new URLSearchParams();
+    for (const k of FILTERS) {
+      let val = fd.get(k);
+      if (!val) continue;
+      if (k === 'from' || k === 'to') val = toRFC(val);
+      q.set(k, val);
+    }
+    location.hash = '#/calls?' + q.toString();
+  });
+  main.append(h('h2', {}, 'Calls'), form);
+
+  const live = h('div', { id: 'live' });
+  main.append(live);
+  const refreshLive = async () => {
+    const q = new URLSearchParams();
+    for (const k of ['number', 'ip', 'call_id']) if (v(k)) q.set(k, v(k));
+    const r = await api('/active?' + q.toString()).catch(() => ({ calls: [] }));
+    live.replaceChildren();
+    if (r.calls.length) live.append(h('h3', {}, 'In progress (' + r.calls.length + ', live)'), table(r.calls, false));
+  };
+  refreshLive();
+  timers.push(setInterval(refreshLive, 2000));
+
+  const q = new URLSearchParams(params);
+  const cursors = (params.get('prev') || '').split(',').filter(Boolean);
+  q.delete('prev');
+  const page = await api('/calls?' + q.toString());
+  const setSort = key => {
+    const n = new URLSearchParams(params);
+    n.delete('cursor'); n.delete('prev');
+    if ((n.get('sort') || 'start') === key) n.set('desc', n.get('desc') === 'false' ? 'true' : 'false');
+    else { n.set('sort', key); n.delete('desc'); }
+    location.hash = '#/calls?' + n.toString();
+  };
+  function table(calls, sortable) {
+    const th = (label, key, num) => h('th', { class: (num ? 'num ' : '') + (sortable && key ? 'sortable' : ''),
+      onclick: sortable && key ? () => setSort(key) : null }, label);
+    return h('table', { class: 'calls' }, h('thead', {}, h('tr', {}, th('Start', 'start'), th('Call-ID'), th('From'), th('To'),
+      th('State'), th('Code', null, true), th('PDD ms', 'pdd', true), th('Duration', 'duration', true), th('Ended by'),
+      th('Drop'), th('MOS min', 'mos', true))), h('tbody', {}, calls.map(callRow)));
+  }
+  main.append(h('h3', {}, 'Finished calls'), table(page.calls, true));
+  if (!page.calls.length) main.append(h('p', { class: 'muted', id: 'no-calls' }, 'No calls match.'));
+  const nav = h('div', { class: 'pager' });
+  if (cursors.length || params.get('cursor')) {
+    nav.append(h('button', { class: 'secondary', id: 'prev', onclick: () => {
+      const n = new URLSearchParams(params), c = cursors.slice();
+      const back = c.pop();
+      if (back && back !== '-') n.set('cursor', back); else n.delete('cursor');
+      if (c.length) n.set('prev', c.join(',')); else n.delete('prev');
+      location.hash = '#/calls?' + n.toString();
+    } }, '‹ Previous'));
+  }
+  if (page.next) {
+    nav.append(h('button', { id: 'next', onclick: () => {
+      const n = new URLSearchParams(params);
+      n.set('prev', cursors.concat([params.get('cursor') || '-']).join(','));
+      n.set('cursor', page.next);
+      location.hash = '#/calls?' + n.toString();
+    } }, 'Next ›'));
+  }
+  main.append(nav);
+}
+
+// ---- call detail --------------------------------------------------------------------
+
+function diagnosis(c) {
+  const who = c.ended_by ? 'the ' + c.ended_by : 'nobody (no BYE seen)';
+  const parts = [];
+  switch (c.state) {
+    case 'answered':
+      parts.push('Answered' + (c.pdd_ms !== null ? ' after ' + fmtMs(c.pdd_ms) + ' ms post-dial delay' : '') + ', talked ' + fmtDur(c.duration_ms) + '.');
+      break;
+    case 'busy': parts.push('The callee was busy (' + c.final_code + ' ' + c.final_reason + ').'); break;
+    case 'cancelled': parts.push('The caller gave up before the call was answered (CANCEL).'); break;
+    case 'no_answer': parts.push('Nobody answered (' + (c.final_code || 'no final response') + ').'); break;
+    case 'redirected': parts.push('The call was redirected (' + c.final_code + ' ' + c.final_reason + ').'); break;
+    case 'failed': parts.push('The call failed with ' + c.final_code + ' ' + c.final_reason + '.'); break;
+    default: parts.push('The call is still in progress.');
+  }
+  const ends = { bye: 'It ended with a BYE from ' + who + '.', cancel: 'It ended with a CANCEL.',
+    error_response: 'It ended with an error response.', rtp_timeout: 'It ended because media stopped and no BYE came (RTP timeout).',
+    sip_timeout: 'It ended because SIP stopped without a final answer (SIP timeout).', capture_end: 'The capture ended before the call did.' };
+  if (c.state === 'answered' && ends[c.end_reason]) parts.push(ends[c.end_reason]);
+  if (c.q850_cause !== null && c.q850_cause !== undefined) parts.push('Q.850 cause ' + q850Text(c.q850_cause) + '.');
+  if (c.dropped) {
+    const why = { abnormal_q850_cause: 'the Reason header carried an abnormal Q.850 cause',
+      rtp_timeout: 'media stopped and the call was never hung up — typical of a lost network path or a crashed endpoint',
+      media_stopped_before_bye: 'media stopped well before the BYE — the user likely hung up on silence',
+      in_dialog_408: 'an in-dialog request timed out (408) — a peer became unreachable',
+      in_dialog_481: 'a peer no longer knew the dialog (481) — it restarted or lost state' };
+    parts.push('DROPPED: ' + (why[c.drop_reason] || c.drop_reason || 'abnormal end') + '.');
+  }
+  if (c.one_way_audio) parts.push('One-way audio: media flowed in one direction only.');
+  if (c.streams && c.streams.some(x => x.media_address_mismatch)) parts.push('Media came from an address other than the SDP said (NAT?).');
+  if (c.retransmissions) parts.push(c.retransmissions + ' SIP retransmission(s): a peer was slow or messages were lost.');
+  return parts.join(' ');
+}
+
+async function callPage(main, id, params) {
+  const linked = params.get('linked') === '1';
+  const c = await api('/calls/' + encodeURIComponent(id));
+  const ladder = await api('/calls/' + encodeURIComponent(id) + '/ladder' + (linked ? '?linked=1' : ''));
+  const pcapURL = '/api/v1/calls/' + encodeURIComponent(id) + '/pcap' + (linked ? '?linked=1' : '');
+  const cell = (label, value, cls) => h('div', { class: cls }, h('span', {}, label), value);
+  main.append(h('h2', {}, 'Call ', h('code', {}, c.call_id)),
+    h('div', { class: 'card' },
+      h('p', { class: 'diagnosis', id: 'diagnosis' }, diagnosis(c)),
+      h('div', { class: 'summary', id: 'summary' },
+        cell('Outcome', c.state + (c.final_code ? ' (' + c.final_code + ' ' + c.final_reason + ')' : ''), 'state-' + c.state),
+        cell('From', c.from), cell('To', c.to), cell('Caller', c.caller), cell('Callee', c.callee),
+        cell('Start', fmtTime(c.start)), cell('Answer', fmtTime(c.answer)), cell('End', fmtTime(c.end)),
+        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), cell('Duration', fmtDur(c.duration_ms)),
+        cell('Hung up by', c.ended_by || '–'), cell('End reason', c.end_reason || '–'),
+        cell('Q.850 cause', c.q850_cause === null || c.q850_cause === undefined ? '–' : q850Text(c.q850_cause)),
+        cell('Dropped', c.dropped ? 'yes: ' + (c.drop_reason || '') : 'no', c.dropped ? 'bad' : ''),
+        cell('One-way audio', c.one_way_audio ? 'yes' : 'no', c.one_way_audio ? 'bad' : ''),
+        cell('Transport', c.transport), cell('SIP messages', c.sip_messages + ' (' + c.retransmissions + ' retransmitted)'),
+        cell('DTMF', c.dtmf || '–'), cell('MOS min', fmtMOS(c.mos_min)), cell('User agents', (c.user_agents || []).join(', ') || '–'),
+        cell('Linked legs', (c.linked_call_ids || []).join(', ') || '–')),
+      h('p', {},
+        me.masked ? h('span', { class: 'muted' }, 'pcap export is not available with masked numbers') :
+          h('a', { class: 'button', id: 'pcap', href: pcapURL, download: '' }, 'Download pcap'), ' ',
+        h('label', {}, h('input', { type: 'checkbox', id: 'linked', checked: linked, disabled: !(c.linked_call_ids || []).length,
+          onchange: ev => { location.hash = '#/call/' + encodeURIComponent(id) + (ev.target.checked ? '?linked=1' : ''); } }),
+        ' show linked legs'), ' ',
+        h('span', { class: 'muted' }, 'RTP in pcap: ' + me.keep_rtp))));
+
+  main.append(h('h3', {}, 'Ladder (' + ladder.messages.length + ' messages' + (ladder.calls.length > 1 ? ', ' + ladder.calls.length + ' legs' : '') + ')'));
+  const raw = h('pre', { id: 'raw' }, 'Click an arrow to see the message.');
+  main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(ladder, raw)), raw));
+
+  main.append(h('h3', {}, 'Media'));
+  if (!c.streams.length) main.append(h('p', { class: 'muted' }, 'No RTP streams.'));
+  for (const st of c.streams) main.append(streamCard(st));
+  if (c.streams.length) main.append(h('h3', {}, 'Streams'), streamsTable(c.streams));
+}
+
+function drawLadder(lad, raw) {
+  const colW = 190, rowH = 30, top = 40, left = 90;
+  const width = left + Math.max(1, lad.hosts.length - 1) * colW + 120;
+  const height = top + lad.messages.length * rowH + 20;
+  const svg = s('svg', { width, height, id: 'ladder', viewBox: '0 0 ' + width + ' ' + height });
+  svg.append(s('defs', {}, s('marker', { id: 'ah', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+    s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#333' }))));
+  const x = i => left + i * colW;
+  lad.hosts.forEach((host, i) => {
+    svg.append(s('text', { x: x(i), y: 16, 'text-anchor': 'middle', class: 'host' }, host),
+      s('line', { x1: x(i), y1: 24, x2: x(i), y2: height - 5, stroke: '#99a', 'stroke-dasharray': '4 3' }));
+  });
+  const legColor = ['#333', '#1f5fbf', '#8e44ad', '#16a085'];
+  const legOf = {};
+  lad.calls.forEach((c, i) => { legOf[c.id] = i; });
+  lad.messages.forEach((m, i) => {
+    const y = top + i * rowH + 12, x1 = x(m.from_col), x2 = x(m.to_col);
+    const color = legColor[(legOf[m.call] || 0) % legColor.length];
+    const mid = (x1 + x2) / 2;
+    const lbl = m.label + (m.retransmission ? ' (retransmission)' : '') + (m.sdp ? ' +SDP' : '');
+    const g = s('g', { class: 'arrow' + (m.retransmission ? ' retrans' : ''), 'data-i': i, tabindex: 0 });
+    g.append(s('text', { x: 4, y: y + 4, fill: '#667' }, '+' + m.delta_ms.toFixed(1) + ' ms'));
+    if (x1 === x2) {
+      g.append(s('path', { d: `M${x1},${y} h40 v10 h-40`, fill: 'none', stroke: color, 'stroke-width': 1.5, 'marker-end': 'url(#ah)' }));
+    } else {
+      g.append(s('line', { x1, y1: y, x2, y2: y, stroke: color, 'stroke-width': 1.5, 'marker-end': 'url(#ah)',
+        'stroke-dasharray': m.retransmission ? '5 3' : null }));
+    }
+    g.append(s('rect', { x: Math.min(x1, x2), y: y - 14, width: Math.max(Math.abs(x2 - x1), 40), height: 20, fill: 'transparent' }));
+    g.append(s('text', { x: mid, y: y - 4, 'text-anchor': 'middle', fill: m.retransmission ? '#c0392b' : color }, lbl));
+    g.append(s('title', {}, fmtTime(m.ts) + ' ' + m.src + ' → ' + m.dst + ' ' + m.transport));
+    const show = () => {
+      for (const o of svg.querySelectorAll('.arrow.selected')) o.classList.remove('selected');
+      g.classList.add('selected');
+      const head = fmtTime(m.ts) + '  ' + m.src + ' → ' + m.dst + ' (' + m.transport + ')' + (m.retransmission ? '  RETRANSMISSION' : '') + '\n\n';
+      raw.replaceChildren(document.createTextNode(head));
+      if (m.sdp) {
+        raw.append(document.createTextNode(m.raw.slice(0, m.raw.length - m.sdp.length)), h('span', { class: 'sdp', id: 'sdp' }, m.sdp));
+      } else raw.append(document.createTextNode(m.raw));
+    };
+    g.addEventListener('click', show);
+    g.addEventListener('keydown', ev => { if (ev.key === 'Enter') show(); });
+    svg.append(g);
+  });
+  return svg;
+}
+
+// lineChart draws series [{name, color, points: [[t, v]]}] over a shared time axis.
+function lineChart(title, series, opts) {
+  const W = 420, H = 130, L = 40, R = 10, T = 18, B = 20;
+  const all = series.flatMap(x => x.points);
+  const svg = s('svg', { width: W, height: H, class: 'chart' });
+  svg.append(s('text', { x: L, y: 12 }, title));
+  if (!all.length) { svg.append(s('text', { x: L, y: H / 2, fill: '#999' }, 'no data')); return svg; }
+  const t0 = Math.min(...all.map(p => p[0])), t1 = Math.max(...all.map(p => p[0])) || t0 + 1;
+  const vmin = opts.min !== undefined ? opts.min : Math.min(0, ...all.map(p => p[1]));
+  const vmax = Math.max(opts.max !== undefined ? opts.max : 0, ...all.map(p => p[1])) || 1;
+  const px = t => L + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (W - L - R);
+  const py = v => H - B - (v - vmin) / (vmax - vmin || 1) * (H - T - B);
+  svg.append(s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#ccc' }),
+    s('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#ccc' }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', fill: '#667' }, +vmax.toFixed(2)),
+    s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', fill: '#667' }, +vmin.toFixed(2)),
+    s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', fill: '#667' }, ((t1 - t0) / 1000).toFixed(0) + ' s'));
+  for (const sr of series) {
+    if (!sr.points.length) continue;
+    svg.append(s('polyline', { points: sr.points.map(p => px(p[0]) + ',' + py(p[1])).join(' '), fill: 'none', stroke: sr.color, 'stroke-width': 1.5 }));
+    for (const p of sr.points) svg.append(s('circle', { cx: px(p[0]), cy: py(p[1]), r: 2, fill: sr.color }));
+  }
+  for (const m of opts.marks || []) {
+    if (m[0] < t0 || m[0] > t1) continue;
+    svg.append(s('line', { x1: px(m[0]), y1: T, x2: px(m[0]), y2: H - B, stroke: '#8e44ad', 'stroke-dasharray': '2 2' }),
+      s('text', { x: px(m[0]) + 2, y: T + 10, fill: '#8e44ad' }, m[1]));
+  }
+  return svg;
+}
+
+function streamCard(st) {
+  const iv = st.intervals || [];
+  const t = x => Date.parse(x.start);
+  // DTMF digits are spread over the stream's life (only the digit string is stored).
+  const marks = [];
+  if (st.dtmf && iv.length) {
+    const a = Date.parse(st.first), b = Date.parse(st.last);
+    [...st.dtmf].forEach((d, i) => marks.push([a + (b - a) * (i + 1) / (st.dtmf.length + 1), d]));
+  }
+  const lossPct = iv.map(x => [t(x), x.packets + x.lost ? 100 * x.lost / (x.packets + x.lost) : 0]);
+  const rt = st.rtcp;
+  const rtcpText = rt ? 'RTCP: RTT ' + (rt.rtt_ms === null ? '–' : rt.rtt_ms.toFixed(1) + ' ms') +
+    ', reported loss ' + fmtPct(rt.reported_fraction_lost) + ' (' + (rt.reported_cumulative_lost ?? '–') + ' packets)' +
+    ', reported jitter ' + (rt.reported_jitter_ms === null ? '–' : rt.reported_jitter_ms.toFixed(2) + ' ms') : 'RTCP: none';
+  return h('div', { class: 'card stream' },
+    h('b', {}, st.ssrc + '  ' + st.src + ' → ' + st.dst + '  ' + st.codec),
+    h('span', { class: 'muted' }, '  ' + st.packets + ' packets, ' + st.lost + ' lost, MOS ' + fmtMOS(st.mos) + (st.dtmf ? ', DTMF ' + st.dtmf : '')),
+    h('div', {}, lineChart('loss % per interval', [{ color: '#c0392b', points: lossPct }], { min: 0, max: 1, marks }),
+      lineChart('jitter ms', [{ color: '#c77c00', points: iv.map(x => [t(x), x.jitter_ms]) }], { min: 0, marks }),
+      lineChart('MOS', [{ color: '#218a3c', points: iv.filter(x => x.mos !== null).map(x => [t(x), x.mos]) }], { min: 1, max: 4.5, marks })),
+    h('div', { class: 'muted' }, rtcpText));
+}
+
+function streamsTable(streams) {
+  const cols = ['SSRC', 'Source', 'Destination', 'Codec', 'Packets', 'Expected', 'Lost', 'Dup', 'Out of order', 'Jitter mean/max ms', 'Max delta ms', 'MOS', 'MOS min', 'R', 'DTMF', 'Addr mismatch'];
+  return h('table', { id: 'streams' }, h('thead', {}, h('tr', {}, cols.map(c => h('th', {}, c)))),
+    h('tbody', {}, streams.map(x => h('tr', {}, h('td', {}, x.ssrc), h('td', {}, x.src), h('td', {}, x.dst), h('td', {}, x.codec),
+      h('td', { class: 'num' }, x.packets), h('td', { class: 'num' }, x.expected), h('td', { class: 'num' + (x.lost ? ' bad' : '') }, x.lost),
+      h('td', { class: 'num' }, x.duplicates), h('td', { class: 'num' }, x.out_of_order),
+      h('td', { class: 'num' }, x.jitter_mean_ms.toFixed(2) + ' / ' + x.jitter_max_ms.toFixed(2)), h('td', { class: 'num' }, x.max_delta_ms.toFixed(1)),
+      h('td', { class: 'num' }, fmtMOS(x.mos)), h('td', { class: 'num' }, fmtMOS(x.mos_min)),
+      h('td', { class: 'num' }, x.r_factor === null ? '–' : x.r_factor.toFixed(1)), h('td', {}, x.dtmf || ''),
+      h('td', { class: x.media_address_mismatch ? 'bad' : '' }, x.media_address_mismatch ? 'yes' : 'no')))));
+}
+
+// ---- overview -----------------------------------------------------------------------
+
+async function overviewPage(main, params) {
+  let to = params.get('to'), from = params.get('from');
+  if (!to) {
+    // Default: the hour up to the newest stored call (captures replayed from the past too).
+    const newest = await api('/calls?limit=1');
+    const end = newest.calls.length ? new Date(Date.parse(newest.calls[0].start) + 60000) : new Date();
+    to = end.toISOString();
+    if (!from) from = new Date(end - 3600000).toISOString();
+  }
+  if (!from) from = new Date(Date.parse(to) - 3600000).toISOString();
+  const step = params.get('step') || '1m';
+  const form = h('form', { class: 'filters', id: 'range' },
+    h('label', {}, 'From', h('input', { type: 'datetime-local', name: 'from', value: toLocalInput(from) })),
+    h('label', {}, 'To', h('input', { type: 'datetime-local', name: 'to', value: toLocalInput(to) })),
+    h('label', {}, 'Step', h('select', { name: 'step' }, ['1m', '5m', '15m', '1h'].map(o => h('option', { selected: o === step }, o)))),
+    h('button', { type: 'submit' }, 'Show'));
+  form.addEventListener('submit', ev => {
+    ev.preventDefault();
+    const fd = new FormData(form);
+    location.hash = '#/overview?' + new URLSearchParams({ from: toRFC(fd.get('from')), to: toRFC(fd.get('to')), step: fd.get('step') });
+  });
+  main.append(h('h2', {}, 'Overview'), form);
+  const rng = 'from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(to);
+  const [st, dest, peers, destMOS] = await Promise.all([api('/stats?' + rng + '&step=' + step),
+    api('/top?' + rng + '&by=destination&metric=asr&n=10'), api('/top?' + rng + '&by=peer&metric=asr&n=10'),
+    api('/top?' + rng + '&by=destination&metric=mos&n=10')]);
+  const kpi = (label, val) => h('div', { class: 'kpi' }, h('span', { class: 'muted' }, label), h('b', {}, val));
+  main.append(h('div', { class: 'kpis', id: 'kpis' }, kpi('Calls', st.total.calls), kpi('ASR', fmtPct(st.asr)), kpi('NER', fmtPct(st.ner)),
+    kpi('SCR', fmtPct(st.scr)), kpi('ACD', st.acd_s.toFixed(1) + ' s'), kpi('Dropped', st.total.dropped),
+    kpi('MOS median', fmtMOS(st.mos_p50)), kpi('MOS 95 % above', fmtMOS(st.mos_p95))));
+  main.append(h('h3', {}, 'Calls per ' + st.step_s + ' s by outcome'), stackedBars(st.buckets), legend());
+  const codes = Object.entries(st.total.codes || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
+  const topTable = (rows, keyName, id) => h('table', { id }, h('thead', {}, h('tr', {}, h('th', {}, keyName), h('th', { class: 'num' }, 'Calls'),
+    h('th', { class: 'num' }, 'ASR'), h('th', { class: 'num' }, 'MOS'))),
+  h('tbody', {}, rows.map(r => h('tr', {}, h('td', {}, r.key), h('td', { class: 'num' }, r.calls), h('td', { class: 'num' }, fmtPct(r.asr)), h('td', { class: 'num' }, fmtMOS(r.mos))))));
+  main.append(h('div', { class: 'grid2' },
+    h('div', {}, h('h3', {}, 'MOS distribution'), histogram(st.mos_histogram || [])),
+    h('div', {}, h('h3', {}, 'Top response codes'), h('table', { id: 'codes' }, h('thead', {}, h('tr', {}, h('th', {}, 'Code'), h('th', { class: 'num' }, 'Calls'))),
+      h('tbody', {}, codes.map(([k, n]) => h('tr', {}, h('td', {}, k), h('td', { class: 'num' }, n)))))),
+    h('div', {}, h('h3', {}, 'Worst destinations (ASR)'), topTable(dest.rows, 'Destination', 'top-dest')),
+    h('div', {}, h('h3', {}, 'Worst peers (ASR)'), topTable(peers.rows, 'Peer', 'top-peer')),
+    h('div', {}, h('h3', {}, 'Worst destinations (MOS)'), topTable(destMOS.rows, 'Destination', 'top-dest-mos'))));
+}
+
+function legend() {
+  return h('div', { class: 'legend' }, OUTCOMES.map(o => {
+    const sw = h('span', { class: 'sw' });
+    sw.style.background = COLORS[o];
+    return h('span', {}, sw, o);
+  }));
+}
+
+function stackedBars(buckets) {
+  const W = 900, H = 180, L = 36, B = 20, T = 8;
+  const svg = s('svg', { width: W, height: H, class: 'chart', id: 'cpm' });
+  const max = Math.max(1, ...buckets.map(b => b.outcomes.calls));
+  const bw = (W - L - 4) / Math.max(1, buckets.length);
+  svg.append(s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', fill: '#667' }, max), s('line', { x1: L, y1: H - B, x2: W, y2: H - B, stroke: '#ccc' }));
+  buckets.forEach((b, i) => {
+    let y = H - B;
+    for (const o of OUTCOMES) {
+      const n = b.outcomes[o] || 0;
+      if (!n) continue;
+      const hh = n / max * (H - B - T);
+      y -= hh;
+      svg.append(s('rect', { x: L + i * bw + 1, y, width: Math.max(1, bw - 2), height: hh, fill: COLORS[o] },
+        s('title', {}, fmtTime(b.start) + ': ' + n + ' ' + o)));
+    }
+  });
+  if (buckets.length) {
+    svg.append(s('text', { x: L, y: H - 4, fill: '#667' }, fmtTime(buckets[0].start)),
+      s('text', { x: W - 2, y: H - 4, 'text-anchor': 'end', fill: '#667' }, fmtTime(buckets[buckets.length - 1].start)));
+  }
+  return svg;
+}
+
+function histogram(bins) {
+  const W = 420, H = 150, L = 30, B = 20;
+  const svg = s('svg', { width: W, height: H, class: 'chart', id: 'mos-hist' });
+  const max = Math.max(1, ...bins);
+  const bw = (W - L) / Math.max(1, bins.length);
+  bins.forEach((n, i) => {
+    const hh = n / max * (H - B - 10), lo = 1 + i * 0.5;
+    svg.append(s('rect', { x: L + i * bw + 2, y: H - B - hh, width: bw - 4, height: hh, fill: lo < 3 ? '#c0392b' : lo < 3.5 ? '#c77c00' : '#218a3c' },
+      s('title', {}, lo.toFixed(1) + '–' + (lo + 0.5).toFixed(1) + ': ' + n + ' calls')),
+    s('text', { x: L + i * bw + bw / 2, y: H - 6, 'text-anchor': 'middle', fill: '#667' }, lo.toFixed(1)));
+  });
+  svg.append(s('text', { x: L - 4, y: 18, 'text-anchor': 'end', fill: '#667' }, max));
+  return svg;
+}
+
+// ---- registrations ------------------------------------------------------------------
+
+async function regPage(main, params) {
+  const form = h('form', { class: 'filters', id: 'regsearch' },
+    h('label', {}, 'AOR', h('input', { name: 'aor', value: params.get('aor') || '' })),
+    h('label', {}, 'From', h('input', { type: 'datetime-local', name: 'from', value: toLocalInput(params.get('from')) })),
+    h('label', {}, 'To', h('input', { type: 'datetime-local', name: 'to', value: toLocalInput(params.get('to')) })),
+    h('button', { type: 'submit' }, 'Search'));
+  form.addEventListener('submit', ev => {
+    ev.preventDefault();
+    const fd = new FormData(form), q = new URLSearchParams();
+    if (fd.get('aor')) q.set('aor', fd.get('aor'));
+    if (fd.get('from')) q.set('from', toRFC(fd.get('from')));
+    if (fd.get('to')) q.set('to', toRFC(fd.get('to')));
+    location.hash = '#/registrations?' + q.toString();
+  });
+  main.append(h('h2', {}, 'Registrations'), form);
+  const r = await api('/registrations?' + params.toString());
+  main.append(h('table', { id: 'regs' }, h('thead', {}, h('tr', {}, ['Time', 'AOR', 'Contact', 'Source', 'Expires s', 'Outcome', 'Code', 'Call-ID'].map(c => h('th', {}, c)))),
+    h('tbody', {}, r.registrations.map(x => h('tr', {}, h('td', {}, fmtTime(x.time)), h('td', {}, x.aor), h('td', {}, x.contact), h('td', {}, x.source),
+      h('td', { class: 'num' }, x.expires ?? '–'), h('td', { class: x.outcome === 'registered' || x.outcome === 'unregistered' ? 'state-answered' : 'bad' }, x.outcome),
+      h('td', { class: 'num' }, x.final_code || '–'), h('td', {}, x.call_id))))));
+  if (!r.registrations.length) main.append(h('p', { class: 'muted' }, 'No registrations.'));
+}
+
+async function start() {
+  me = await api('/me').catch(() => me);
+  if (me.login_required) {
+    document.getElementById('who').textContent = me.name + ' (' + me.role + ')';
+    document.getElementById('logout').hidden = false;
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+start();
