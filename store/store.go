@@ -116,7 +116,7 @@ type Stats struct {
 	SCR     float64             `json:"scr"`
 	ACD     float64             `json:"acd_s"`
 	MOSP50  *float64            `json:"mos_p50"`
-	MOSP95  *float64            `json:"mos_p95"` // 95 % of calls are above: the 5th percentile
+	MOSP95  *float64            `json:"mos_p95"`       // 95 % of calls are above: the 5th percentile
 	MOSHist []int               `json:"mos_histogram"` // calls per 0.5 MOS bin from 1.0 to 5.0
 }
 

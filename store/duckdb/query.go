@@ -148,7 +148,8 @@ func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: get call: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT obj, first, last FROM rtp_streams WHERE call_uid = ? ORDER BY idx", id)
+	rows, err := s.db.QueryContext(ctx, "SELECT obj, first, last FROM rtp_streams WHERE call_start = ? AND call_uid = ? ORDER BY idx",
+		int64(c.Start), id)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: get streams: %w", err)
 	}
@@ -174,7 +175,7 @@ func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error)
 	}
 	rows.Close()
 	irows, err := s.db.QueryContext(ctx, `SELECT stream_idx, start, packets, lost, jitter_ms, mos FROM stream_intervals
-		WHERE call_uid = ? ORDER BY stream_idx, idx`, id)
+		WHERE call_start = ? AND call_uid = ? ORDER BY stream_idx, idx`, int64(c.Start), id)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: get intervals: %w", err)
 	}
@@ -204,13 +205,36 @@ func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error)
 	return &c, nil
 }
 
-func inList(ids []string) (string, []any) {
+// childWhere selects the child-table rows of calls ids. The child tables have no index:
+// the calls' start times (looked up through the calls id index) let DuckDB's zone maps
+// skip every row group outside them.
+func (s *Store) childWhere(ctx context.Context, ids []string) (string, []any, error) {
 	ph := make([]string, len(ids))
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		ph[i], args[i] = "?", id
 	}
-	return "(" + strings.Join(ph, ",") + ")", args
+	in := "(" + strings.Join(ph, ",") + ")"
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT start FROM calls WHERE id IN "+in, args...)
+	if err != nil {
+		return "", nil, err
+	}
+	defer rows.Close()
+	var starts []string
+	for rows.Next() {
+		var st int64
+		if err := rows.Scan(&st); err != nil {
+			return "", nil, err
+		}
+		starts = append(starts, fmt.Sprint(st))
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, err
+	}
+	if len(starts) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE call_start IN (" + strings.Join(starts, ",") + ") AND call_uid IN " + in, args, nil
 }
 
 // Messages returns the SIP messages of the calls, in time order.
@@ -219,9 +243,12 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]store.Message, er
 	if len(ids) == 0 {
 		return out, nil
 	}
-	in, args := inList(ids)
+	where, args, err := s.childWhere(ctx, ids)
+	if err != nil || where == "" {
+		return out, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT call_uid, call_id, ts, src, dst, transport, request, method, status, cseq,
-		retrans, raw, frame, link_type FROM sip_messages WHERE call_uid IN `+in+` ORDER BY ts, call_uid, seq`, args...)
+		retrans, raw, frame, link_type FROM sip_messages`+where+` ORDER BY ts, call_uid, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: messages: %w", err)
 	}
@@ -250,9 +277,12 @@ func (s *Store) Media(ctx context.Context, ids []string) ([]correlate.Frame, err
 	if len(ids) == 0 {
 		return out, nil
 	}
-	in, args := inList(ids)
-	rows, err := s.db.QueryContext(ctx, `SELECT ts, link_type, orig_len, data FROM media_frames
-		WHERE call_uid IN `+in+` ORDER BY ts, call_uid, seq`, args...)
+	where, args, err := s.childWhere(ctx, ids)
+	if err != nil || where == "" {
+		return out, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT ts, link_type, orig_len, data FROM media_frames`+where+
+		` ORDER BY ts, call_uid, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: media: %w", err)
 	}

@@ -45,10 +45,6 @@ func migrations() []migration {
 	}}, {2, "indexes", []string{
 		`CREATE INDEX calls_id ON calls (id)`,
 		`CREATE INDEX calls_call_id ON calls (call_id)`,
-		`CREATE INDEX sip_messages_uid ON sip_messages (call_uid)`,
-		`CREATE INDEX rtp_streams_uid ON rtp_streams (call_uid)`,
-		`CREATE INDEX stream_intervals_uid ON stream_intervals (call_uid)`,
-		`CREATE INDEX media_frames_uid ON media_frames (call_uid)`,
 	}}}
 }
 

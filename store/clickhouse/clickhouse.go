@@ -1,0 +1,571 @@
+// Package clickhouse is the scale-out store engine: store.Store on ClickHouse through
+// github.com/ClickHouse/clickhouse-go/v2 over the native protocol. The schema works on
+// ClickHouse 18.16 (Debian's package) and on current releases: no DateTime64, TTL, Map
+// or codecs; times are DateTime('UTC') plus a UInt32 column holding the nanoseconds
+// within the second (X_ns), so every stored time comes back exactly as written (call ids
+// hash the start time in ns); tables are partitioned by day and retention drops whole
+// partitions. Inserts are columnar batches that name their columns (18.16 rejects
+// column-less inserts). Every table is a ReplacingMergeTree and every read uses FINAL,
+// so writing a call again (a replayed spool, a retried batch) never duplicates it.
+//
+// A Store is safe for concurrent use: it holds only the clickhouse-go connection pool
+// (bounded by MaxOpenConns) and starts no goroutines of its own. ClusterDDL prints the
+// replicated, distributed variant of the same schema for clusters (docs/deploy.md).
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+)
+
+// Store is a ClickHouse store.Store.
+type Store struct {
+	conn    driver.Conn
+	db      string
+	version string // server version, e.g. "18.16.1"
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to clickhouse://user:pass@host:9000/db (query parameters are passed to
+// clickhouse-go: dial_timeout, read_timeout, compress, ...). The database is created if
+// it does not exist. Call Migrate before writing.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "clickhouse" {
+		return nil, fmt.Errorf("clickhouse: bad store URL %q: want clickhouse://user:pass@host:9000/db", rawURL)
+	}
+	db := strings.Trim(u.Path, "/")
+	if db == "" {
+		db = "callscope"
+	}
+	if strings.ContainsAny(db, "`/\\ ") {
+		return nil, fmt.Errorf("clickhouse: bad database name %q", db)
+	}
+	opts, err := ch.ParseDSN(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	opts.Protocol = ch.Native
+	if opts.DialTimeout == 0 || !u.Query().Has("dial_timeout") {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Compression == nil {
+		opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
+	}
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 8
+	}
+	// Create the database through "default" first: connecting to a missing database fails.
+	bootOpts := *opts
+	bootOpts.Auth.Database = "default"
+	boot, err := ch.Open(&bootOpts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open: %w", err)
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+	_ = boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: create database %s: %w", db, err)
+	}
+	opts.Auth.Database = db
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open: %w", err)
+	}
+	s := &Store{conn: conn, db: db}
+	if v, err := conn.ServerVersion(); err == nil {
+		s.version = fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch)
+	} else {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse: server version: %w", err)
+	}
+	return s, nil
+}
+
+// Conn is the underlying connection pool (operations, tests).
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the database the store uses.
+func (s *Store) Database() string { return s.db }
+
+// ServerVersion is the server's version, e.g. "18.16.1".
+func (s *Store) ServerVersion() string { return s.version }
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Migrate creates the schema_migrations table and applies every migration not yet
+// recorded there. Statements are idempotent, so concurrent or interrupted migrations
+// are harmless.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.conn.Exec(ctx, migrationsDDL()); err != nil {
+		return fmt.Errorf("clickhouse: migrate: %w", err)
+	}
+	applied := map[uint32]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+migrationsTable)
+	if err != nil {
+		return fmt.Errorf("clickhouse: migrate: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("clickhouse: migrate: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse: migrate: %w", err)
+	}
+	for _, m := range migrations() {
+		if applied[m.version] {
+			continue
+		}
+		for _, stmt := range m.stmts {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		if err := s.insert(ctx, migrationsTable, []string{"version", "name", "applied"},
+			[]uint32{m.version}, []string{m.name}, []time.Time{time.Now().UTC().Truncate(time.Second)}); err != nil {
+			return fmt.Errorf("clickhouse: record migration %d: %w", m.version, err)
+		}
+	}
+	return nil
+}
+
+// AppliedMigrations lists the recorded migration versions, ascending.
+func (s *Store) AppliedMigrations(ctx context.Context) ([]uint32, error) {
+	rows, err := s.conn.Query(ctx, "SELECT version FROM "+migrationsTable+" FINAL ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("clickhouse: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// insert sends one columnar batch: data[i] is a slice holding column cols[i] of every row.
+func (s *Store) insert(ctx context.Context, tbl string, cols []string, data ...any) error {
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+tbl+" ("+strings.Join(cols, ", ")+")")
+	if err != nil {
+		return fmt.Errorf("clickhouse: insert %s: %w", tbl, err)
+	}
+	defer b.Close()
+	for i, d := range data {
+		if err := b.Column(i).Append(d); err != nil {
+			return fmt.Errorf("clickhouse: insert %s column %s: %w", tbl, cols[i], err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("clickhouse: insert %s: %w", tbl, err)
+	}
+	return nil
+}
+
+// split turns a timestamp (Unix ns) into DateTime seconds and the nanoseconds within
+// the second. Unknown (zero) and pre-1970 times become (0, 0); times past 2106 are
+// clamped.
+func split(ns int64) (time.Time, uint32) {
+	if ns <= 0 {
+		return time.Unix(0, 0).UTC(), 0
+	}
+	sec := ns / 1e9
+	if sec > 1<<32-1 {
+		sec = 1<<32 - 1
+	}
+	return time.Unix(sec, 0).UTC(), uint32(ns % 1e9)
+}
+
+// join is the inverse of split, from seconds read with toUInt32.
+func join(sec, ns uint32) int64 {
+	return int64(sec)*1e9 + int64(ns)
+}
+
+// view returns b as a string without copying. The strings only live until the batch
+// holding them is sent (the driver copies them into its column buffers), and the
+// records are not modified during WriteCalls.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func nullInt32(p *int) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := int32(*p)
+	return &v
+}
+
+func strs(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nowVer() uint64 { return uint64(time.Now().UnixMicro()) }
+
+// WriteCalls inserts calls with their messages, streams, intervals and media frames.
+// Child rows are written before the calls, so a call visible to a search has its detail.
+// Idempotent by Call.ID (ReplacingMergeTree, FINAL on read).
+func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	ver := nowVer()
+	// The child tables are independent inserts: send them concurrently (the server
+	// uses a core per insert), joined before the calls go in.
+	var (
+		wg   sync.WaitGroup
+		errs [3]error
+	)
+	for i, fn := range []func(context.Context, []*correlate.Record, uint64) error{s.writeMessages, s.writeStreams, s.writeFrames} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(ctx, recs, ver)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	return s.writeCallRows(ctx, recs, ver)
+}
+
+func callUID(c *correlate.Call) string {
+	if c.ID != "" {
+		return c.ID
+	}
+	return correlate.CallUID(c.CallID, c.Start)
+}
+
+func (s *Store) writeCallRows(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+	n := len(recs)
+	var (
+		start, ringing, answer, endAt                 = make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+		startUS, ringingUS, answerUS, endUS           = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
+		id, callID, from, to, fromUser, toUser        = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		caller, callee, callerIP, calleeIP, transport = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		state, finalReason, endReason, dtmf           = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		finalCode                                     = make([]uint16, 0, n)
+		pdd, setup, dur, mos                          = make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n)
+		endedBy, dropReason                           = make([]*string, 0, n), make([]*string, 0, n)
+		q850                                          = make([]*int32, 0, n)
+		dropped, oneWay                               = make([]uint8, 0, n), make([]uint8, 0, n)
+		sipMsgs, retrans                              = make([]uint32, 0, n), make([]uint32, 0, n)
+		linked, uas, linkKeys                         = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
+		vers                                          = make([]uint64, 0, n)
+	)
+	for _, r := range recs {
+		c := &r.Call
+		t, us := split(int64(c.Start))
+		start, startUS = append(start, t), append(startUS, us)
+		t, us = split(int64(c.Ringing))
+		ringing, ringingUS = append(ringing, t), append(ringingUS, us)
+		t, us = split(int64(c.Answer))
+		answer, answerUS = append(answer, t), append(answerUS, us)
+		t, us = split(int64(c.End))
+		endAt, endUS = append(endAt, t), append(endUS, us)
+		id = append(id, callUID(c))
+		callID = append(callID, c.CallID)
+		from, to = append(from, c.From), append(to, c.To)
+		fromUser, toUser = append(fromUser, c.FromUser), append(toUser, c.ToUser)
+		caller, callee = append(caller, c.Caller), append(callee, c.Callee)
+		callerIP, calleeIP = append(callerIP, store.HostOf(c.Caller)), append(calleeIP, store.HostOf(c.Callee))
+		transport, state = append(transport, c.Transport), append(state, c.State)
+		finalCode, finalReason = append(finalCode, uint16(c.FinalCode)), append(finalReason, c.FinalReason)
+		pdd, setup, dur, mos = append(pdd, c.PDDMs), append(setup, c.SetupMs), append(dur, c.DurationMs), append(mos, c.MOSMin)
+		endedBy, endReason = append(endedBy, c.EndedBy), append(endReason, c.EndReason)
+		q850 = append(q850, nullInt32(c.Q850Cause))
+		dropped, dropReason = append(dropped, b2u(c.Dropped)), append(dropReason, c.DropReason)
+		oneWay = append(oneWay, b2u(c.OneWayAudio))
+		sipMsgs, retrans = append(sipMsgs, uint32(c.SIPMessages)), append(retrans, uint32(c.Retrans))
+		linked, uas = append(linked, strs(c.LinkedCallIDs)), append(uas, strs(c.UserAgents))
+		dtmf, linkKeys = append(dtmf, c.DTMF), append(linkKeys, strs(r.LinkKeys))
+		vers = append(vers, ver)
+	}
+	return s.insert(ctx, "calls", callColumnsW,
+		start, startUS, id, callID, from, to, fromUser, toUser,
+		caller, callee, callerIP, calleeIP, transport, state, finalCode, finalReason,
+		ringing, ringingUS, answer, answerUS, endAt, endUS,
+		pdd, setup, dur, endedBy, endReason, q850, dropped, dropReason, oneWay,
+		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers)
+}
+
+var callColumnsW = []string{
+	"start", "start_ns", "id", "call_id", "from_uri", "to_uri", "from_user", "to_user",
+	"caller", "callee", "caller_ip", "callee_ip", "transport", "state", "final_code", "final_reason",
+	"ringing", "ringing_ns", "answer", "answer_ns", "end_at", "end_at_ns",
+	"pdd_ms", "setup_ms", "duration_ms", "ended_by", "end_reason", "q850_cause", "dropped", "drop_reason", "one_way_audio",
+	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver",
+}
+
+func (s *Store) writeMessages(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Messages)
+	}
+	if n == 0 {
+		return nil
+	}
+	var (
+		uid, callID, src, dst, transport, method, raw, frame = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		callStart, ts                                        = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		seq, tsUS, cseq, linkType, rawOff                    = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
+		request, retrans                                     = make([]uint8, 0, n), make([]uint8, 0, n)
+		status                                               = make([]uint16, 0, n)
+		vers                                                 = make([]uint64, 0, n)
+	)
+	for _, r := range recs {
+		id := callUID(&r.Call)
+		cs, _ := split(int64(r.Call.Start))
+		for i := range r.Messages {
+			m := &r.Messages[i]
+			t, us := split(m.TS)
+			uid, callID, callStart = append(uid, id), append(callID, r.Call.CallID), append(callStart, cs)
+			seq, ts, tsUS = append(seq, uint32(i)), append(ts, t), append(tsUS, us)
+			src, dst = append(src, m.Src.String()), append(dst, m.Dst.String())
+			transport, request = append(transport, m.Transport), append(request, b2u(m.Request))
+			method, status, cseq = append(method, m.Method), append(status, uint16(m.Status)), append(cseq, m.CSeq)
+			retrans = append(retrans, b2u(m.Retrans))
+			if off := len(m.Frame) - len(m.Raw); len(m.Raw) > 0 && off >= 0 && bytes.Equal(m.Frame[off:], m.Raw) {
+				raw, rawOff = append(raw, ""), append(rawOff, uint32(off+1))
+			} else {
+				raw, rawOff = append(raw, view(m.Raw)), append(rawOff, 0)
+			}
+			frame, linkType = append(frame, view(m.Frame)), append(linkType, m.LinkType)
+			vers = append(vers, ver)
+		}
+	}
+	return s.insert(ctx, "sip_messages", []string{"call_uid", "call_start", "seq", "call_id", "ts", "ts_ns",
+		"src", "dst", "transport", "request", "method", "status", "cseq", "retrans", "raw", "frame", "raw_off", "link_type", "ver"},
+		uid, callStart, seq, callID, ts, tsUS, src, dst, transport, request, method, status, cseq, retrans, raw, frame, rawOff, linkType, vers)
+}
+
+func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+	n, ni := 0, 0
+	for _, r := range recs {
+		n += len(r.Call.Streams)
+		for i := range r.Call.Streams {
+			ni += len(r.Call.Streams[i].Intervals)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	var (
+		uid, ssrc, src, dst, codec, dtmf        = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		callStart, first, last                  = make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+		idx                                     = make([]uint16, 0, n)
+		pt                                      = make([]int32, 0, n)
+		clock, firstUS, lastUS                  = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
+		packets, expected, lost, dups, ooo      = make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n), make([]uint64, 0, n)
+		jmean, jmax, maxDelta                   = make([]float64, 0, n), make([]float64, 0, n), make([]float64, 0, n)
+		mos, mosMin, rf, rtt, fracLost, rJitter = make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n), make([]*float64, 0, n)
+		cumLost                                 = make([]*int64, 0, n)
+		mismatch, hasRTCP                       = make([]uint8, 0, n), make([]uint8, 0, n)
+		vers                                    = make([]uint64, 0, n)
+		iUID                                    = make([]string, 0, ni)
+		iCallStart, iStart                      = make([]time.Time, 0, ni), make([]time.Time, 0, ni)
+		iStream                                 = make([]uint16, 0, ni)
+		iIdx, iStartUS                          = make([]uint32, 0, ni), make([]uint32, 0, ni)
+		iPackets, iLost                         = make([]uint64, 0, ni), make([]uint64, 0, ni)
+		iJitter                                 = make([]float64, 0, ni)
+		iMOS                                    = make([]*float64, 0, ni)
+		iVers                                   = make([]uint64, 0, ni)
+	)
+	for _, r := range recs {
+		id := callUID(&r.Call)
+		cs, _ := split(int64(r.Call.Start))
+		for si := range r.Call.Streams {
+			st := &r.Call.Streams[si]
+			uid, callStart, idx = append(uid, id), append(callStart, cs), append(idx, uint16(si))
+			ssrc, src, dst = append(ssrc, st.SSRC), append(src, st.Src), append(dst, st.Dst)
+			pt, codec, clock = append(pt, int32(st.PayloadType)), append(codec, st.Codec), append(clock, uint32(st.ClockRate))
+			t, us := split(int64(st.First))
+			first, firstUS = append(first, t), append(firstUS, us)
+			t, us = split(int64(st.Last))
+			last, lastUS = append(last, t), append(lastUS, us)
+			packets, expected, lost = append(packets, st.Packets), append(expected, st.Expected), append(lost, st.Lost)
+			dups, ooo = append(dups, st.Duplicates), append(ooo, st.OutOfOrder)
+			jmean, jmax, maxDelta = append(jmean, st.JitterMeanMs), append(jmax, st.JitterMaxMs), append(maxDelta, st.MaxDeltaMs)
+			mos, mosMin, rf = append(mos, st.MOS), append(mosMin, st.MOSMin), append(rf, st.RFactor)
+			dtmf, mismatch = append(dtmf, st.DTMF), append(mismatch, b2u(st.MediaAddressMismatch))
+			if st.RTCP != nil {
+				hasRTCP = append(hasRTCP, 1)
+				rtt, fracLost = append(rtt, st.RTCP.RTTMs), append(fracLost, st.RTCP.ReportedFractionLost)
+				cumLost, rJitter = append(cumLost, st.RTCP.ReportedCumulativeLost), append(rJitter, st.RTCP.ReportedJitterMs)
+			} else {
+				hasRTCP = append(hasRTCP, 0)
+				rtt, fracLost, cumLost, rJitter = append(rtt, nil), append(fracLost, nil), append(cumLost, nil), append(rJitter, nil)
+			}
+			vers = append(vers, ver)
+			for ii := range st.Intervals {
+				iv := &st.Intervals[ii]
+				iUID, iCallStart, iStream, iIdx = append(iUID, id), append(iCallStart, cs), append(iStream, uint16(si)), append(iIdx, uint32(ii))
+				t, us := split(int64(iv.Start))
+				iStart, iStartUS = append(iStart, t), append(iStartUS, us)
+				iPackets, iLost, iJitter, iMOS = append(iPackets, iv.Packets), append(iLost, iv.Lost), append(iJitter, iv.JitterMs), append(iMOS, iv.MOS)
+				iVers = append(iVers, ver)
+			}
+		}
+	}
+	if ni > 0 {
+		if err := s.insert(ctx, "stream_intervals", []string{"call_uid", "call_start", "stream_idx", "idx", "start", "start_ns",
+			"packets", "lost", "jitter_ms", "mos", "ver"},
+			iUID, iCallStart, iStream, iIdx, iStart, iStartUS, iPackets, iLost, iJitter, iMOS, iVers); err != nil {
+			return err
+		}
+	}
+	return s.insert(ctx, "rtp_streams", streamColumns,
+		uid, callStart, idx, ssrc, src, dst, pt, codec, clock, first, firstUS, last, lastUS,
+		packets, expected, lost, dups, ooo, jmean, jmax, maxDelta, mos, mosMin, rf, dtmf, mismatch, hasRTCP,
+		rtt, fracLost, cumLost, rJitter, vers)
+}
+
+var streamColumns = []string{"call_uid", "call_start", "idx", "ssrc", "src", "dst", "payload_type", "codec", "clock_rate",
+	"first_ts", "first_ns", "last_ts", "last_ns", "packets", "expected", "lost", "duplicates", "out_of_order",
+	"jitter_mean_ms", "jitter_max_ms", "max_delta_ms", "mos", "mos_min", "r_factor", "dtmf", "media_address_mismatch",
+	"has_rtcp", "rtcp_rtt_ms", "rtcp_fraction_lost", "rtcp_cumulative_lost", "rtcp_jitter_ms", "ver"}
+
+func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Media)
+	}
+	if n == 0 {
+		return nil
+	}
+	var (
+		uid, data           = make([]string, 0, n), make([]string, 0, n)
+		callStart, ts       = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		seq, tsUS, lt, orig = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
+		vers                = make([]uint64, 0, n)
+	)
+	for _, r := range recs {
+		id := callUID(&r.Call)
+		cs, _ := split(int64(r.Call.Start))
+		for i := range r.Media {
+			f := &r.Media[i]
+			t, us := split(f.TS)
+			uid, callStart, seq = append(uid, id), append(callStart, cs), append(seq, uint32(i))
+			ts, tsUS, lt, orig = append(ts, t), append(tsUS, us), append(lt, f.LinkType), append(orig, uint32(f.OrigLen))
+			data, vers = append(data, view(f.Data)), append(vers, ver)
+		}
+	}
+	return s.insert(ctx, "media_frames", []string{"call_uid", "call_start", "seq", "ts", "ts_ns", "link_type", "orig_len", "data", "ver"},
+		uid, callStart, seq, ts, tsUS, lt, orig, data, vers)
+}
+
+// WriteRegistrations inserts REGISTER flows, idempotent by call_id + time.
+func (s *Store) WriteRegistrations(ctx context.Context, regs []correlate.Registration) error {
+	n := len(regs)
+	if n == 0 {
+		return nil
+	}
+	var (
+		ts                                    = make([]time.Time, 0, n)
+		tsUS                                  = make([]uint32, 0, n)
+		callID, aor, contact, source, outcome = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		expires                               = make([]*int32, 0, n)
+		code                                  = make([]uint16, 0, n)
+		vers                                  = make([]uint64, 0, n)
+	)
+	ver := nowVer()
+	for i := range regs {
+		r := &regs[i]
+		t, us := split(int64(r.Time))
+		ts, tsUS = append(ts, t), append(tsUS, us)
+		callID, aor, contact, source = append(callID, r.CallID), append(aor, r.AOR), append(contact, r.Contact), append(source, r.Source)
+		expires, outcome, code = append(expires, nullInt32(r.Expires)), append(outcome, r.Outcome), append(code, uint16(r.FinalCode))
+		vers = append(vers, ver)
+	}
+	return s.insert(ctx, "registrations", []string{"time", "time_ns", "call_id", "aor", "contact", "source", "expires", "outcome", "final_code", "ver"},
+		ts, tsUS, callID, aor, contact, source, expires, outcome, code, vers)
+}
+
+// DropBefore drops every daily partition wholly before t (UTC days), in every table.
+// With the cluster schema it drops the NAME_local partitions of the node it is connected
+// to; run it against every node (docs/deploy.md).
+func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
+	cut, _ := strconv.Atoi(store.DayFloor(t).Format("20060102"))
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT table, partition FROM system.parts WHERE database = ? AND active", s.db)
+	if err != nil {
+		return fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	type part struct{ table, partition string }
+	var drop []part
+	known := map[string]bool{}
+	for _, tb := range tables {
+		known[tb.name] = true
+		known[tb.name+"_local"] = true // cluster schema: this node's shard (ClusterDDL)
+	}
+	for rows.Next() {
+		var p part
+		if err := rows.Scan(&p.table, &p.partition); err != nil {
+			rows.Close()
+			return fmt.Errorf("clickhouse: retention: %w", err)
+		}
+		day, err := strconv.Atoi(strings.Trim(p.partition, "'"))
+		if err != nil || !known[p.table] || day >= cut {
+			continue
+		}
+		drop = append(drop, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse: retention: %w", err)
+	}
+	sort.Slice(drop, func(i, j int) bool {
+		if drop[i].table != drop[j].table {
+			return drop[i].table < drop[j].table
+		}
+		return drop[i].partition < drop[j].partition
+	})
+	var errs []error
+	for _, p := range drop {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+p.table+" DROP PARTITION "+strings.Trim(p.partition, "'")); err != nil {
+			errs = append(errs, fmt.Errorf("clickhouse: drop %s partition %s: %w", p.table, p.partition, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,76 @@
+package store
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// writerMetrics are the Writer's Prometheus metrics (see NewWriter).
+type writerMetrics struct {
+	batchSeconds   prometheus.Histogram
+	writeFailures  prometheus.Counter
+	callsWritten   prometheus.Counter
+	regsWritten    prometheus.Counter
+	spoolEvicted   prometheus.CounterFunc
+	queueDepth     prometheus.GaugeFunc
+	spoolBytes     prometheus.GaugeFunc
+	spoolEntries   prometheus.GaugeFunc
+	spoolCorrupt   prometheus.CounterFunc
+	spoolAppendErr prometheus.Counter
+}
+
+func newWriterMetrics(w *Writer) *writerMetrics {
+	return &writerMetrics{
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callscope_store_batch_seconds",
+			Help:    "Time to write one batch of calls or registrations to the store, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		writeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_write_failures_total",
+			Help: "Store write attempts that failed (each retry counts).",
+		}),
+		callsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_calls_written_total",
+			Help: "Calls the store accepted (replays from the spool included).",
+		}),
+		regsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_registrations_written_total",
+			Help: "Registrations the store accepted.",
+		}),
+		spoolEvicted: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callscope_store_spool_evicted_total",
+			Help: "Spooled entries dropped unwritten because the spool reached its size cap (raise Config.SpoolMaxBytes).",
+		}, func() float64 { return float64(w.spool.Evicted()) }),
+		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_queue_depth",
+			Help: "Entries waiting in the writer's in-memory queue.",
+		}, func() float64 { return float64(len(w.queue)) }),
+		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_spool_bytes",
+			Help: "Size of the on-disk spool of entries waiting for the store.",
+		}, func() float64 { return float64(w.spool.Bytes()) }),
+		spoolEntries: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_spool_entries",
+			Help: "Entries waiting in the on-disk spool.",
+		}, func() float64 { return float64(w.spool.Len()) }),
+		spoolCorrupt: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "callscope_store_spool_corrupt_total",
+			Help: "Damaged spool records skipped (torn tails after a crash, bad checksums).",
+		}, func() float64 { return float64(w.spool.Corrupt()) }),
+		spoolAppendErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_spool_append_failures_total",
+			Help: "Entries lost because neither the store nor the spool accepted them (disk full or unwritable).",
+		}),
+	}
+}
+
+func (m *writerMetrics) register(r prometheus.Registerer) error {
+	if r == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{m.batchSeconds, m.writeFailures, m.callsWritten, m.regsWritten,
+		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

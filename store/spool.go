@@ -1,0 +1,436 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/callscope/callscope/correlate"
+)
+
+// SpoolEntry is one spooled item: a finished call or a registration.
+type SpoolEntry struct {
+	Rec *correlate.Record
+	Reg *correlate.Registration
+}
+
+// Spool is an append-only, bounded queue of entries on local disk, used while the store
+// is unreachable or slow. It is a directory of segment files named spool-NNNNNNNNNNNNNNNN.log;
+// each holds records framed as
+//
+//	uint32 length (big endian) | uint32 CRC-32C of the payload | payload
+//
+// The payload is the JSON of the entry plus every correlate.Time in it as exact
+// nanoseconds (the JSON form of a Time carries only µs).
+//
+// Append returns once the records are written and fsynced ("acknowledged as spooled").
+// Entries are read back oldest first (Peek) and removed (Commit) only after the store
+// accepted them, so a crash between the two replays some entries twice, which idempotent
+// inserts absorb. Opening a spool scans every segment, keeps every intact record and
+// truncates a torn tail. When the spool would exceed MaxBytes the oldest segments are
+// removed and their entries counted as evicted. A Spool is safe for concurrent use.
+type Spool struct {
+	dir      string
+	maxBytes int64
+	segBytes int64
+
+	mu      sync.Mutex
+	segs    []*segment // oldest first; the last one is appended to
+	f       *os.File   // the open tail segment
+	bytes   int64
+	entries int
+	evicted uint64
+	corrupt uint64
+	nextSeq uint64
+	// read position inside segs[0]
+	readOff int64
+	readN   int
+}
+
+type segment struct {
+	seq   uint64
+	path  string
+	size  int64
+	count int
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrSpoolClosed is returned by a closed Spool.
+var ErrSpoolClosed = errors.New("store: spool closed")
+
+const spoolHeader = 8
+
+// OpenSpool opens (creating) the spool in dir. maxBytes caps its size (0: 1 GiB).
+func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
+	if maxBytes <= 0 {
+		maxBytes = 1 << 30
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: spool: %w", err)
+	}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: max(min(maxBytes/8, 64<<20), 4096)}
+	names, err := filepath.Glob(filepath.Join(dir, "spool-*.log"))
+	if err != nil {
+		return nil, fmt.Errorf("store: spool: %w", err)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		seq, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "spool-"), ".log"), 10, 64)
+		if err != nil {
+			continue
+		}
+		sg, err := s.scan(p, seq)
+		if err != nil {
+			return nil, err
+		}
+		if sg.count == 0 {
+			os.Remove(p)
+			continue
+		}
+		s.segs = append(s.segs, sg)
+		s.bytes += sg.size
+		s.entries += sg.count
+		s.nextSeq = seq + 1
+	}
+	return s, nil
+}
+
+// scan counts the intact records of a segment and truncates anything after them.
+func (s *Spool) scan(path string, seq uint64) (*segment, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: spool: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	sg := &segment{seq: seq, path: path}
+	for {
+		_, n, err := readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.corrupt++
+			}
+			break
+		}
+		sg.size += n
+		sg.count++
+	}
+	if st, err := f.Stat(); err == nil && st.Size() != sg.size {
+		if err := f.Truncate(sg.size); err != nil {
+			return nil, fmt.Errorf("store: spool: truncate torn tail: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("store: spool: %w", err)
+		}
+	}
+	return sg, nil
+}
+
+// readFrame reads one framed record; io.EOF at a clean end, another error for a torn or
+// corrupt record.
+func readFrame(r io.Reader) ([]byte, int64, error) {
+	var h [spoolHeader]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, 0, io.EOF
+		}
+		return nil, 0, fmt.Errorf("torn header: %w", err)
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	if n > 1<<30 {
+		return nil, 0, errors.New("bad record length")
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, 0, fmt.Errorf("torn record: %w", err)
+	}
+	if crc32.Checksum(b, castagnoli) != binary.BigEndian.Uint32(h[4:]) {
+		return nil, 0, errors.New("bad checksum")
+	}
+	return b, int64(spoolHeader + n), nil
+}
+
+// spoolWire is the payload of one spool record.
+type spoolWire struct {
+	Rec *correlate.Record       `json:"rec,omitempty"`
+	Reg *correlate.Registration `json:"reg,omitempty"`
+	NS  []int64                 `json:"ns"`
+}
+
+// eachTime visits every correlate.Time of e in a fixed order.
+func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
+	if e.Rec != nil {
+		c := &e.Rec.Call
+		fn(&c.Start)
+		fn(&c.Ringing)
+		fn(&c.Answer)
+		fn(&c.End)
+		for i := range c.Streams {
+			st := &c.Streams[i]
+			fn(&st.First)
+			fn(&st.Last)
+			for j := range st.Intervals {
+				fn(&st.Intervals[j].Start)
+			}
+		}
+	}
+	if e.Reg != nil {
+		fn(&e.Reg.Time)
+	}
+}
+
+func encodeEntry(e *SpoolEntry) ([]byte, error) {
+	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
+	eachTime(e, func(t *correlate.Time) { w.NS = append(w.NS, int64(*t)) })
+	var buf bytes.Buffer
+	buf.Write(make([]byte, spoolHeader))
+	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader))
+	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[spoolHeader:], castagnoli))
+	return b, nil
+}
+
+func decodeEntry(b []byte) (SpoolEntry, error) {
+	var w spoolWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return SpoolEntry{}, err
+	}
+	e := SpoolEntry{Rec: w.Rec, Reg: w.Reg}
+	i := 0
+	eachTime(&e, func(t *correlate.Time) {
+		if i < len(w.NS) {
+			*t = correlate.Time(w.NS[i])
+		}
+		i++
+	})
+	if i != len(w.NS) {
+		return SpoolEntry{}, errors.New("time count mismatch")
+	}
+	return e, nil
+}
+
+// Append writes entries at the tail and fsyncs them. When it returns nil they survive a
+// crash.
+func (s *Spool) Append(es ...SpoolEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	frames := make([][]byte, len(es))
+	for i := range es {
+		b, err := encodeEntry(&es[i])
+		if err != nil {
+			return fmt.Errorf("store: spool encode: %w", err)
+		}
+		frames[i] = b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return ErrSpoolClosed
+	}
+	for _, b := range frames {
+		if err := s.appendFrame(b); err != nil {
+			return err
+		}
+	}
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("store: spool sync: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Spool) appendFrame(b []byte) error {
+	n := int64(len(b))
+	var tail *segment
+	if len(s.segs) > 0 {
+		tail = s.segs[len(s.segs)-1]
+	}
+	if tail == nil || s.f == nil || tail.size+n > s.segBytes {
+		if s.f != nil {
+			if err := s.f.Sync(); err != nil {
+				return fmt.Errorf("store: spool sync: %w", err)
+			}
+			s.f.Close()
+			s.f = nil
+		}
+		if tail != nil && tail.size+n <= s.segBytes {
+			// Reopen an existing tail segment (after OpenSpool).
+			f, err := os.OpenFile(tail.path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return fmt.Errorf("store: spool: %w", err)
+			}
+			s.f = f
+		} else {
+			tail = &segment{seq: s.nextSeq, path: filepath.Join(s.dir, fmt.Sprintf("spool-%016d.log", s.nextSeq))}
+			s.nextSeq++
+			f, err := os.OpenFile(tail.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				return fmt.Errorf("store: spool: %w", err)
+			}
+			s.f = f
+			s.segs = append(s.segs, tail)
+			syncDir(s.dir)
+		}
+	}
+	if _, err := s.f.Write(b); err != nil {
+		return fmt.Errorf("store: spool write: %w", err)
+	}
+	tail.size += n
+	tail.count++
+	s.bytes += n
+	s.entries++
+	// Evict the oldest segments (never the one being written) beyond the cap.
+	for s.bytes > s.maxBytes && len(s.segs) > 1 {
+		old := s.segs[0]
+		left := old.count
+		if s.readN > 0 {
+			left = old.count - s.readN
+		}
+		s.evicted += uint64(left)
+		s.dropHead()
+	}
+	return nil
+}
+
+// dropHead removes segs[0]; the caller holds mu.
+func (s *Spool) dropHead() {
+	old := s.segs[0]
+	os.Remove(old.path)
+	s.bytes -= old.size
+	s.entries -= old.count - s.readN
+	s.segs = s.segs[1:]
+	s.readOff, s.readN = 0, 0
+	if len(s.segs) == 0 && s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Peek returns up to n of the oldest entries without removing them. Corrupt records
+// (a disk error after they were written) are skipped and counted.
+func (s *Spool) Peek(n int) ([]SpoolEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 {
+		return nil, nil
+	}
+	sg := s.segs[0]
+	f, err := os.Open(sg.path)
+	if err != nil {
+		return nil, fmt.Errorf("store: spool: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(s.readOff, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("store: spool: %w", err)
+	}
+	r := bufio.NewReader(io.LimitReader(f, sg.size-s.readOff))
+	var out []SpoolEntry
+	for i := s.readN; i < sg.count && len(out) < n; i++ {
+		b, _, err := readFrame(r)
+		if err != nil {
+			return out, fmt.Errorf("store: spool read %s: %w", sg.path, err)
+		}
+		e, err := decodeEntry(b)
+		if err != nil {
+			s.corrupt++
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Commit removes the n oldest entries (those a Peek returned and the store accepted).
+func (s *Spool) Commit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for n > 0 && len(s.segs) > 0 {
+		sg := s.segs[0]
+		left := sg.count - s.readN
+		if n < left { // advance inside the segment
+			off := s.readOff
+			if f, err := os.Open(sg.path); err == nil {
+				f.Seek(off, io.SeekStart)
+				r := bufio.NewReader(f)
+				for i := 0; i < n; i++ {
+					_, sz, err := readFrame(r)
+					if err != nil {
+						break
+					}
+					off += sz
+				}
+				f.Close()
+			}
+			s.readOff = off
+			s.readN += n
+			s.entries -= n
+			return
+		}
+		n -= left
+		s.dropHead()
+	}
+}
+
+// Len is the number of entries waiting.
+func (s *Spool) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.entries
+}
+
+// Bytes is the spool's size on disk.
+func (s *Spool) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// Evicted is the number of entries removed unreplayed because of the size cap.
+func (s *Spool) Evicted() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.evicted
+}
+
+// Corrupt is the number of damaged records found (torn tails at open, bad checksums).
+func (s *Spool) Corrupt() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.corrupt
+}
+
+// Close closes the tail file; the entries stay on disk for the next OpenSpool.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dir = ""
+	if s.f != nil {
+		err := s.f.Close()
+		s.f = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WriterConfig configures a Writer. Zero fields take the defaults.
+type WriterConfig struct {
+	BatchSize     int           // entries per store write (default 5000)
+	FlushInterval time.Duration // a partial batch is written after this long (default 1 s)
+	QueueSize     int           // in-memory queue; beyond it Write spools (default 4 × BatchSize)
+	Retries       int           // attempts per batch before it is spooled (default 3)
+	RetryBackoff  time.Duration // first pause between attempts, doubled each time (default 100 ms)
+	WriteTimeout  time.Duration // per store call (default 30 s)
+	SpoolDir      string        // directory of the disk spool (required)
+	SpoolMaxBytes int64         // spool size cap; oldest entries are evicted beyond it (default 1 GiB)
+	ReplayBatches int           // spool batches replayed per flush interval (default 20)
+	Logger        *slog.Logger
+}
+
+func (c *WriterConfig) defaults() error {
+	if c.SpoolDir == "" {
+		return errors.New("store: writer needs a SpoolDir")
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 5000
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4 * c.BatchSize
+	}
+	if c.Retries <= 0 {
+		c.Retries = 3
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.ReplayBatches <= 0 {
+		c.ReplayBatches = 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Writer moves finished calls and registrations into a Store without ever making the
+// capture path wait on it. Write puts an entry on a bounded queue; one goroutine (owned
+// by the Writer, started by NewWriter, joined by Close) batches the queue into store
+// writes of BatchSize entries or FlushInterval, whichever comes first, with a bounded
+// retry. A batch the store refuses goes to the disk spool, and so does every entry Write
+// cannot queue; while the spool holds entries new batches are appended behind them, and
+// the spool is replayed oldest first whenever the store accepts writes again (and at
+// start, for a spool a crash left behind). Inserts are idempotent by call id, so an entry
+// replayed twice after a crash is stored once. Close flushes everything to the store, or
+// to the spool when the store does not answer before Close's context ends.
+type Writer struct {
+	cfg   WriterConfig
+	st    Store
+	spool *Spool
+	m     *writerMetrics
+	log   *slog.Logger
+
+	queue    chan SpoolEntry
+	flushReq chan chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	ctx      context.Context // store calls; cancelled when Close gives up waiting
+	cancel   context.CancelFunc
+
+	closeOnce sync.Once
+	mu        sync.Mutex
+	lastLog   time.Time
+	closed    bool
+}
+
+// NewWriter opens the spool in cfg.SpoolDir, registers the metrics on reg (may be nil)
+// and starts the writer goroutine.
+func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	sp, err := OpenSpool(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		cfg: cfg, st: st, spool: sp, log: cfg.Logger,
+		queue:    make(chan SpoolEntry, cfg.QueueSize),
+		flushReq: make(chan chan struct{}),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		ctx:      ctx, cancel: cancel,
+	}
+	w.m = newWriterMetrics(w)
+	if err := w.m.register(reg); err != nil {
+		cancel()
+		sp.Close()
+		return nil, fmt.Errorf("store: writer metrics: %w", err)
+	}
+	if n := sp.Len(); n > 0 {
+		w.log.Info("store: replaying spool left from a previous run", "entries", n, "dir", cfg.SpoolDir)
+	}
+	go w.loop()
+	return w, nil
+}
+
+// Write hands a finished call to the writer. It never waits on the store: when the
+// queue is full the call is appended to the disk spool instead.
+func (w *Writer) Write(rec *correlate.Record) { w.enqueue(SpoolEntry{Rec: rec}) }
+
+// WriteRegistration hands a REGISTER flow to the writer, like Write.
+func (w *Writer) WriteRegistration(r correlate.Registration) { w.enqueue(SpoolEntry{Reg: &r}) }
+
+func (w *Writer) enqueue(e SpoolEntry) {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if !closed {
+		select {
+		case w.queue <- e:
+			return
+		default:
+		}
+	}
+	w.toSpool([]SpoolEntry{e})
+}
+
+// Spool exposes the writer's spool (metrics, tests).
+func (w *Writer) Spool() *Spool { return w.spool }
+
+// Flush writes everything queued and replays the spool, returning when done or when the
+// store refused (the entries then wait in the spool).
+func (w *Writer) Flush(ctx context.Context) error {
+	req := make(chan struct{})
+	select {
+	case w.flushReq <- req:
+	case <-w.done:
+		return errors.New("store: writer closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the writer: the queue is drained and written to the store, or to the
+// spool if the store does not take it before ctx ends. Nothing acknowledged is lost.
+func (w *Writer) Close(ctx context.Context) error {
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		close(w.stop)
+	})
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.cancel() // store calls fail fast; what remains goes to the spool
+		<-w.done
+	}
+	w.cancel()
+	return w.spool.Close()
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	t := time.NewTicker(w.cfg.FlushInterval)
+	defer t.Stop()
+	batch := make([]SpoolEntry, 0, w.cfg.BatchSize)
+	w.replay()
+	for {
+		select {
+		case e := <-w.queue:
+			batch = append(batch, e)
+			if len(batch) >= w.cfg.BatchSize {
+				batch = w.flush(batch)
+			}
+		case <-t.C:
+			batch = w.flush(batch)
+			w.replay()
+		case req := <-w.flushReq:
+			batch = w.drain(batch)
+			w.replayAll()
+			close(req)
+		case <-w.stop:
+			batch = w.drain(batch)
+			w.replayAll()
+			// Entries Write spooled while we drained are replayed by the next run.
+			return
+		}
+	}
+}
+
+// drain flushes the queue and the batch.
+func (w *Writer) drain(batch []SpoolEntry) []SpoolEntry {
+	for {
+		select {
+		case e := <-w.queue:
+			batch = append(batch, e)
+			if len(batch) >= w.cfg.BatchSize {
+				batch = w.flush(batch)
+			}
+		default:
+			return w.flush(batch)
+		}
+	}
+}
+
+// flush writes batch (to the store, or behind the spool) and returns it emptied.
+func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
+	if len(batch) == 0 {
+		return batch
+	}
+	if w.spool.Len() > 0 {
+		w.replay() // keep order: older entries first
+	}
+	if w.spool.Len() > 0 || w.write(batch, w.cfg.Retries) != nil {
+		w.toSpool(batch)
+	}
+	clear(batch)
+	return batch[:0]
+}
+
+func (w *Writer) toSpool(es []SpoolEntry) {
+	if err := w.spool.Append(es...); err != nil {
+		w.m.spoolAppendErr.Add(float64(len(es)))
+		w.logf("store: spool append failed; entries lost (callscope_store_spool_append_failures_total)", "err", err, "entries", len(es))
+	}
+}
+
+// replayBatch writes the oldest spooled batch; false when the spool is empty or the
+// store refused it.
+func (w *Writer) replayBatch() bool {
+	if w.spool.Len() == 0 {
+		return false
+	}
+	es, err := w.spool.Peek(w.cfg.BatchSize)
+	if err != nil {
+		w.logf("store: spool read failed", "err", err)
+	}
+	if len(es) == 0 {
+		return false
+	}
+	if w.write(es, 1) != nil {
+		return false
+	}
+	w.spool.Commit(len(es))
+	return true
+}
+
+// replay replays up to ReplayBatches batches from the spool.
+func (w *Writer) replay() {
+	for i := 0; i < w.cfg.ReplayBatches && w.replayBatch(); i++ {
+	}
+}
+
+// replayAll replays until the spool is empty or the store refuses.
+func (w *Writer) replayAll() {
+	for w.ctx.Err() == nil && w.replayBatch() {
+	}
+}
+
+// write sends es to the store with up to attempts tries.
+func (w *Writer) write(es []SpoolEntry, attempts int) error {
+	var (
+		recs []*correlate.Record
+		regs []correlate.Registration
+	)
+	for _, e := range es {
+		if e.Rec != nil {
+			recs = append(recs, e.Rec)
+		}
+		if e.Reg != nil {
+			regs = append(regs, *e.Reg)
+		}
+	}
+	backoff := w.cfg.RetryBackoff
+	var err error
+	for a := 0; a < attempts; a++ {
+		if a > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-w.ctx.Done():
+				return w.ctx.Err()
+			}
+			backoff *= 2
+		}
+		start := time.Now()
+		err = w.writeOnce(recs, regs)
+		w.m.batchSeconds.Observe(time.Since(start).Seconds())
+		if err == nil {
+			w.m.callsWritten.Add(float64(len(recs)))
+			w.m.regsWritten.Add(float64(len(regs)))
+			return nil
+		}
+		w.m.writeFailures.Inc()
+		if w.ctx.Err() != nil {
+			break
+		}
+	}
+	w.logf("store: write failed; entries wait in the spool (callscope_store_write_failures_total, callscope_store_spool_bytes)",
+		"err", err, "entries", len(es))
+	return err
+}
+
+func (w *Writer) writeOnce(recs []*correlate.Record, regs []correlate.Registration) error {
+	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
+	defer cancel()
+	if len(recs) > 0 {
+		if err := w.st.WriteCalls(ctx, recs); err != nil {
+			return err
+		}
+	}
+	if len(regs) > 0 {
+		if err := w.st.WriteRegistrations(ctx, regs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logf logs at most once every 30 s.
+func (w *Writer) logf(msg string, args ...any) {
+	w.mu.Lock()
+	now := time.Now()
+	ok := now.Sub(w.lastLog) >= 30*time.Second
+	if ok {
+		w.lastLog = now
+	}
+	w.mu.Unlock()
+	if ok {
+		w.log.Warn(msg, args...)
+	}
+}
