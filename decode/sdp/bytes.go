@@ -1,35 +1,14 @@
 package sdp
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+import "github.com/callscope/callscope/decode/internal/ascii"
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
+func isSpace(c byte) bool { return ascii.IsLWS(c) }
 
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
-}
+func trimSpace(b []byte) []byte { return ascii.TrimLWS(b) }
 
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+func lower(c byte) byte { return ascii.Lower(c) }
+
+func equalFold(b []byte, s string) bool { return ascii.EqualFold(b, s) }
 
 // nextField splits off the first space-separated field of b.
 func nextField(b []byte) (field, rest []byte) {

@@ -1,43 +1,23 @@
 package sip
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/callscope/callscope/decode/internal/ascii"
+)
 
 // Small byte helpers. None allocates; none indexes without a length check.
 
 func isWS(c byte) bool { return c == ' ' || c == '\t' }
 
-// isLWS reports linear white space including the CR/LF of a folded line.
-func isLWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+func isLWS(c byte) bool { return ascii.IsLWS(c) }
 
-func trimLWS(b []byte) []byte {
-	for len(b) > 0 && isLWS(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isLWS(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
+func trimLWS(b []byte) []byte { return ascii.TrimLWS(b) }
 
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + ('a' - 'A')
-	}
-	return c
-}
+func lower(c byte) byte { return ascii.Lower(c) }
 
 // equalFold compares b with s ASCII case-insensitively.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+func equalFold(b []byte, s string) bool { return ascii.EqualFold(b, s) }
 
 // hasPrefixFold reports whether b starts with s, ASCII case-insensitively.
 func hasPrefixFold(b []byte, s string) bool {
