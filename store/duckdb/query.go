@@ -66,14 +66,14 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 		add("start < ?", q.To.UnixNano())
 	}
 	if q.Number != "" {
-		add("(contains(lower(from_user), ?) OR contains(lower(to_user), ?) OR contains(lower(from_uri), ?) OR contains(lower(to_uri), ?))",
-			q.Number, q.Number, q.Number, q.Number)
+		// numbers holds the lower-cased user parts and URIs joined by NUL.
+		add("contains(numbers, ?)", strings.ReplaceAll(q.Number, "\x00", ""))
 	}
 	if q.IP != "" {
 		add("(caller_ip = ? OR callee_ip = ?)", q.IP, q.IP)
 	}
 	if q.CallID != "" {
-		add("call_id = ?", q.CallID)
+		add("call_id = " + quote(q.CallID)) // a literal lets the planner use the call_id index
 	}
 	if q.State != "" {
 		add("state = ?", q.State)
@@ -97,44 +97,88 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 		if q.Sort == store.SortStart {
 			v = cur.Int
 		}
-		add(fmt.Sprintf("(%[1]s %[2]s ? OR (%[1]s = ? AND id %[2]s ?))", key, cmp), v, v, cur.ID)
+		// The first conjunct alone is a plain range the scan can prune row groups with.
+		add(fmt.Sprintf("%[1]s %[2]s= ? AND (%[1]s %[2]s ? OR id %[2]s ?)", key, cmp), v, v, cur.ID)
 	}
-	sqlq := "SELECT " + callCols + ", id, " + key + " FROM calls"
+	// Phase 1 sorts narrow columns only (call id and key) and keeps one page; phase 2
+	// fetches the wide rows of that page through the id index. The JSON of non-matching
+	// or off-page calls is never read. Both run in one transaction: one snapshot.
+	sqlq := "SELECT id, " + key + " AS k FROM calls"
 	if len(where) > 0 {
 		sqlq += " WHERE " + strings.Join(where, " AND ")
 	}
-	sqlq += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %d", key, dir, dir, q.Limit+1)
-	rows, err := s.db.QueryContext(ctx, sqlq, args...)
+	sqlq += fmt.Sprintf(" ORDER BY k %s, id %s LIMIT %d", dir, dir, q.Limit+1)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
 	}
-	defer rows.Close()
-	page := store.CallPage{Calls: []correlate.Call{}}
-	var last store.Cursor
+	defer tx.Rollback()
+	type hit struct {
+		id string
+		k  any
+	}
+	hits := make([]hit, 0, q.Limit+1)
+	rows, err := tx.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
 	for rows.Next() {
-		var (
-			id string
-			kv any
-		)
-		c, err := scanCall(rows, &id, &kv)
-		if err != nil {
+		var h hit
+		if err := rows.Scan(&h.id, &h.k); err != nil {
+			rows.Close()
 			return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
 		}
-		if len(page.Calls) == q.Limit {
-			page.Next = last.Encode()
-			break
-		}
-		page.Calls = append(page.Calls, c)
-		last = store.Cursor{Sort: q.Sort, Desc: q.Desc, ID: id}
-		switch v := kv.(type) {
+		hits = append(hits, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
+	page := store.CallPage{Calls: []correlate.Call{}}
+	if len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+		h := hits[len(hits)-1]
+		last := store.Cursor{Sort: q.Sort, Desc: q.Desc, ID: h.id}
+		switch v := h.k.(type) {
 		case int64:
 			last.Int = v
 		case float64:
 			last.Float = v
 		}
+		page.Next = last.Encode()
+	}
+	if len(hits) == 0 {
+		return page, nil
+	}
+	// Literal ids (quoted) let the planner use the index; a parameter list does not.
+	var in strings.Builder
+	for i, h := range hits {
+		if i > 0 {
+			in.WriteByte(',')
+		}
+		in.WriteString(quote(h.id))
+	}
+	byID := make(map[string]correlate.Call, len(hits))
+	rows, err = tx.QueryContext(ctx, "SELECT "+callCols+", id FROM calls WHERE id IN ("+in.String()+")")
+	if err != nil {
+		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		c, err := scanCall(rows, &id)
+		if err != nil {
+			return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+		}
+		byID[id] = c
 	}
 	if err := rows.Err(); err != nil {
 		return store.CallPage{}, fmt.Errorf("duckdb: search: %w", err)
+	}
+	for _, h := range hits {
+		if c, ok := byID[h.id]; ok {
+			page.Calls = append(page.Calls, c)
+		}
 	}
 	return page, nil
 }

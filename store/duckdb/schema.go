@@ -45,8 +45,17 @@ func migrations() []migration {
 	}}, {2, "indexes", []string{
 		`CREATE INDEX calls_id ON calls (id)`,
 		`CREATE INDEX calls_call_id ON calls (call_id)`,
+	}}, {3, "number search column", []string{
+		// numbers is the lower-cased from_user, to_user, from and to joined by NUL, so a
+		// number/URI substring search is one contains() over one precomputed column.
+		`ALTER TABLE calls ADD COLUMN numbers VARCHAR`,
+		`UPDATE calls SET numbers = ` + numbersExpr,
 	}}}
 }
+
+// numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf
+// computes it at insert (shorter, matching the same searches).
+const numbersExpr = `lower(from_user || chr(0) || to_user || chr(0) || from_uri || chr(0) || to_uri)`
 
 // Migrate creates the schema or upgrades it, recording each applied version in
 // schema_migrations. Running it again does nothing.
