@@ -10,7 +10,8 @@ work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EX
 mkdir -p "$work/pcap"; cp /usr/share/sip-tester/g711a.pcap /usr/share/sip-tester/dtmf_2833_1.pcap "$work/pcap/"
 cp "$here"/testdata/sipp/*.xml "$work/"; cd "$work"
 base=${SIPP_PORT_BASE:-25060}
-tcpdump -i lo -s0 -U -w "$out" "(udp or tcp) and not port 53" 2>/dev/null & tpid=$!
+# Only the SIP and media ports of these calls: other tests may use loopback meanwhile.
+tcpdump -i lo -s0 -U -w "$out" "(udp or tcp) and (portrange $base-$((base+20)) or portrange 26000-27400)" 2>/dev/null & tpid=$!
 sleep 1
 uas() { sipp -sf "$1" -i 127.0.0.1 -p "$2" -mp "$3" -t "$tr" -rtp_echo -bg >/dev/null 2>&1 || true; }
 uac() { timeout 60 sipp -sf "$1" -s "$2" -i 127.0.0.1 -p "$3" -mp "$4" -t "$tr" "127.0.0.1:$5" -m 1 -nostdin >/dev/null 2>&1; }
