@@ -124,15 +124,18 @@ func BenchmarkSearch(b *testing.B) {
 		return qs
 	}()
 	var lat []time.Duration
+	kinds := make([][]time.Duration, 10) // by query kind (i % 10 above)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for _, q := range queries {
+		for k, q := range queries {
 			t0 := time.Now()
 			if _, err := st.SearchCalls(ctx, q); err != nil {
 				b.Fatalf("%+v: %v", q, err)
 			}
-			lat = append(lat, time.Since(t0))
+			d := time.Since(t0)
+			lat = append(lat, d)
+			kinds[k%10] = append(kinds[k%10], d)
 		}
 	}
 	b.StopTimer()
@@ -141,5 +144,9 @@ func BenchmarkSearch(b *testing.B) {
 	b.ReportMetric(p(0.5), "p50_ms")
 	b.ReportMetric(p(0.95), "p95_ms")
 	b.ReportMetric(p(1), "max_ms")
+	for k, l := range kinds {
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		b.Logf("query kind %d: p50 %.1f ms, max %.1f ms", k, float64(l[len(l)/2])/1e6, float64(l[len(l)-1])/1e6)
+	}
 	b.Logf("%s", fmt.Sprintf("%d searches: p50 %.1f ms, p95 %.1f ms, max %.1f ms", len(lat), p(0.5), p(0.95), p(1)))
 }

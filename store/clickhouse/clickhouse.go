@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -43,7 +44,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to clickhouse://user:pass@host:9000/db (query parameters are passed to
-// clickhouse-go: dial_timeout, read_timeout, compress, ...). The database is created if
+// clickhouse-go: dial_timeout, read_timeout, compress, ...; without compress, blocks are
+// LZ4-compressed unless the host is a loopback address). The database is created if
 // it does not exist. Call Migrate before writing.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	u, err := url.Parse(rawURL)
@@ -65,7 +67,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if opts.DialTimeout == 0 || !u.Query().Has("dial_timeout") {
 		opts.DialTimeout = 5 * time.Second
 	}
-	if opts.Compression == nil {
+	if !u.Query().Has("compress") && !loopback(u.Hostname()) {
+		// LZ4 on the wire pays off across a network; on loopback it only costs CPU
+		// on both ends (a third of the client's insert work). compress=... decides.
 		opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
 	}
 	if opts.MaxOpenConns == 0 {
@@ -96,6 +100,15 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, fmt.Errorf("clickhouse: server version: %w", err)
 	}
 	return s, nil
+}
+
+// loopback reports whether host is a loopback address or localhost.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Conn is the underlying connection pool (operations, tests).
@@ -151,12 +164,31 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
 			}
 		}
+		for _, add := range m.adds {
+			if err := s.addColumn(ctx, add[0], add[1]); err != nil {
+				return fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
 		if err := s.insert(ctx, migrationsTable, []string{"version", "name", "applied"},
 			[]uint32{m.version}, []string{m.name}, []time.Time{time.Now().UTC().Truncate(time.Second)}); err != nil {
 			return fmt.Errorf("clickhouse: record migration %d: %w", m.version, err)
 		}
 	}
 	return nil
+}
+
+// addColumn adds the column def (name first) to tbl unless tbl has a column of that name.
+func (s *Store) addColumn(ctx context.Context, tbl, def string) error {
+	name := strings.Fields(def)[0]
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		s.db, tbl, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	return s.conn.Exec(ctx, "ALTER TABLE "+tbl+" ADD COLUMN "+def)
 }
 
 // AppliedMigrations lists the recorded migration versions, ascending.
@@ -179,34 +211,51 @@ func (s *Store) AppliedMigrations(ctx context.Context) ([]uint32, error) {
 
 // insert sends one columnar batch: data[i] is a slice holding column cols[i] of every row.
 func (s *Store) insert(ctx context.Context, tbl string, cols []string, data ...any) error {
+	b, err := s.prepare(ctx, tbl, cols, data...)
+	if err != nil {
+		return err
+	}
+	return s.send(tbl, b)
+}
+
+// prepare starts an insert and appends its columns, without sending them. The caller
+// must Send or Abort the batch (it holds a connection).
+func (s *Store) prepare(ctx context.Context, tbl string, cols []string, data ...any) (driver.Batch, error) {
 	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+tbl+" ("+strings.Join(cols, ", ")+")")
 	if err != nil {
-		return fmt.Errorf("clickhouse: insert %s: %w", tbl, err)
+		return nil, fmt.Errorf("clickhouse: insert %s: %w", tbl, err)
 	}
-	defer b.Close()
 	for i, d := range data {
 		if err := b.Column(i).Append(d); err != nil {
-			return fmt.Errorf("clickhouse: insert %s column %s: %w", tbl, cols[i], err)
+			_ = b.Abort()
+			return nil, fmt.Errorf("clickhouse: insert %s column %s: %w", tbl, cols[i], err)
 		}
 	}
+	return b, nil
+}
+
+// send sends a prepared batch and releases it.
+func (s *Store) send(tbl string, b driver.Batch) error {
+	defer b.Close()
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("clickhouse: insert %s: %w", tbl, err)
 	}
 	return nil
 }
 
-// split turns a timestamp (Unix ns) into DateTime seconds and the nanoseconds within
+// split turns a timestamp (Unix ns) into DateTime seconds (an int64, which the driver
+// appends without the time.Time round trip) and the nanoseconds within
 // the second. Unknown (zero) and pre-1970 times become (0, 0); times past 2106 are
 // clamped.
-func split(ns int64) (time.Time, uint32) {
+func split(ns int64) (int64, uint32) {
 	if ns <= 0 {
-		return time.Unix(0, 0).UTC(), 0
+		return 0, 0
 	}
 	sec := ns / 1e9
 	if sec > 1<<32-1 {
 		sec = 1<<32 - 1
 	}
-	return time.Unix(sec, 0).UTC(), uint32(ns % 1e9)
+	return sec, uint32(ns % 1e9)
 }
 
 // join is the inverse of split, from seconds read with toUInt32.
@@ -246,29 +295,49 @@ func nowVer() uint64 { return uint64(time.Now().UnixMicro()) }
 // WriteCalls inserts calls with their messages, streams, intervals and media frames.
 // Child rows are written before the calls, so a call visible to a search has its detail.
 // Idempotent by Call.ID (ReplacingMergeTree, FINAL on read).
+//
+// Rows go out in primary-key order (children by call id, calls by start then id), so
+// the server finds every block already sorted and skips its sort and permutation. The
+// three child tables are sent concurrently (the server uses a core per insert) while
+// the calls block is built and buffered on its own connection; it is sent once every
+// child insert has succeeded, and aborted otherwise.
 func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	ver := nowVer()
-	// The child tables are independent inserts: send them concurrently (the server
-	// uses a core per insert), joined before the calls go in.
+	byID := make([]*correlate.Record, len(recs))
+	copy(byID, recs)
+	ids := make(map[*correlate.Record]string, len(recs))
+	for _, r := range recs {
+		ids[r] = callUID(&r.Call)
+	}
+	sort.SliceStable(byID, func(i, j int) bool { return ids[byID[i]] < ids[byID[j]] })
 	var (
-		wg   sync.WaitGroup
-		errs [3]error
+		wg    sync.WaitGroup
+		errs  [4]error
+		calls driver.Batch
 	)
 	for i, fn := range []func(context.Context, []*correlate.Record, uint64) error{s.writeMessages, s.writeStreams, s.writeFrames} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = fn(ctx, recs, ver)
+			errs[i] = fn(ctx, byID, ver)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		calls, errs[3] = s.prepareCallRows(ctx, recs, ids, ver)
+	}()
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
+		if calls != nil {
+			_ = calls.Abort()
+		}
 		return err
 	}
-	return s.writeCallRows(ctx, recs, ver)
+	return s.send("calls", calls)
 }
 
 func callUID(c *correlate.Call) string {
@@ -278,10 +347,19 @@ func callUID(c *correlate.Call) string {
 	return correlate.CallUID(c.CallID, c.Start)
 }
 
-func (s *Store) writeCallRows(ctx context.Context, recs []*correlate.Record, ver uint64) error {
-	n := len(recs)
+// prepareCallRows builds the calls block, sorted by (start second, id), and buffers it
+// in a batch that is ready to Send.
+func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids map[*correlate.Record]string, ver uint64) (driver.Batch, error) {
+	n := len(in)
+	recs := make([]*correlate.Record, n)
+	copy(recs, in)
+	sec := func(r *correlate.Record) int64 { s, _ := split(int64(r.Call.Start)); return s }
+	sort.SliceStable(recs, func(i, j int) bool {
+		si, sj := sec(recs[i]), sec(recs[j])
+		return si < sj || si == sj && ids[recs[i]] < ids[recs[j]]
+	})
 	var (
-		start, ringing, answer, endAt                 = make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+		start, ringing, answer, endAt                 = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 		startUS, ringingUS, answerUS, endUS           = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
 		id, callID, from, to, fromUser, toUser        = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		caller, callee, callerIP, calleeIP, transport = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -305,7 +383,7 @@ func (s *Store) writeCallRows(ctx context.Context, recs []*correlate.Record, ver
 		answer, answerUS = append(answer, t), append(answerUS, us)
 		t, us = split(int64(c.End))
 		endAt, endUS = append(endAt, t), append(endUS, us)
-		id = append(id, callUID(c))
+		id = append(id, ids[r])
 		callID = append(callID, c.CallID)
 		from, to = append(from, c.From), append(to, c.To)
 		fromUser, toUser = append(fromUser, c.FromUser), append(toUser, c.ToUser)
@@ -323,7 +401,7 @@ func (s *Store) writeCallRows(ctx context.Context, recs []*correlate.Record, ver
 		dtmf, linkKeys = append(dtmf, c.DTMF), append(linkKeys, strs(r.LinkKeys))
 		vers = append(vers, ver)
 	}
-	return s.insert(ctx, "calls", callColumnsW,
+	return s.prepare(ctx, "calls", callColumnsW,
 		start, startUS, id, callID, from, to, fromUser, toUser,
 		caller, callee, callerIP, calleeIP, transport, state, finalCode, finalReason,
 		ringing, ringingUS, answer, answerUS, endAt, endUS,
@@ -349,7 +427,7 @@ func (s *Store) writeMessages(ctx context.Context, recs []*correlate.Record, ver
 	}
 	var (
 		uid, callID, src, dst, transport, method, raw, frame = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		callStart, ts                                        = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		callStart, ts                                        = make([]int64, 0, n), make([]int64, 0, n)
 		seq, tsUS, cseq, linkType, rawOff                    = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
 		request, retrans                                     = make([]uint8, 0, n), make([]uint8, 0, n)
 		status                                               = make([]uint16, 0, n)
@@ -394,7 +472,7 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 	}
 	var (
 		uid, ssrc, src, dst, codec, dtmf        = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		callStart, first, last                  = make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+		callStart, first, last                  = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 		idx                                     = make([]uint16, 0, n)
 		pt                                      = make([]int32, 0, n)
 		clock, firstUS, lastUS                  = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
@@ -405,7 +483,7 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 		mismatch, hasRTCP                       = make([]uint8, 0, n), make([]uint8, 0, n)
 		vers                                    = make([]uint64, 0, n)
 		iUID                                    = make([]string, 0, ni)
-		iCallStart, iStart                      = make([]time.Time, 0, ni), make([]time.Time, 0, ni)
+		iCallStart, iStart                      = make([]int64, 0, ni), make([]int64, 0, ni)
 		iStream                                 = make([]uint16, 0, ni)
 		iIdx, iStartUS                          = make([]uint32, 0, ni), make([]uint32, 0, ni)
 		iPackets, iLost                         = make([]uint64, 0, ni), make([]uint64, 0, ni)
@@ -477,7 +555,7 @@ func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver u
 	}
 	var (
 		uid, data           = make([]string, 0, n), make([]string, 0, n)
-		callStart, ts       = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		callStart, ts       = make([]int64, 0, n), make([]int64, 0, n)
 		seq, tsUS, lt, orig = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
 		vers                = make([]uint64, 0, n)
 	)
@@ -503,7 +581,7 @@ func (s *Store) WriteRegistrations(ctx context.Context, regs []correlate.Registr
 		return nil
 	}
 	var (
-		ts                                    = make([]time.Time, 0, n)
+		ts                                    = make([]int64, 0, n)
 		tsUS                                  = make([]uint32, 0, n)
 		callID, aor, contact, source, outcome = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		expires                               = make([]*int32, 0, n)

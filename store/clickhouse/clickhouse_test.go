@@ -74,8 +74,8 @@ func TestMigrationsRecordedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v) != 1 || v[0] != 1 {
-		t.Fatalf("applied migrations %v, want [1]", v)
+	if len(v) != 2 || v[0] != 1 || v[1] != 2 {
+		t.Fatalf("applied migrations %v, want [1 2]", v)
 	}
 	if !strings.HasPrefix(s.ServerVersion(), "1") && !strings.HasPrefix(s.ServerVersion(), "2") {
 		t.Fatalf("server version %q", s.ServerVersion())
@@ -113,5 +113,52 @@ func TestTimeRoundTrip(t *testing.T) {
 	}
 	if got.Start != c.Start || got.End != c.End || got.Answer != 0 || got.Ringing != 0 {
 		t.Fatalf("times %d %d %d %d, want %d %d 0 0", got.Start, got.End, got.Answer, got.Ringing, c.Start, c.End)
+	}
+}
+
+// A database migrated before the search column existed gets it from migration 2, and
+// calls written before the upgrade are found by number afterwards.
+func TestMigrationAddsSearchColumn(t *testing.T) {
+	s := chtest.Need(t, srv, srvErr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := clickhouse.Open(ctx, s.URL(fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ddl := clickhouse.LegacyCallsDDL()
+	if strings.Contains(ddl, "search") {
+		t.Fatalf("legacy DDL has the search column: %s", ddl)
+	}
+	for _, q := range []string{ddl,
+		"CREATE TABLE schema_migrations (version UInt32, name String, applied DateTime('UTC')) ENGINE = ReplacingMergeTree ORDER BY version",
+		"INSERT INTO schema_migrations (version, name, applied) SELECT 1, 'initial tables', now()"} {
+		if err := st.Conn().Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := synthBatch(20, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC))
+	for _, r := range recs { // only the calls table exists yet
+		r.Messages, r.Call.Streams, r.Media = nil, nil, nil
+	}
+	if err := st.WriteCalls(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := st.AppliedMigrations(ctx); err != nil || len(v) != 2 {
+		t.Fatalf("migrations %v, %v", v, err)
+	}
+	want := recs[7].Call
+	p, err := st.SearchCalls(ctx, store.CallQuery{Number: strings.ToUpper(want.From[4:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Calls) != 1 || p.Calls[0].ID != want.ID {
+		t.Fatalf("search after upgrade: %d calls, want %s", len(p.Calls), want.ID)
 	}
 }
