@@ -179,6 +179,7 @@ type stream struct {
 	side      uint8 // sending side
 	mismatch  bool
 	audio     bool // an audio (not event or comfort noise) packet was seen
+	newSSRC   bool // another SSRC already flowed on this source→destination in the call
 }
 
 type mediaEntry struct {
@@ -773,6 +774,14 @@ func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
 		c.evictStream()
 	}
 	st := &stream{key: key, call: cl, side: side, mismatch: mismatch, pt: -1, first: ev.TS}
+	if cl != nil {
+		for _, o := range cl.streams {
+			if o.key.src == key.src && o.key.dst == key.dst && o.key.ssrc != key.ssrc {
+				st.newSSRC = true // the source changed SSRC mid-call (RFC 3550 §8.2)
+				break
+			}
+		}
+	}
 	st.q.Init(&c.cfg.Quality, key.ssrc, 0, quality.LookupCodec(nil, 0))
 	c.streams[key] = st
 	c.bySSRC[key.ssrc] = st
@@ -1347,6 +1356,23 @@ func (s *stream) export(live bool) Stream {
 		DTMF:                 sum.DTMF,
 		MediaAddressMismatch: s.mismatch,
 		Intervals:            make([]Interval, 0, len(sum.Intervals)),
+		Problems:             []string{},
+		DTMFEvents:           make([]DTMFEvent, 0, len(sum.DTMFEvents)),
+	}
+	if sum.Audio == 0 && sum.Events == 0 {
+		out.Problems = append(out.Problems, "silent")
+	}
+	if s.newSSRC {
+		out.Problems = append(out.Problems, "ssrc_change")
+	}
+	if sum.Problems.Restarts > 0 {
+		out.Problems = append(out.Problems, "sequence_restart")
+	}
+	if sum.Problems.TimestampJumps > 0 {
+		out.Problems = append(out.Problems, "timestamp_jump")
+	}
+	for _, d := range sum.DTMFEvents {
+		out.DTMFEvents = append(out.DTMFEvents, DTMFEvent{Digit: string(d.Digit), Start: Time(d.Start), DurationMs: round3(d.DurationMs)})
 	}
 	if sum.HasMOS {
 		out.MOS, out.MOSMin, out.RFactor = f2(sum.MOS), f2(sum.MOSMin), f2(sum.RFactor)

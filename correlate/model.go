@@ -113,6 +113,19 @@ type Stream struct {
 	MediaAddressMismatch bool       `json:"media_address_mismatch"`
 	RTCP                 *RTCPInfo  `json:"rtcp"`
 	Intervals            []Interval `json:"intervals"`
+	// Problems flags media conditions: "silent" (no audio and no DTMF packets, e.g. only
+	// comfort noise), "ssrc_change" (a new SSRC on a source→destination pair that already
+	// carried another in this call), "sequence_restart" (RFC 3550 A.1 restart confirmed),
+	// "timestamp_jump" (RTP timestamps disagreeing with arrival by more than 1 s).
+	Problems   []string    `json:"problems"`
+	DTMFEvents []DTMFEvent `json:"dtmf_events"` // RFC 4733 key presses, each once
+}
+
+// DTMFEvent is one RFC 4733 key press of a stream.
+type DTMFEvent struct {
+	Digit      string  `json:"digit"`
+	Start      Time    `json:"start"`
+	DurationMs float64 `json:"duration_ms"`
 }
 
 // RTCPInfo is what RTCP told about a stream.

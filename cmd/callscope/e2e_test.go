@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,6 +226,13 @@ func checkSIPpCalls(t *testing.T, rep *Report) {
 			for _, s := range c.Streams {
 				if s.Codec == "PCMA" && (s.MOS == nil || *s.MOS < 4.2) {
 					t.Errorf("clean G.711 stream %s MOS %v, want ≥ 4.2", s.SSRC, s.MOS)
+				}
+				// SIPp plays dtmf_2833_1.pcap: one key press "1" on its own SSRC, echoed back.
+				if s.Codec == "telephone-event" {
+					if len(s.DTMFEvents) != 1 || s.DTMFEvents[0].Digit != "1" || s.DTMFEvents[0].DurationMs <= 0 ||
+						!slices.Contains(s.Problems, "ssrc_change") {
+						t.Errorf("DTMF stream %s: events %+v problems %v", s.SSRC, s.DTMFEvents, s.Problems)
+					}
 				}
 			}
 		case "1002":

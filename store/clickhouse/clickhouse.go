@@ -16,6 +16,7 @@ package clickhouse
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -472,6 +473,7 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 	}
 	var (
 		uid, ssrc, src, dst, codec, dtmf        = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		extra                                   = make([]string, 0, n)
 		callStart, first, last                  = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 		idx                                     = make([]uint16, 0, n)
 		pt                                      = make([]int32, 0, n)
@@ -508,6 +510,7 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 			jmean, jmax, maxDelta = append(jmean, st.JitterMeanMs), append(jmax, st.JitterMaxMs), append(maxDelta, st.MaxDeltaMs)
 			mos, mosMin, rf = append(mos, st.MOS), append(mosMin, st.MOSMin), append(rf, st.RFactor)
 			dtmf, mismatch = append(dtmf, st.DTMF), append(mismatch, b2u(st.MediaAddressMismatch))
+			extra = append(extra, streamExtra(st))
 			if st.RTCP != nil {
 				hasRTCP = append(hasRTCP, 1)
 				rtt, fracLost = append(rtt, st.RTCP.RTTMs), append(fracLost, st.RTCP.ReportedFractionLost)
@@ -537,13 +540,46 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 	return s.insert(ctx, "rtp_streams", streamColumns,
 		uid, callStart, idx, ssrc, src, dst, pt, codec, clock, first, firstUS, last, lastUS,
 		packets, expected, lost, dups, ooo, jmean, jmax, maxDelta, mos, mosMin, rf, dtmf, mismatch, hasRTCP,
-		rtt, fracLost, cumLost, rJitter, vers)
+		rtt, fracLost, cumLost, rJitter, vers, extra)
+}
+
+// extraJSON is what the extra column of rtp_streams holds.
+type extraJSON struct {
+	Problems   []string              `json:"problems"`
+	DTMFEvents []correlate.DTMFEvent `json:"dtmf_events"`
+}
+
+func streamExtra(st *correlate.Stream) string {
+	if len(st.Problems) == 0 && len(st.DTMFEvents) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(extraJSON{Problems: st.Problems, DTMFEvents: st.DTMFEvents})
+	return string(b)
+}
+
+// setStreamExtra restores Problems and DTMFEvents from the extra column.
+func setStreamExtra(st *correlate.Stream, extra string) error {
+	st.Problems, st.DTMFEvents = []string{}, []correlate.DTMFEvent{}
+	if extra == "" {
+		return nil
+	}
+	var x extraJSON
+	if err := json.Unmarshal([]byte(extra), &x); err != nil {
+		return fmt.Errorf("clickhouse: stream extra: %w", err)
+	}
+	if x.Problems != nil {
+		st.Problems = x.Problems
+	}
+	if x.DTMFEvents != nil {
+		st.DTMFEvents = x.DTMFEvents
+	}
+	return nil
 }
 
 var streamColumns = []string{"call_uid", "call_start", "idx", "ssrc", "src", "dst", "payload_type", "codec", "clock_rate",
 	"first_ts", "first_ns", "last_ts", "last_ns", "packets", "expected", "lost", "duplicates", "out_of_order",
 	"jitter_mean_ms", "jitter_max_ms", "max_delta_ms", "mos", "mos_min", "r_factor", "dtmf", "media_address_mismatch",
-	"has_rtcp", "rtcp_rtt_ms", "rtcp_fraction_lost", "rtcp_cumulative_lost", "rtcp_jitter_ms", "ver"}
+	"has_rtcp", "rtcp_rtt_ms", "rtcp_fraction_lost", "rtcp_cumulative_lost", "rtcp_jitter_ms", "ver", "extra"}
 
 func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver uint64) error {
 	n := 0

@@ -74,8 +74,8 @@ func TestMigrationsRecordedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v) != 2 || v[0] != 1 || v[1] != 2 {
-		t.Fatalf("applied migrations %v, want [1 2]", v)
+	if len(v) != 3 || v[0] != 1 || v[1] != 2 || v[2] != 3 {
+		t.Fatalf("applied migrations %v, want [1 2 3]", v)
 	}
 	if !strings.HasPrefix(s.ServerVersion(), "1") && !strings.HasPrefix(s.ServerVersion(), "2") {
 		t.Fatalf("server version %q", s.ServerVersion())
@@ -131,7 +131,11 @@ func TestMigrationAddsSearchColumn(t *testing.T) {
 	if strings.Contains(ddl, "search") {
 		t.Fatalf("legacy DDL has the search column: %s", ddl)
 	}
-	for _, q := range []string{ddl,
+	sddl := clickhouse.LegacyStreamsDDL()
+	if sddl == "" || strings.Contains(sddl, "extra") {
+		t.Fatalf("legacy streams DDL: %s", sddl)
+	}
+	for _, q := range []string{ddl, sddl,
 		"CREATE TABLE schema_migrations (version UInt32, name String, applied DateTime('UTC')) ENGINE = ReplacingMergeTree ORDER BY version",
 		"INSERT INTO schema_migrations (version, name, applied) SELECT 1, 'initial tables', now()"} {
 		if err := st.Conn().Exec(ctx, q); err != nil {
@@ -150,8 +154,13 @@ func TestMigrationAddsSearchColumn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v, err := st.AppliedMigrations(ctx); err != nil || len(v) != 2 {
+	if v, err := st.AppliedMigrations(ctx); err != nil || len(v) != 3 {
 		t.Fatalf("migrations %v, %v", v, err)
+	}
+	var extraCols uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = 'rtp_streams' AND name = 'extra'",
+		st.Database()).Scan(&extraCols); err != nil || extraCols != 1 {
+		t.Fatalf("rtp_streams.extra after migration 3: %d, %v", extraCols, err)
 	}
 	want := recs[7].Call
 	p, err := st.SearchCalls(ctx, store.CallQuery{Number: strings.ToUpper(want.From[4:])})

@@ -7,3 +7,14 @@ import "strings"
 func LegacyCallsDDL() string {
 	return strings.Replace(tables[0].localDDL(), ", "+searchColumn, "", 1)
 }
+
+// LegacyStreamsDDL is the rtp_streams table as migration 1 created it before migration 3
+// added the extra column, for the upgrade test.
+func LegacyStreamsDDL() string {
+	for _, t := range tables {
+		if t.name == "rtp_streams" {
+			return strings.Replace(t.localDDL(), ",\n"+streamExtraColumn, "", 1)
+		}
+	}
+	return ""
+}

@@ -399,7 +399,7 @@ func (s *Store) streams(ctx context.Context, id string, secs []uint32) ([]correl
 	rows, err := s.conn.Query(ctx, `SELECT ssrc, src, dst, payload_type, codec, clock_rate,
 toUInt32(first_ts), first_ns, toUInt32(last_ts), last_ns, packets, expected, lost, duplicates, out_of_order,
 jitter_mean_ms, jitter_max_ms, max_delta_ms, mos, mos_min, r_factor, dtmf, media_address_mismatch,
-has_rtcp, rtcp_rtt_ms, rtcp_fraction_lost, rtcp_cumulative_lost, rtcp_jitter_ms
+has_rtcp, rtcp_rtt_ms, rtcp_fraction_lost, rtcp_cumulative_lost, rtcp_jitter_ms, extra
 FROM rtp_streams FINAL WHERE `+startsIn("call_start", secs)+` AND call_uid = ? ORDER BY idx`, id)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: streams: %w", err)
@@ -412,17 +412,22 @@ FROM rtp_streams FINAL WHERE `+startsIn("call_start", secs)+` AND call_uid = ? O
 			clock, f, fNS, l, lNS uint32
 			mismatch, hasRTCP     uint8
 			rtcp                  correlate.RTCPInfo
+			extra                 string
 		)
 		if err := rows.Scan(&st.SSRC, &st.Src, &st.Dst, &pt, &st.Codec, &clock, &f, &fNS, &l, &lNS,
 			&st.Packets, &st.Expected, &st.Lost, &st.Duplicates, &st.OutOfOrder,
 			&st.JitterMeanMs, &st.JitterMaxMs, &st.MaxDeltaMs, &st.MOS, &st.MOSMin, &st.RFactor, &st.DTMF, &mismatch,
-			&hasRTCP, &rtcp.RTTMs, &rtcp.ReportedFractionLost, &rtcp.ReportedCumulativeLost, &rtcp.ReportedJitterMs); err != nil {
+			&hasRTCP, &rtcp.RTTMs, &rtcp.ReportedFractionLost, &rtcp.ReportedCumulativeLost, &rtcp.ReportedJitterMs, &extra); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("clickhouse: scan stream: %w", err)
 		}
 		st.PayloadType, st.ClockRate = int(pt), int(clock)
 		st.First, st.Last = correlate.Time(join(f, fNS)), correlate.Time(join(l, lNS))
 		st.MediaAddressMismatch = mismatch != 0
+		if err := setStreamExtra(&st, extra); err != nil {
+			rows.Close()
+			return nil, err
+		}
 		if hasRTCP != 0 {
 			st.RTCP = &rtcp
 		}

@@ -69,7 +69,8 @@ jitter_mean_ms Float64, jitter_max_ms Float64, max_delta_ms Float64,
 mos Nullable(Float64), mos_min Nullable(Float64), r_factor Nullable(Float64),
 dtmf String, media_address_mismatch UInt8, has_rtcp UInt8,
 rtcp_rtt_ms Nullable(Float64), rtcp_fraction_lost Nullable(Float64),
-rtcp_cumulative_lost Nullable(Int64), rtcp_jitter_ms Nullable(Float64), ver UInt64`,
+rtcp_cumulative_lost Nullable(Int64), rtcp_jitter_ms Nullable(Float64), ver UInt64,
+` + streamExtraColumn,
 		partition: "toYYYYMMDD(call_start)",
 		order:     "call_uid, idx",
 		shardKey:  "cityHash64(call_uid)",
@@ -131,6 +132,10 @@ lowerUTF8(from_uri), '\n', lowerUTF8(to_uri))`
 	searchColumn = "search String DEFAULT " + searchExpr
 )
 
+// streamExtraColumn holds a stream's problems and timed DTMF events as JSON
+// ({"problems": [...], "dtmf_events": [...]}): small, read only with the call detail.
+const streamExtraColumn = "extra String DEFAULT ''"
+
 func migrations() []migration {
 	m1 := migration{version: 1, name: "initial tables"}
 	for _, t := range tables {
@@ -139,7 +144,8 @@ func migrations() []migration {
 	// Tables created by migration 1 of this version already have the column;
 	// older ones get it here (old parts compute it on read until merged).
 	m2 := migration{version: 2, name: "calls search column", adds: [][2]string{{"calls", searchColumn}}}
-	return []migration{m1, m2}
+	m3 := migration{version: 3, name: "stream problems and dtmf events", adds: [][2]string{{"rtp_streams", streamExtraColumn}}}
+	return []migration{m1, m2, m3}
 }
 
 func (t table) tail() string {

@@ -337,12 +337,8 @@ function lineChart(title, series, opts) {
 function streamCard(st) {
   const iv = st.intervals || [];
   const t = x => Date.parse(x.start);
-  // DTMF digits are spread over the stream's life (only the digit string is stored).
-  const marks = [];
-  if (st.dtmf && iv.length) {
-    const a = Date.parse(st.first), b = Date.parse(st.last);
-    [...st.dtmf].forEach((d, i) => marks.push([a + (b - a) * (i + 1) / (st.dtmf.length + 1), d]));
-  }
+  // DTMF marks at the time each RFC 4733 key press started.
+  const marks = (st.dtmf_events || []).map(e => [Date.parse(e.start), e.digit]);
   const lossPct = iv.map(x => [t(x), x.packets + x.lost ? 100 * x.lost / (x.packets + x.lost) : 0]);
   const rt = st.rtcp;
   const rtcpText = rt ? 'RTCP: RTT ' + (rt.rtt_ms === null ? '–' : rt.rtt_ms.toFixed(1) + ' ms') +
@@ -354,8 +350,16 @@ function streamCard(st) {
     h('div', {}, lineChart('loss % per interval', [{ color: '#c0392b', points: lossPct }], { min: 0, max: 1, marks }),
       lineChart('jitter ms', [{ color: '#c77c00', points: iv.map(x => [t(x), x.jitter_ms]) }], { min: 0, marks }),
       lineChart('MOS', [{ color: '#218a3c', points: iv.filter(x => x.mos !== null).map(x => [t(x), x.mos]) }], { min: 1, max: 4.5, marks })),
-    h('div', { class: 'muted' }, rtcpText));
+    h('div', { class: 'muted' }, rtcpText),
+    (st.problems || []).length ? h('div', { class: 'problems' }, 'Problems: ' + st.problems.map(p => problemText[p] || p).join('; ')) : null);
 }
+
+const problemText = {
+  silent: 'silent (no audio or DTMF packets)',
+  ssrc_change: 'the source changed SSRC mid-call',
+  sequence_restart: 'RTP sequence restarted',
+  timestamp_jump: 'RTP timestamps jumped (more than 1 s off the arrival time)',
+};
 
 function streamsTable(streams) {
   const cols = ['SSRC', 'Source', 'Destination', 'Codec', 'Packets', 'Expected', 'Lost', 'Dup', 'Out of order', 'Jitter mean/max ms', 'Max delta ms', 'MOS', 'MOS min', 'R', 'DTMF', 'Addr mismatch'];
