@@ -276,7 +276,11 @@ func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log 
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := st.DropBefore(ctx, time.Now().Add(-keep)); err != nil && ctx.Err() == nil {
+		var newest time.Time
+		if p, err := st.SearchCalls(ctx, store.CallQuery{Limit: 1}); err == nil && len(p.Calls) > 0 {
+			newest = time.Unix(0, int64(p.Calls[0].Start))
+		}
+		if err := st.DropBefore(ctx, retentionCutoff(time.Now(), newest, keep)); err != nil && ctx.Err() == nil {
 			log.Warn("retention failed", "err", err)
 		}
 		select {
@@ -285,6 +289,16 @@ func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log 
 		case <-t.C:
 		}
 	}
+}
+
+// retentionCutoff is the time before which stored days are dropped: keep before now, or
+// keep before the newest stored call when that is older (a capture file replayed from the
+// past keeps its last `keep` of calls instead of losing them all at once).
+func retentionCutoff(now, newest time.Time, keep time.Duration) time.Time {
+	if !newest.IsZero() && newest.Before(now) {
+		return newest.Add(-keep)
+	}
+	return now.Add(-keep)
 }
 
 func openBrowser(url string) {
