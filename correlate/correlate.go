@@ -2,11 +2,13 @@ package correlate
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"fmt"
 	"hash/maphash"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,20 +317,29 @@ func (c *Correlator) newCall(ev *decode.Event, m *sip.Message) *call {
 	return cl
 }
 
+// evictOldestCall makes room in a full call table: it ends and emits the least recently
+// active calls, 1/64 of the cap at once, so a flood of new Call-IDs costs one scan and
+// sort per cap/64 calls instead of a scan per call.
 func (c *Correlator) evictOldestCall() {
-	var oldest *call
+	all := make([]*call, 0, len(c.calls))
 	for _, cl := range c.calls {
-		if oldest == nil || cl.lastActivity() < oldest.lastActivity() ||
-			(cl.lastActivity() == oldest.lastActivity() && cl.id < oldest.id) {
-			oldest = cl
-		}
+		all = append(all, cl)
 	}
-	if oldest != nil {
+	slices.SortFunc(all, func(a, b *call) int {
+		if d := cmp.Compare(a.lastActivity(), b.lastActivity()); d != 0 {
+			return d
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for _, cl := range all[:min(evictBatch(c.cfg.MaxCalls), len(all))] {
 		c.cnt.CallsEvicted++
-		c.finishCall(oldest, "capture_end")
-		c.emit(oldest)
+		c.finishCall(cl, "capture_end")
+		c.emit(cl)
 	}
 }
+
+// evictBatch is how many entries a full table of size max evicts at once.
+func evictBatch(capacity int) int { return max(1, capacity/64) }
 
 func (cl *call) lastActivity() int64 {
 	if cl.lastMedia > cl.lastSIP {
@@ -794,20 +805,29 @@ func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
 // evictStream drops the least recently active orphan candidate, or else the least
 // recently active stream.
 func (c *Correlator) evictStream() {
-	var victim *stream
-	for _, s := range c.streams {
-		if victim == nil || (s.call == nil && victim.call != nil) ||
-			((s.call == nil) == (victim.call == nil) && s.last < victim.last) {
-			victim = s
+	all := make([]*stream, 0, len(c.streams))
+	for _, st := range c.streams {
+		all = append(all, st)
+	}
+	// Orphan candidates first, then the least recently active; batches as for calls.
+	slices.SortFunc(all, func(a, b *stream) int {
+		if ao, bo := a.call == nil, b.call == nil; ao != bo {
+			if ao {
+				return -1
+			}
+			return 1
 		}
-	}
-	if victim == nil {
-		return
-	}
-	c.cnt.StreamsEvicted++
-	c.dropStream(victim)
-	if victim.call == nil {
-		c.emitOrphan(victim)
+		if d := cmp.Compare(a.last, b.last); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.key.ssrc, b.key.ssrc)
+	})
+	for _, victim := range all[:min(evictBatch(c.cfg.MaxStreams), len(all))] {
+		c.cnt.StreamsEvicted++
+		c.dropStream(victim)
+		if victim.call == nil {
+			c.emitOrphan(victim)
+		}
 	}
 }
 
