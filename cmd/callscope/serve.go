@@ -162,7 +162,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// Pipeline: files → decode → correlate → store.Writer. The writer never blocks the
 	// correlator: beyond its bounded queue it spools to disk.
-	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: spoolDir(cfg.Store), Logger: log}, reg)
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: spoolDir(cfg.Store), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
 	if err != nil {
 		return err
 	}
