@@ -28,9 +28,66 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// liveCalls holds the latest snapshot of in-progress calls (web.LiveSource).
+// liveCalls holds what the pipeline goroutine publishes for other goroutines: the latest
+// snapshot of in-progress calls (web.LiveSource) and copies of its counters (/metrics).
 type liveCalls struct {
-	p atomic.Pointer[[]correlate.Call]
+	p       atomic.Pointer[[]correlate.Call]
+	cor     atomic.Pointer[correlate.Counters]
+	dec     atomic.Pointer[decode.ErrorCounts]
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+}
+
+// publish copies the pipeline's counters for scrapes (called on the pipeline goroutine).
+func (l *liveCalls) publish(cor *correlate.Correlator, dec *decode.Decoder, packets, bytes uint64) {
+	cc := cor.Counters()
+	l.cor.Store(&cc)
+	de := *dec.Errors()
+	l.dec.Store(&de)
+	l.packets.Store(packets)
+	l.bytes.Store(bytes)
+}
+
+// registerMetrics exports the pipeline's published counters: capture packets and bytes,
+// decode errors by reason, and the correlator's callscope_correlate_* metrics.
+func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
+	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
+		if c := l.cor.Load(); c != nil {
+			return *c
+		}
+		return correlate.Counters{}
+	}); err != nil {
+		return err
+	}
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "callscope_capture_packets_total", Help: "Packets read from capture sources.",
+	}, func() float64 { return float64(l.packets.Load()) })); err != nil {
+		return err
+	}
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "callscope_capture_bytes_total", Help: "Bytes of captured packets read.",
+	}, func() float64 { return float64(l.bytes.Load()) })); err != nil {
+		return err
+	}
+	return reg.Register(decodeErrors{l})
+}
+
+// decodeErrors exports callscope_decode_errors_total{reason}.
+type decodeErrors struct{ l *liveCalls }
+
+var decodeErrorsDesc = prometheus.NewDesc("callscope_decode_errors_total",
+	"Packets or parts of packets that could not be decoded, by reason.", []string{"reason"}, nil)
+
+func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsDesc }
+
+func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
+	e := d.l.dec.Load()
+	if e == nil {
+		return
+	}
+	for reason, n := range e.Map() {
+		ch <- prometheus.MustNewConstMetric(decodeErrorsDesc, prometheus.CounterValue, float64(n), reason)
+	}
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
@@ -134,6 +191,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live := &liveCalls{}
+	if err := live.registerMetrics(reg); err != nil {
+		return err
+	}
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
@@ -241,6 +301,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	})
 	dec := decode.New(decode.DefaultConfig())
 	var p capture.Packet
+	var packets, bytes uint64
 	lastSnap := time.Now()
 	for i := 0; ; i++ {
 		if i&0xfff == 0 {
@@ -254,6 +315,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 				lastSnap = now
 				snap := cor.Snapshot(liveSnapshotMax)
 				live.p.Store(&snap)
+				live.publish(cor, dec, packets, bytes)
 			}
 		}
 		if err := src.Next(&p); err != nil {
@@ -261,13 +323,17 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 				break
 			}
 			flush()
+			live.publish(cor, dec, packets, bytes)
 			return n, err
 		}
+		packets++
+		bytes += uint64(len(p.Data))
 		dec.Decode(p.LinkType, p.TS, p.Data, cor.Event)
 	}
 	dec.Flush(cor.Event)
 	cor.Finish()
 	flush()
+	live.publish(cor, dec, packets, bytes)
 	live.p.Store(nil)
 	return n, errors.Join(src.Errors()...)
 }

@@ -105,6 +105,20 @@ func TestServeIngestsAndStops(t *testing.T) {
 		t.Fatalf("readyz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	// The pipeline's counters reach /metrics: the demo capture has 989 packets, 25 SIP
+	// messages (tshark -q -z sip,stat) and 4 calls written.
+	resp, err = http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"callscope_capture_packets_total 989", "callscope_correlate_sip_messages_total 25",
+		"callscope_store_calls_written_total 4", `callscope_correlate_evictions_total{table="calls"} 0`} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	s.stop()
 	var tail []string
 	for s.out.Scan() {
