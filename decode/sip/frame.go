@@ -39,8 +39,8 @@ func isStartLine(line []byte) bool {
 	if !isWS(line[len(line)-len(v)-1]) {
 		return false
 	}
-	for _, c := range line[i : len(line)-len(v)] { // a Request-URI must be there
-		if !isWS(c) {
+	for _, c := range line[i : len(line)-len(v)] { // a Request-URI must be there (Parse trims CR/LF too)
+		if !isLWS(c) {
 			return true
 		}
 	}
