@@ -107,20 +107,29 @@ func wantLinked(c *gin.Context) bool {
 	return v == "1" || v == "true"
 }
 
-func (s *server) ladder(c *gin.Context) {
+// groupMessages loads the call named by the request (with its linked legs when asked)
+// and their SIP messages; on error it has answered the request and ok is false.
+func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, ok bool) {
 	ctx := c.Request.Context()
 	calls, err := s.group(ctx, c, c.Param("id"), wantLinked(c))
 	if err != nil {
 		s.storeError(c, err)
-		return
+		return nil, nil, nil, false
 	}
-	ids := make([]string, len(calls))
+	ids = make([]string, len(calls))
 	for i, cl := range calls {
 		ids[i] = cl.ID
 	}
-	msgs, err := s.st.Messages(ctx, ids)
-	if err != nil {
+	if msgs, err = s.st.Messages(ctx, ids); err != nil {
 		s.storeError(c, err)
+		return nil, nil, nil, false
+	}
+	return calls, ids, msgs, true
+}
+
+func (s *server) ladder(c *gin.Context) {
+	calls, _, msgs, ok := s.groupMessages(c)
+	if !ok {
 		return
 	}
 	masked := getIdent(c).Masked
@@ -227,18 +236,8 @@ func (s *server) pcap(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	calls, err := s.group(ctx, c, c.Param("id"), wantLinked(c))
-	if err != nil {
-		s.storeError(c, err)
-		return
-	}
-	ids := make([]string, len(calls))
-	for i, cl := range calls {
-		ids[i] = cl.ID
-	}
-	msgs, err := s.st.Messages(ctx, ids)
-	if err != nil {
-		s.storeError(c, err)
+	calls, ids, msgs, ok := s.groupMessages(c)
+	if !ok {
 		return
 	}
 	media, err := s.st.Media(ctx, ids)
