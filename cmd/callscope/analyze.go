@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 )
@@ -83,11 +82,6 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // everything read; err reports damaged files (the report still holds all packets before
 // the damage).
 func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config) (*Report, error) {
-	src, err := capture.OpenFiles(files)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
 	rep := &Report{
 		Capture:       CaptureInfo{Files: files, FileErrors: []string{}},
 		Calls:         []correlate.Call{},
@@ -100,34 +94,23 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 		Orphan:       func(s *correlate.Stream) { rep.OrphanStreams = append(rep.OrphanStreams, *s) },
 		Registration: func(r *correlate.Registration) { rep.Registrations = append(rep.Registrations, *r) },
 	})
-	dec := decode.New(dcfg)
-	onEvent := cor.Event
-	var p capture.Packet
-	var n int
-	for {
-		if n++; n&0xffff == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		err := src.Next(&p)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, err
-		}
-		dec.Decode(p.LinkType, p.TS, p.Data, onEvent)
+	pl, err := openPipeline(files, dcfg, cor)
+	if err != nil {
+		return nil, err
 	}
-	dec.Flush(onEvent)
-	cor.Finish()
+	defer pl.close()
+	if err := pl.run(ctx, nil); err != nil {
+		return nil, err
+	}
 	correlate.LinkCalls(recs)
 	for _, r := range recs {
 		rep.Calls = append(rep.Calls, r.Call)
 	}
-	st := src.Stats()
+	st := pl.src.Stats()
 	rep.Capture.Packets, rep.Capture.Bytes = st.Packets, st.Bytes
 	rep.Capture.First, rep.Capture.Last = correlate.Time(st.First), correlate.Time(st.Last)
-	rep.Capture.DecodeErrors = dec.Errors().Map()
-	ferrs := src.Errors()
+	rep.Capture.DecodeErrors = pl.dec.Errors().Map()
+	ferrs := pl.src.Errors()
 	for _, e := range ferrs {
 		rep.Capture.FileErrors = append(rep.Capture.FileErrors, e.Error())
 	}

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/store"
@@ -39,13 +38,14 @@ type liveCalls struct {
 }
 
 // publish copies the pipeline's counters for scrapes (called on the pipeline goroutine).
-func (l *liveCalls) publish(cor *correlate.Correlator, dec *decode.Decoder, packets, bytes uint64) {
-	cc := cor.Counters()
+func (l *liveCalls) publish(pl *pipeline) {
+	cc := pl.cor.Counters()
 	l.cor.Store(&cc)
-	de := *dec.Errors()
+	de := *pl.dec.Errors()
 	l.dec.Store(&de)
-	l.packets.Store(packets)
-	l.bytes.Store(bytes)
+	st := pl.src.Stats()
+	l.packets.Store(st.Packets)
+	l.bytes.Store(st.Bytes)
 }
 
 // registerMetrics exports the pipeline's published counters: capture packets and bytes,
@@ -276,11 +276,6 @@ const linkBatch = 1000
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
 func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls) (int, error) {
-	src, err := capture.OpenFiles(files)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
 	n := 0
 	var pending []*correlate.Record
 	flush := func() {
@@ -299,43 +294,29 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 		},
 		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
 	})
-	dec := decode.New(decode.DefaultConfig())
-	var p capture.Packet
-	var packets, bytes uint64
-	lastSnap := time.Now()
-	for i := 0; ; i++ {
-		if i&0xfff == 0 {
-			if ctx.Err() != nil {
-				flush()
-				return n, ctx.Err()
-			}
-			// The dashboard's live view: in-progress calls, published at most once a
-			// second by this (the correlator's) goroutine.
-			if now := time.Now(); now.Sub(lastSnap) >= time.Second {
-				lastSnap = now
-				snap := cor.Snapshot(liveSnapshotMax)
-				live.p.Store(&snap)
-				live.publish(cor, dec, packets, bytes)
-			}
-		}
-		if err := src.Next(&p); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			flush()
-			live.publish(cor, dec, packets, bytes)
-			return n, err
-		}
-		packets++
-		bytes += uint64(len(p.Data))
-		dec.Decode(p.LinkType, p.TS, p.Data, cor.Event)
+	pl, err := openPipeline(files, decode.DefaultConfig(), cor)
+	if err != nil {
+		return 0, err
 	}
-	dec.Flush(cor.Event)
-	cor.Finish()
+	defer pl.close()
+	lastSnap := time.Now()
+	err = pl.run(ctx, func() {
+		// The dashboard's live view: in-progress calls, published at most once a second
+		// by this (the correlator's) goroutine.
+		if now := time.Now(); now.Sub(lastSnap) >= time.Second {
+			lastSnap = now
+			snap := cor.Snapshot(liveSnapshotMax)
+			live.p.Store(&snap)
+			live.publish(pl)
+		}
+	})
 	flush()
-	live.publish(cor, dec, packets, bytes)
+	live.publish(pl)
+	if err != nil {
+		return n, err
+	}
 	live.p.Store(nil)
-	return n, errors.Join(src.Errors()...)
+	return n, errors.Join(pl.src.Errors()...)
 }
 
 func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log *slog.Logger) {

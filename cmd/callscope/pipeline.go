@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/decode"
+)
+
+// pipeline replays capture files through one decoder into a correlator, on the calling
+// goroutine (capture → decode → correlate, in packet-time order). analyze and serve both
+// run it; what they do with the correlator's output is theirs.
+type pipeline struct {
+	src *capture.Merger
+	dec *decode.Decoder
+	cor *correlate.Correlator
+}
+
+func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator) (*pipeline, error) {
+	src, err := capture.OpenFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{src: src, dec: decode.New(dcfg), cor: cor}, nil
+}
+
+// run reads every packet, then flushes the decoder and finishes the correlator. tick, if
+// not nil, is called on this goroutine every 4096 packets. It returns early, without
+// finishing, on ctx's end or a read error; damage inside a file is not an error here
+// (the file stops, see src.Errors).
+func (p *pipeline) run(ctx context.Context, tick func()) error {
+	var pkt capture.Packet
+	for i := 0; ; i++ {
+		if i&0xfff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if tick != nil {
+				tick()
+			}
+		}
+		if err := p.src.Next(&pkt); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+		p.dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, p.cor.Event)
+	}
+	p.dec.Flush(p.cor.Event)
+	p.cor.Finish()
+	return nil
+}
+
+func (p *pipeline) close() { p.src.Close() }
