@@ -33,6 +33,8 @@ func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator)
 // (the file stops, see src.Errors).
 func (p *pipeline) run(ctx context.Context, tick func()) error {
 	var pkt capture.Packet
+	src, dec := p.src, p.dec
+	onEvent := p.cor.Event // bound once: a method value made per packet would allocate
 	for i := 0; ; i++ {
 		if i&0xfff == 0 {
 			if err := ctx.Err(); err != nil {
@@ -42,15 +44,15 @@ func (p *pipeline) run(ctx context.Context, tick func()) error {
 				tick()
 			}
 		}
-		if err := p.src.Next(&pkt); err != nil {
+		if err := src.Next(&pkt); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			return err
 		}
-		p.dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, p.cor.Event)
+		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, onEvent)
 	}
-	p.dec.Flush(p.cor.Event)
+	dec.Flush(onEvent)
 	p.cor.Finish()
 	return nil
 }
