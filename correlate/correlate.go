@@ -171,8 +171,6 @@ type stream struct {
 	key       streamKey
 	call      *call
 	codec     string
-	first     int64
-	last      int64
 	clock     uint32
 	packets   uint16 // saturating: only the orphan heuristic and "any packet" read it
 	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
@@ -784,7 +782,7 @@ func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
 	if len(c.streams) >= c.cfg.MaxStreams {
 		c.evictStream()
 	}
-	st := &stream{key: key, call: cl, side: side, mismatch: mismatch, pt: -1, first: ev.TS}
+	st := &stream{key: key, call: cl, side: side, mismatch: mismatch, pt: -1}
 	if cl != nil {
 		for _, o := range cl.streams {
 			if o.key.src == key.src && o.key.dst == key.dst && o.key.ssrc != key.ssrc {
@@ -817,7 +815,7 @@ func (c *Correlator) evictStream() {
 			}
 			return 1
 		}
-		if d := cmp.Compare(a.last, b.last); d != 0 {
+		if d := cmp.Compare(a.q.Last(), b.q.Last()); d != 0 {
 			return d
 		}
 		return cmp.Compare(a.key.ssrc, b.key.ssrc)
@@ -896,7 +894,6 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	if st.packets < math.MaxUint16 {
 		st.packets++
 	}
-	st.last = ev.TS
 	if st.call != nil && ev.TS > st.call.lastMedia {
 		st.call.lastMedia = ev.TS
 	}
@@ -1159,7 +1156,7 @@ func (c *Correlator) Advance(now int64) {
 		c.emit(cl)
 	}
 	for _, s := range c.streams {
-		if s.call == nil && now-s.last >= int64(c.cfg.RTPTimeout) {
+		if s.call == nil && now-s.q.Last() >= int64(c.cfg.RTPTimeout) {
 			c.dropStream(s)
 			c.emitOrphan(s)
 		}
@@ -1284,8 +1281,8 @@ func (c *Correlator) Finish() {
 }
 
 func lessStream(a, b *stream) bool {
-	if a.first != b.first {
-		return a.first < b.first
+	if af, bf := a.q.First(), b.q.First(); af != bf {
+		return af < bf
 	}
 	if a.key.ssrc != b.key.ssrc {
 		return a.key.ssrc < b.key.ssrc
@@ -1309,7 +1306,7 @@ func (c *Correlator) emitOrphan(s *stream) {
 	if c.out.Orphan == nil || !plausibleOrphan(s) {
 		return
 	}
-	s.q.Finish(s.last)
+	s.q.Finish(s.q.Last())
 	out := s.export(false)
 	c.out.Orphan(&out)
 }
@@ -1353,7 +1350,7 @@ func ms(ns int64) *float64 {
 // omits the intervals.
 func (s *stream) export(live bool) Stream {
 	if !live {
-		s.q.Finish(s.last)
+		s.q.Finish(s.q.Last())
 	}
 	sum := s.q.Summary()
 	out := Stream{
@@ -1363,8 +1360,8 @@ func (s *stream) export(live bool) Stream {
 		PayloadType:          int(s.pt),
 		Codec:                s.codec,
 		ClockRate:            int(s.clock),
-		First:                Time(s.first),
-		Last:                 Time(s.last),
+		First:                Time(s.q.First()),
+		Last:                 Time(s.q.Last()),
 		Packets:              sum.Packets,
 		Expected:             sum.Expected,
 		Lost:                 sum.Lost,

@@ -185,6 +185,12 @@ func (s *Stream) SetClock(clockRate uint32, codec Codec) {
 // it differs from the audio clock (e.g. Opus/48000 with telephone-event/8000).
 func (s *Stream) SetEventClock(clockRate uint32) { s.evClock = clockRate }
 
+// First is the arrival time of the stream's first packet (Unix ns; 0 before any).
+func (s *Stream) First() int64 { return s.first }
+
+// Last is the latest arrival time seen on the stream (Unix ns; 0 before any packet).
+func (s *Stream) Last() int64 { return s.last }
+
 // Packet feeds one RTP packet: arrival is the probe timestamp (Unix ns), seq, rtpTS and
 // marker come from the RTP header, kind from the payload type, payload is the RTP
 // payload (read for RFC 4733 events only, not retained).
