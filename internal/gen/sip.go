@@ -173,6 +173,25 @@ func (h *hopper) put(t time.Duration, fromCaller, isReq bool, x *tx, build func(
 	}
 }
 
+// dialogHeaders writes the headers requests and responses of a transaction share:
+// From, To (with toTag), Call-ID, CSeq, Contact and the extra lines.
+func (h *hopper) dialogHeaders(m *msgBuilder, x *tx, toTag, contact string, extra []string) {
+	m.line("From: ", x.from)
+	to := x.to
+	if toTag != "" {
+		to += ";tag=" + toTag
+	}
+	m.line("To: ", to)
+	m.line("Call-ID: ", h.callID())
+	m.line("CSeq: ", strconv.Itoa(x.cseq), " ", x.method)
+	if contact != "" {
+		m.line("Contact: ", contact)
+	}
+	for _, e := range extra {
+		m.line(e)
+	}
+}
+
 func (h *hopper) request(t time.Duration, x *tx, toTag string, contact string, extra []string, ctype string, body []byte) []byte {
 	var last []byte
 	h.put(t, x.fromCaller, true, x, func(vias []string) []byte {
@@ -182,20 +201,7 @@ func (h *hopper) request(t time.Duration, x *tx, toTag string, contact string, e
 			m.line("Via: ", v)
 		}
 		m.line("Max-Forwards: 70")
-		m.line("From: ", x.from)
-		to := x.to
-		if toTag != "" {
-			to += ";tag=" + toTag
-		}
-		m.line("To: ", to)
-		m.line("Call-ID: ", h.callID())
-		m.line("CSeq: ", strconv.Itoa(x.cseq), " ", x.method)
-		if contact != "" {
-			m.line("Contact: ", contact)
-		}
-		for _, e := range extra {
-			m.line(e)
-		}
+		h.dialogHeaders(&m, x, toTag, contact, extra)
 		m.line("User-Agent: callscope-gen/1.0")
 		last = m.finish(ctype, body)
 		return last
@@ -210,20 +216,7 @@ func (h *hopper) response(t time.Duration, x *tx, code int, toTag, contact strin
 		for _, v := range vias {
 			m.line("Via: ", v)
 		}
-		m.line("From: ", x.from)
-		to := x.to
-		if toTag != "" {
-			to += ";tag=" + toTag
-		}
-		m.line("To: ", to)
-		m.line("Call-ID: ", h.callID())
-		m.line("CSeq: ", strconv.Itoa(x.cseq), " ", x.method)
-		if contact != "" {
-			m.line("Contact: ", contact)
-		}
-		for _, e := range extra {
-			m.line(e)
-		}
+		h.dialogHeaders(&m, x, toTag, contact, extra)
 		m.line("Server: callscope-gen/1.0")
 		return m.finish(ctype, body)
 	})
