@@ -5,7 +5,8 @@ package quality
 type Config struct {
 	// Interval is the length of one quality interval in nanoseconds of packet time
 	// (default 5 s). Intervals are aligned to multiples of Interval since the Unix epoch,
-	// so intervals of different streams line up on the dashboard.
+	// so intervals of different streams line up on the dashboard. Values under 1 ms are
+	// raised to 1 ms.
 	Interval int64
 	// JitterBufferMs is the depth of the simulated fixed de-jitter buffer: a packet whose
 	// transit time exceeds the reference transit by more than this is counted as a late
@@ -33,6 +34,9 @@ type Config struct {
 	WiresharkStats bool
 }
 
+// minInterval is the shortest Config.Interval (1 ms).
+const minInterval = int64(1e6)
+
 // DefaultConfig returns the documented defaults (docs/quality.md).
 func DefaultConfig() Config {
 	return Config{
@@ -49,6 +53,9 @@ func (c Config) normalized() Config {
 	d := DefaultConfig()
 	if c.Interval <= 0 {
 		c.Interval = d.Interval
+	}
+	if c.Interval < minInterval {
+		c.Interval = minInterval
 	}
 	if c.JitterBufferMs <= 0 {
 		c.JitterBufferMs = d.JitterBufferMs

@@ -20,23 +20,27 @@ func (s *Stream) event(arrival int64, ts uint32, p []byte) {
 	if len(p) < 4 {
 		return
 	}
+	if s.ev == nil {
+		s.ev = new(eventState)
+	}
+	ev := s.ev
 	code, end, vol := p[0], p[1]&0x80 != 0, p[1]&0x3f
 	dur := uint16(p[2])<<8 | uint16(p[3])
-	if !s.evActive || ts != s.evTS {
-		s.evActive, s.evTS = true, ts
-		if len(s.dtmf) >= s.conf().MaxDTMFEvents {
-			s.evSkip = true
-			s.dtmfDropped++
+	if !ev.active || ts != ev.ts {
+		ev.active, ev.ts = true, ts
+		if len(ev.dtmf) >= s.conf().MaxDTMFEvents {
+			ev.skip = true
+			ev.dropped++
 			return
 		}
-		s.evSkip = false
-		s.dtmf = append(s.dtmf, DTMFEvent{Digit: digitFor(code), Start: arrival, Event: code})
+		ev.skip = false
+		ev.dtmf = append(ev.dtmf, DTMFEvent{Digit: digitFor(code), Start: arrival, Event: code})
 	}
-	if s.evSkip {
+	if ev.skip {
 		return
 	}
-	e := &s.dtmf[len(s.dtmf)-1]
-	clock := s.evClock
+	e := &ev.dtmf[len(ev.dtmf)-1]
+	clock := ev.clock
 	if clock == 0 {
 		clock = s.clock
 	}

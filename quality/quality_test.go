@@ -400,6 +400,34 @@ func TestIntervals(t *testing.T) {
 		if n != 500 || len(s.Intervals) > 4 || s.Problems.IntervalMerges == 0 {
 			t.Errorf("packets %d in %d intervals, merges %d", n, len(s.Intervals), s.Problems.IntervalMerges)
 		}
+		// Merged intervals keep aligned, increasing starts from the first packet's second.
+		for i, iv := range s.Intervals {
+			if (iv.Start-start)%1e9 != 0 || iv.Start < start || iv.Start >= start+10e9 || (i > 0 && iv.Start <= s.Intervals[i-1].Start) {
+				t.Errorf("interval %d starts at %+.3f s", i, float64(iv.Start-start)/1e9)
+			}
+		}
+		if len(s.Intervals) == 0 || s.Intervals[0].Start != start {
+			t.Errorf("first interval %+v", s.Intervals)
+		}
+	})
+
+	t.Run("starts align below the first packet", func(t *testing.T) {
+		cfg := DefaultConfig()
+		first := start + 3_300_000_000                                                                               // 3.3 s into a 5 s slot
+		s := run(&cfg, LookupCodec([]byte("PCMA"), 0), gen{n: 1000, clock: 8000, ptime: 20, start: first}.packets()) // 20 s
+		if len(s.Intervals) != 5 {
+			t.Fatalf("%d intervals, want 5", len(s.Intervals))
+		}
+		var n uint64
+		for i, iv := range s.Intervals {
+			n += iv.Packets
+			if iv.Start != start+int64(i)*5e9 {
+				t.Errorf("interval %d starts at %+.3f s, want %d", i, float64(iv.Start-start)/1e9, 5*i)
+			}
+		}
+		if n != 1000 || s.Intervals[0].Packets != 85 {
+			t.Errorf("%d packets, first interval %d (want 1000, 85)", n, s.Intervals[0].Packets)
+		}
 	})
 }
 

@@ -9,7 +9,10 @@ const (
 	minSequential = 2    // in-sequence packets needed to validate a source (probation)
 	seqMod        = 1 << 16
 
-	windowBits = 1024 // duplicate-detection window (bitmap of the last 1024 ext seqs)
+	// windowBits is the duplicate-detection window (a bitmap of the last windowBits
+	// extended sequence numbers). A late packet is at most maxMisorder behind the highest
+	// number (older ones are strays), so 128 bits cover every packet that can be a duplicate.
+	windowBits = 128
 
 	tsJumpNs   = 1e9 // |D(i-1,i)| above this is a timestamp jump, not jitter
 	lateResync = 50  // consecutive late packets after which the jitter buffer re-anchors
@@ -40,15 +43,16 @@ type rtcpState struct {
 	xr     XRSummary
 }
 
-// ivRec accumulates one interval; Summary turns it into an Interval.
+// ivRec accumulates one interval; Summary turns it into an Interval. Closed intervals
+// stay in memory for the stream's life, so the record is kept to 48 bytes.
 type ivRec struct {
-	start           int64
-	packets, unique uint64
-	expected, audio uint64
-	late, bursts    uint64
 	jSum            float64
-	jN              uint64
 	oneWayMs        float64
+	slot            uint32 // start = ivBase + slot·cfg.Interval (see ivStart)
+	packets, unique uint32
+	expected, audio uint32
+	late, bursts    uint32
+	jN              uint32
 }
 
 // wsState mirrors Wireshark's tap_rtp_stat_t for WiresharkStats.
@@ -70,81 +74,84 @@ type wsState struct {
 // allocate except when a new interval or DTMF event is appended (amortised). The payload
 // passed to Packet is only read during the call and never retained.
 type Stream struct {
-	cfg       *Config // normalized; shared by every stream Init was given it for
-	ssrc      uint32
-	codec     Codec
-	clock     uint32
-	nsPerTick float64 // 1e9 / clock, 0 when unknown
-	evClock   uint32  // telephone-event clock (0: stream clock)
-	jbDepthNs float64
+	// Out-of-line and shared state first: the per-stream struct stays small because a
+	// probe holds hundreds of thousands of them (docs/quality.md, "Memory").
+	cfg   *Config     // normalized; shared by every stream Init was given it for
+	codec *Codec      // a codecTable entry (or a private copy for other values); clock wins over its ClockRate
+	rc    *rtcpState  // allocated at the first RTCP packet about the stream
+	ws    *wsState    // allocated only with Config.WiresharkStats
+	ev    *eventState // allocated at the first RFC 4733 packet (most streams carry none)
 
-	first, last                int64
-	packets, unique, dups, ooo uint64
-	audio, events, cn          uint64
-	expected                   uint64
-	strays, restarts           uint64
-	started, validated         bool
+	first, last int64
 
-	// RFC 3550 A.1 sequence state; extended numbers start in cycle 1 so they stay positive.
-	maxSeq  uint16
-	badSeq  int32 // -1: none
+	// RFC 3550 A.1 sequence state; extended numbers start in cycle 1 so they stay
+	// positive. The highest extended number is cycles + maxSeq.
 	cycles  int64
 	baseExt int64
-	maxExt  int64
-	win     [windowBits / 64]uint64
-
-	lossEvents uint64 // gaps seen when the highest sequence advanced (loss bursts)
 
 	prevArr  int64
-	havePrev bool
 	maxDelta int64
 
 	// RFC 3550 A.8 jitter over audio packets, in ns.
-	jInit    bool
-	jPrevRel int64
-	jPrevTS  uint32
-	jitter   float64
-	jSum     float64
-	jN       uint64
-	jMax     float64
-	tsJumps  uint64
+	jPrevRel  int64
+	nsPerTick float64 // 1e9 / clock, 0 when unknown
+	jitter    float64
+	jSum      float64
+	jMax      float64
 
 	// Fixed jitter-buffer model.
-	jbOrigin  int64
-	jbExtTS   int64
-	jbRef     float64
-	jbLateRun int
-	late      uint64
+	jbOrigin int64
+	jbExtTS  int64
+	jbRef    float64
 
-	// Intervals.
-	ivLen     int64
-	ivOpen    bool
+	// Intervals: the open one (iv, ending at ivEnd) and the closed ones.
 	ivEnd     int64
 	iv        ivRec
-	ivExp0    uint64
 	intervals []ivRec
-	merges    uint64
 
-	// RFC 4733 events.
-	dtmf        []DTMFEvent
-	evTS        uint32
-	evActive    bool
-	evSkip      bool
-	dtmfDropped uint64
+	win [windowBits / 64]uint64 // duplicate window over extended sequence numbers
 
-	// RTCP state, allocated at the first RTCP packet about the stream (most streams of a
-	// busy probe have little or none), and Wireshark's mirror statistics, allocated only
-	// with Config.WiresharkStats: both kept out of line to keep a Stream small.
-	rc *rtcpState
-	ws *wsState
+	ssrc    uint32
+	clock   uint32
+	jPrevTS uint32
+	badSeq  int32 // -1: none
+
+	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
+	// are packets − dups; comfort noise is packets − audio − events.
+	packets, dups, ooo uint32
+	audio, events      uint32
+	expected           uint32
+	strays, restarts   uint32
+	lossEvents         uint32 // gaps seen when the highest sequence advanced (loss bursts)
+	jN, tsJumps, late  uint32
+	jbLateRun          uint32
+
+	maxSeq uint16
+	merges uint8 // interval merges (saturating); the interval length doubles at each
+
+	started, validated, havePrev, jInit, ivOpen bool
+}
+
+// eventState is the RFC 4733 state of a stream that carries telephone events.
+type eventState struct {
+	dtmf    []DTMFEvent
+	ts      uint32 // RTP timestamp of the current event
+	clock   uint32 // telephone-event clock (0: stream clock)
+	dropped uint32
+	active  bool
+	skip    bool
 }
 
 // Init resets s for a new stream; it also serves as Reset and keeps the capacity of the
 // interval and DTMF slices. cfg may be nil (DefaultConfig). clockRate 0 takes the
 // codec's clock rate; if both are 0 jitter is not computed until SetClock.
 func (s *Stream) Init(cfg *Config, ssrc uint32, clockRate uint32, codec Codec) {
-	ivs, dtmf := s.intervals[:0], s.dtmf[:0]
-	*s = Stream{intervals: ivs, dtmf: dtmf}
+	ivs, ev := s.intervals[:0], s.ev
+	*s = Stream{intervals: ivs}
+	if ev != nil {
+		*ev = eventState{dtmf: ev.dtmf[:0]}
+		s.ev = ev
+	}
 	switch {
 	case cfg != nil && *cfg == cfg.normalized():
 		s.cfg = cfg // the common case: one shared, already normalized config
@@ -157,9 +164,26 @@ func (s *Stream) Init(cfg *Config, ssrc uint32, clockRate uint32, codec Codec) {
 	}
 	s.ssrc = ssrc
 	s.badSeq = -1
-	s.ivLen = s.cfg.Interval
-	s.jbDepthNs = s.conf().JitterBufferMs * 1e6
 	s.SetClock(clockRate, codec)
+}
+
+// internCodec returns a pointer to the codecTable entry equal to c (clock rate aside), so
+// that streams share it; other values get a private copy.
+func internCodec(c Codec) *Codec {
+	c.ClockRate = 0
+	for i := range codecTable {
+		t := codecTable[i].c
+		t.ClockRate = 0
+		if t == c {
+			return &codecTable[i].c
+		}
+	}
+	if u := unknownCodec; u == c {
+		return &unknownCodec
+	}
+	cp := new(Codec) // only here: returning &c would move every caller's c to the heap
+	*cp = c
+	return cp
 }
 
 // SetClock sets the codec and RTP clock rate, e.g. when the SDP becomes known after the
@@ -168,8 +192,7 @@ func (s *Stream) SetClock(clockRate uint32, codec Codec) {
 	if clockRate == 0 {
 		clockRate = codec.ClockRate
 	}
-	codec.ClockRate = clockRate
-	s.codec = codec
+	s.codec = internCodec(codec)
 	if clockRate == s.clock {
 		return
 	}
@@ -183,10 +206,63 @@ func (s *Stream) SetClock(clockRate uint32, codec Codec) {
 
 // SetEventClock sets the clock rate of the stream's telephone-event payload type when
 // it differs from the audio clock (e.g. Opus/48000 with telephone-event/8000).
-func (s *Stream) SetEventClock(clockRate uint32) { s.evClock = clockRate }
+func (s *Stream) SetEventClock(clockRate uint32) {
+	if s.ev == nil {
+		if clockRate == 0 {
+			return
+		}
+		s.ev = new(eventState)
+	}
+	s.ev.clock = clockRate
+}
+
+// codecOrUnknown is the stream's codec (unknownCodec before Init).
+func (s *Stream) codecOrUnknown() *Codec {
+	if s.codec == nil {
+		return &unknownCodec
+	}
+	return s.codec
+}
+
+// ivLen is the current interval length (0: intervals off, for a Stream never Init'ed).
+func (s *Stream) ivLen() int64 {
+	if s.cfg == nil {
+		return 0
+	}
+	l := s.cfg.Interval
+	for i := uint8(0); i < s.merges && l <= math.MaxInt64/2; i++ {
+		l <<= 1
+	}
+	return l
+}
+
+// ivBase is the start of the interval that holds the stream's first packet. Every
+// interval start is a multiple of cfg.Interval, so a record keeps it as a 32-bit slot
+// number from there (2^32 slots of the shortest interval, 1 ms, are 49 days).
+func (s *Stream) ivBase() int64 {
+	iv := s.cfg.Interval
+	b := s.first - s.first%iv
+	if s.first%iv < 0 {
+		b -= iv
+	}
+	return b
+}
+
+func (s *Stream) slotOf(start int64) uint32 {
+	n := (start - s.ivBase()) / s.cfg.Interval
+	return uint32(max(0, min(n, math.MaxUint32)))
+}
+
+func (s *Stream) ivStart(r *ivRec) int64 { return s.ivBase() + int64(r.slot)*s.cfg.Interval }
+
+// maxExt is the highest extended sequence number seen.
+func (s *Stream) maxExt() int64 { return s.cycles + int64(s.maxSeq) }
 
 // First is the arrival time of the stream's first packet (Unix ns; 0 before any).
 func (s *Stream) First() int64 { return s.first }
+
+// Packets is the number of packets fed so far (duplicates included).
+func (s *Stream) Packets() uint64 { return uint64(s.packets) }
 
 // Last is the latest arrival time seen on the stream (Unix ns; 0 before any packet).
 func (s *Stream) Last() int64 { return s.last }
@@ -200,7 +276,7 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 	} else if arrival > s.last {
 		s.last = arrival
 	}
-	if s.ivLen > 0 && (!s.ivOpen || arrival >= s.ivEnd) {
+	if (!s.ivOpen || arrival >= s.ivEnd) && s.ivLen() > 0 {
 		s.rollInterval(arrival)
 	}
 	s.packets++
@@ -208,8 +284,7 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 	switch kind {
 	case Event:
 		s.events++
-	case ComfortNoise:
-		s.cn++
+	case ComfortNoise: // counted as packets − audio − events
 	default:
 		s.audio++
 		s.iv.audio++
@@ -222,7 +297,6 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 		s.dups++
 		return
 	}
-	s.unique++
 	s.iv.unique++
 	if s.havePrev {
 		if d := arrival - s.prevArr; d > s.maxDelta {
@@ -259,11 +333,11 @@ func (s *Stream) sequence(seq uint16) (dup bool) {
 	case udelta == 0:
 		return true
 	case udelta < maxDropout:
+		cyc := s.cycles
 		if seq < s.maxSeq {
-			s.cycles += seqMod
+			cyc += seqMod
 		}
-		s.advance(s.cycles + int64(seq))
-		s.maxSeq = seq
+		s.advance(cyc, seq)
 		s.badSeq = -1
 		if udelta == 1 {
 			s.validated = true // MIN_SEQUENTIAL (2) packets in sequence
@@ -276,11 +350,11 @@ func (s *Stream) sequence(seq uint16) (dup bool) {
 			s.restarts++
 			s.strays--
 			s.reseq(seq - 1)
+			cyc := s.cycles
 			if seq == 0 {
-				s.cycles += seqMod
+				cyc += seqMod
 			}
-			s.advance(s.cycles + int64(seq))
-			s.maxSeq = seq
+			s.advance(cyc, seq)
 			s.validated = true
 			return false
 		}
@@ -300,7 +374,7 @@ func (s *Stream) sequence(seq uint16) (dup bool) {
 		s.setBit(ext)
 		s.ooo++
 		if ext < s.baseExt {
-			n := uint64(s.baseExt - ext)
+			n := uint32(s.baseExt - ext)
 			s.expected += n
 			s.iv.expected += n
 			s.baseExt = ext
@@ -315,14 +389,14 @@ func (s *Stream) reseq(seq uint16) {
 	s.cycles = seqMod
 	s.maxSeq = seq
 	s.baseExt = seqMod + int64(seq)
-	s.maxExt = s.baseExt
 	s.badSeq = -1
-	s.setBit(s.maxExt)
+	s.setBit(s.baseExt)
 }
 
-// advance moves the highest extended sequence number to ext (> maxExt).
-func (s *Stream) advance(ext int64) {
-	d := ext - s.maxExt
+// advance moves the highest extended sequence number to cycles+seq (> maxExt).
+func (s *Stream) advance(cycles int64, seq uint16) {
+	prev, ext := s.maxExt(), cycles+int64(seq)
+	d := ext - prev
 	if d <= 0 {
 		return
 	}
@@ -332,15 +406,15 @@ func (s *Stream) advance(ext int64) {
 		if d >= windowBits {
 			s.win = [windowBits / 64]uint64{}
 		} else {
-			for e := s.maxExt + 1; e < ext; e++ {
+			for e := prev + 1; e < ext; e++ {
 				s.clearBit(e)
 			}
 		}
 	}
 	s.setBit(ext)
-	s.maxExt = ext
-	s.expected += uint64(d)
-	s.iv.expected += uint64(d)
+	s.cycles, s.maxSeq = cycles, seq
+	s.expected += uint32(d)
+	s.iv.expected += uint32(d)
 }
 
 // timing updates the RFC 3550 A.8 jitter and the jitter-buffer model for an audio packet.
@@ -385,7 +459,7 @@ func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
 		s.jbRef, s.jbLateRun = transit, 0
 	case transit < s.jbRef:
 		s.jbRef, s.jbLateRun = transit, 0
-	case transit-s.jbRef > s.jbDepthNs:
+	case transit-s.jbRef > s.cfg.JitterBufferMs*1e6:
 		s.late++
 		s.iv.late++
 		s.jbLateRun++
@@ -404,15 +478,16 @@ func (s *Stream) rollInterval(arrival int64) {
 	if s.ivOpen {
 		s.closeInterval()
 	}
-	start := arrival - arrival%s.ivLen
-	if arrival%s.ivLen < 0 {
-		start -= s.ivLen
+	ivLen := s.ivLen()
+	start := arrival - arrival%ivLen
+	if arrival%ivLen < 0 {
+		start -= ivLen
 	}
 	if wasOpen && start < prevEnd {
 		start = prevEnd
 	}
-	s.iv = ivRec{start: start}
-	s.ivEnd = start + s.ivLen
+	s.iv = ivRec{slot: s.slotOf(start)}
+	s.ivEnd = start + ivLen
 	s.ivOpen = true
 }
 
@@ -428,6 +503,14 @@ func (s *Stream) closeInterval() {
 		s.mergeIntervals()
 	}
 	s.iv.oneWayMs = s.oneWayMs()
+	if len(s.intervals) == cap(s.intervals) {
+		// Grow by a quarter, not append's doubling: the history of a long call is most
+		// of its stream's memory, and a doubled slice is half empty on average.
+		// (append, and slices.Grow, double a small slice whatever they are asked for.)
+		grown := make([]ivRec, len(s.intervals), len(s.intervals)+max(4, len(s.intervals)/4))
+		copy(grown, s.intervals)
+		s.intervals = grown
+	}
 	s.intervals = append(s.intervals, s.iv)
 }
 
@@ -454,8 +537,9 @@ func (s *Stream) mergeIntervals() {
 		s.intervals[n/2] = s.intervals[n-1]
 	}
 	s.intervals = s.intervals[:(n+1)/2]
-	s.ivLen *= 2
-	s.merges++
+	if s.merges < math.MaxUint8 {
+		s.merges++
+	}
 }
 
 // Finish closes the open interval at the end of the stream. It is idempotent; end is
@@ -475,7 +559,8 @@ func (s *Stream) oneWayMs() float64 {
 	case s.rc != nil && s.rc.rtcp.HasRTT:
 		rtt = s.rc.rtcp.RTTMeanMs
 	}
-	return rtt/2 + s.conf().JitterBufferMs + s.codec.FrameMs + s.codec.LookaheadMs
+	codec := s.codecOrUnknown()
+	return rtt/2 + s.conf().JitterBufferMs + codec.FrameMs + codec.LookaheadMs
 }
 
 // burstR estimates G.107 BurstR = 1/(p+q) from a two-state Markov model of the loss

@@ -4,37 +4,42 @@ package quality
 // not change s, so it may be called more than once; call Finish first to close the last
 // interval (an open interval is included either way).
 func (s *Stream) Summary() Summary {
+	codec := s.codecOrUnknown()
 	sum := Summary{
 		SSRC: s.ssrc, First: s.first, Last: s.last,
-		Packets: s.packets, Expected: s.expected, Duplicates: s.dups, OutOfOrder: s.ooo,
-		Audio: s.audio, Events: s.events, CN: s.cn,
+		Packets: uint64(s.packets), Expected: uint64(s.expected), Duplicates: uint64(s.dups), OutOfOrder: uint64(s.ooo),
+		Audio: uint64(s.audio), Events: uint64(s.events), CN: uint64(s.packets - s.audio - s.events),
 		MaxDeltaMs:   float64(s.maxDelta) / 1e6,
 		JitterMaxMs:  s.jMax / 1e6,
-		LateDiscards: s.late,
-		Codec:        s.codec,
+		LateDiscards: uint64(s.late),
+		Codec:        *codec,
 		Wireshark:    s.wiresharkStats(),
 	}
-	sum.Lost = sub0(s.expected, s.unique)
+	sum.Codec.ClockRate = s.clock
+	unique := uint64(s.packets - s.dups)
+	sum.Lost = sub0(uint64(s.expected), unique)
 	if s.jN > 0 {
 		sum.JitterMeanMs = s.jSum / float64(s.jN) / 1e6
 	}
 	sum.Problems = Problems{
 		Silent:         s.audio == 0,
 		NotValidated:   s.packets > 0 && !s.validated,
-		Restarts:       s.restarts,
-		Strays:         s.strays,
-		TimestampJumps: s.tsJumps,
-		IntervalMerges: s.merges,
-		DTMFDropped:    s.dtmfDropped,
+		Restarts:       uint64(s.restarts),
+		Strays:         uint64(s.strays),
+		TimestampJumps: uint64(s.tsJumps),
+		IntervalMerges: uint64(s.merges),
 		ClockUnknown:   s.clock == 0,
 	}
 	sum.OneWayMs = s.oneWayMs()
-	bpl := s.codec.bpl(s.conf().AssumePLC)
+	if s.ev != nil {
+		sum.Problems.DTMFDropped = uint64(s.ev.dropped)
+	}
+	bpl := codec.bpl(s.conf().AssumePLC)
 	if s.audio > 0 {
 		sum.HasMOS = true
-		sum.Ppl = pct(sum.Lost+s.late, s.expected)
-		sum.BurstR = burstR(s.lossEvents, s.unique, sum.Lost)
-		sum.RFactor, sum.MOS = voipR(s.codec.Ie, bpl, sum.Ppl, sum.BurstR, sum.OneWayMs)
+		sum.Ppl = pct(sum.Lost+uint64(s.late), uint64(s.expected))
+		sum.BurstR = burstR(uint64(s.lossEvents), unique, sum.Lost)
+		sum.RFactor, sum.MOS = voipR(codec.Ie, bpl, sum.Ppl, sum.BurstR, sum.OneWayMs)
 		sum.MOSMin = sum.MOS
 	} else {
 		sum.BurstR = 1
@@ -49,14 +54,14 @@ func (s *Stream) Summary() Summary {
 		sum.Intervals = make([]Interval, 0, n)
 	}
 	add := func(r *ivRec, oneWay float64) {
-		lost := sub0(r.expected, r.unique)
-		iv := Interval{Start: r.start, Packets: r.packets, Lost: lost, Late: r.late}
+		lost := sub0(uint64(r.expected), uint64(r.unique))
+		iv := Interval{Start: s.ivStart(r), Packets: uint64(r.packets), Lost: lost, Late: uint64(r.late)}
 		if r.jN > 0 {
 			iv.JitterMs = r.jSum / float64(r.jN) / 1e6
 		}
 		if r.audio > 0 {
 			iv.HasMOS = true
-			iv.RFactor, iv.MOS = voipR(s.codec.Ie, bpl, pct(lost+r.late, r.expected), burstR(r.bursts, r.unique, lost), oneWay)
+			iv.RFactor, iv.MOS = voipR(codec.Ie, bpl, pct(lost+uint64(r.late), uint64(r.expected)), burstR(uint64(r.bursts), uint64(r.unique), lost), oneWay)
 			if iv.MOS < sum.MOSMin {
 				sum.MOSMin = iv.MOS
 			}
@@ -70,10 +75,10 @@ func (s *Stream) Summary() Summary {
 		add(&s.iv, sum.OneWayMs)
 	}
 
-	if len(s.dtmf) > 0 {
-		sum.DTMFEvents = append([]DTMFEvent(nil), s.dtmf...)
-		b := make([]byte, 0, len(s.dtmf))
-		for _, e := range s.dtmf {
+	if s.ev != nil && len(s.ev.dtmf) > 0 {
+		sum.DTMFEvents = append([]DTMFEvent(nil), s.ev.dtmf...)
+		b := make([]byte, 0, len(s.ev.dtmf))
+		for _, e := range s.ev.dtmf {
 			if e.Event <= 15 {
 				b = append(b, e.Digit)
 			}
