@@ -112,8 +112,14 @@ func BenchmarkRTPPacket(b *testing.B) {
 // BenchmarkMemory100k sets up 100,000 concurrent answered calls (SDP both ways, messages
 // not kept), then gives each two RTP streams, and reports the heap growth per call and per
 // stream (runtime.MemStats HeapAlloc after GC). Run it with -benchtime=1x.
-func BenchmarkMemory100k(b *testing.B) {
-	const calls = 100000
+func BenchmarkMemory100k(b *testing.B) { benchMemory(b, 100000, 1) }
+
+// BenchmarkMemoryHistory is BenchmarkMemory100k for 10,000 calls whose streams then run
+// for 60 s at 50 packets/s: B/stream adds the quality history a stream accumulates (one
+// interval record per 5 s, DTMF) to its fixed state.
+func BenchmarkMemoryHistory(b *testing.B) { benchMemory(b, 10000, 3000) }
+
+func benchMemory(b *testing.B, calls, packets int) {
 	for i := 0; i < b.N; i++ {
 		cfg := DefaultConfig()
 		cfg.KeepMessages = false
@@ -153,25 +159,32 @@ func BenchmarkMemory100k(b *testing.B) {
 			feed(ts+2, sa, sb, d.req("ACK", 1, "ack", false, ""))
 		}
 		h1 := heap()
-		for n := 0; n < calls; n++ {
-			a, z := media(n)
-			for dir := 0; dir < 2; dir++ {
-				hdr = rtp.Header{Version: 2, PayloadType: 0, SSRC: uint32(2*n + dir), SequenceNumber: 1, Timestamp: 160}
-				_, _ = hdr.MarshalTo(payload)
-				ev := decode.Event{Kind: decode.KindRTP, TS: t0 + int64(calls)*1000 + int64(n), Src: a, Dst: z,
-					Payload: payload, RTP: &hdr, RTPPayloadLen: 160}
-				if dir == 1 {
-					ev.Src, ev.Dst = z, a
+		// Packet time advances 20 ms per round; every stream sends one packet a round.
+		start := t0 + int64(calls)*1000
+		for p := 0; p < packets; p++ {
+			for n := 0; n < calls; n++ {
+				a, z := media(n)
+				for dir := 0; dir < 2; dir++ {
+					hdr = rtp.Header{Version: 2, PayloadType: 0, SSRC: uint32(2*n + dir), SequenceNumber: uint16(1 + p), Timestamp: uint32(160 * (1 + p))}
+					_, _ = hdr.MarshalTo(payload)
+					ev := decode.Event{Kind: decode.KindRTP, TS: start + int64(p)*int64(20*time.Millisecond) + int64(n), Src: a, Dst: z,
+						Payload: payload, RTP: &hdr, RTPPayloadLen: 160}
+					if dir == 1 {
+						ev.Src, ev.Dst = z, a
+					}
+					c.Event(&ev)
 				}
-				c.Event(&ev)
 			}
 		}
 		h2 := heap()
 		if c.ActiveCalls() != calls || c.ActiveStreams() != 2*calls {
 			b.Fatalf("%d calls, %d streams", c.ActiveCalls(), c.ActiveStreams())
 		}
-		b.ReportMetric(float64(int64(h1-h0))/calls, "B/call")
-		b.ReportMetric(float64(int64(h2-h1))/(2*calls), "B/stream")
+		if n := c.Counters().RTPPackets; n != uint64(2*calls*packets) {
+			b.Fatalf("%d RTP packets correlated, want %d", n, 2*calls*packets)
+		}
+		b.ReportMetric(float64(int64(h1-h0))/float64(calls), "B/call")
+		b.ReportMetric(float64(int64(h2-h1))/float64(2*calls), "B/stream")
 		runtime.KeepAlive(c)
 	}
 }

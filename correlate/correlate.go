@@ -87,6 +87,7 @@ type Counters struct {
 	PayloadTypesDropped                  uint64
 	UserAgentsDropped, DTMFDropped       uint64
 	BadSDP, BadRTCP                      uint64
+	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
 
 	// Gauges at the time Counters was called.
 	ActiveCalls, ActiveStreams       int
@@ -95,10 +96,10 @@ type Counters struct {
 
 type ptInfo struct {
 	pt     uint8
-	enc    string
-	clock  uint32
 	tevent bool
 	cn     bool
+	enc    uint16 // codecNames id
+	clock  uint32
 }
 
 type sideMedia struct {
@@ -158,21 +159,16 @@ type mediaKeep struct {
 	bytes  int
 }
 
-type streamKey struct {
-	ssrc     uint32
-	src, dst netip.AddrPort
-}
-
-// stream is one RTP stream. Fields are ordered and sized so that the struct (most of it
-// the quality state) plus the runtime's 8-byte malloc header fits the 1408-byte size
-// class rather than 1536: with 100k calls of two streams each, every byte is 200 kB.
+// stream is one RTP stream. Fields are chosen and sized so that the struct (most of it
+// the quality state) fits the runtime's 416-byte size class: with 100k calls of two
+// streams each, every byte is 200 kB (BenchmarkMemory100k; TestStreamSize guards it).
 type stream struct {
 	q         quality.Stream
-	key       streamKey
 	call      *call
-	codec     string
+	next      *stream // hash-collision chain of streamTable
+	key       streamKey
+	codec     uint16 // codecNames id of the main payload type's encoding
 	clock     uint32
-	packets   uint16 // saturating: only the orphan heuristic and "any packet" read it
 	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
 	pt        int16  // main payload type: the first audio one, else the first seen; -1 none
 	lastSeq   uint16
@@ -199,10 +195,12 @@ type Correlator struct {
 	out      Output
 	calls    map[string]*call
 	media    map[netip.AddrPort]mediaEntry
-	streams  map[streamKey]*stream
+	streams  streamTable
 	bySSRC   map[uint32]*stream
 	regs     map[string]*regFlow
 	seed     maphash.Seed
+	codecs   codecNames
+	static   [128]uint16 // codecNames ids of the RFC 3551 static payload types
 	keepMode uint8
 	msg      sdp.Session
 	cnt      Counters
@@ -213,23 +211,30 @@ type Correlator struct {
 // New returns a Correlator that reports finished calls, orphan streams and registrations
 // to out.
 func New(cfg Config, out Output) *Correlator {
-	return &Correlator{
+	c := &Correlator{
 		cfg:      cfg,
 		out:      out,
 		calls:    make(map[string]*call),
 		media:    make(map[netip.AddrPort]mediaEntry),
-		streams:  make(map[streamKey]*stream),
+		streams:  newStreamTable(),
 		bySSRC:   make(map[uint32]*stream),
 		regs:     make(map[string]*regFlow),
 		seed:     maphash.MakeSeed(),
 		keepMode: keepModeOf(&cfg),
+		codecs:   newCodecNames(),
 	}
+	for pt := range c.static {
+		if name, _, ok := sdp.StaticPayload(uint8(pt)); ok {
+			c.static[pt], _ = c.codecs.id([]byte(name))
+		}
+	}
+	return c
 }
 
 // Counters returns a copy of the counters with the current table sizes.
 func (c *Correlator) Counters() Counters {
 	n := c.cnt
-	n.ActiveCalls, n.ActiveStreams = len(c.calls), len(c.streams)
+	n.ActiveCalls, n.ActiveStreams = len(c.calls), c.streams.len()
 	n.ActiveMedia, n.ActiveRegistrations = len(c.media), len(c.regs)
 	return n
 }
@@ -238,7 +243,7 @@ func (c *Correlator) Counters() Counters {
 func (c *Correlator) ActiveCalls() int { return len(c.calls) }
 
 // ActiveStreams is the number of streams in the table.
-func (c *Correlator) ActiveStreams() int { return len(c.streams) }
+func (c *Correlator) ActiveStreams() int { return c.streams.len() }
 
 // Event consumes one decoded event. The event is a view; nothing of it is kept.
 func (c *Correlator) Event(ev *decode.Event) {
@@ -680,12 +685,16 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 func (c *Correlator) addPT(sm *sideMedia, md *sdp.Media, pt uint8) {
 	enc := md.Encoding(pt)
 	info := ptInfo{pt: pt, clock: md.ClockRate(pt)}
-	info.enc = string(enc)
+	if id, ok := c.codecs.id(enc); ok {
+		info.enc = id
+	} else {
+		c.cnt.CodecNamesDropped++
+	}
 	info.tevent = bytes.EqualFold(enc, []byte("telephone-event"))
 	info.cn = pt == 13 || bytes.EqualFold(enc, []byte("CN"))
 	for i := range sm.pts {
 		if sm.pts[i].pt == pt {
-			if info.enc != "" {
+			if info.enc != 0 {
 				sm.pts[i] = info
 			}
 			return
@@ -751,10 +760,10 @@ func (c *Correlator) rtpEvent(ev *decode.Event) {
 	if h == nil {
 		return
 	}
-	key := streamKey{ssrc: h.SSRC, src: ev.Src, dst: ev.Dst}
-	st := c.streams[key]
+	key := makeStreamKey(h.SSRC, ev.Src, ev.Dst)
+	st := c.streams.get(&key)
 	if st == nil {
-		st = c.newStream(key, ev)
+		st = c.newStream(&key, ev)
 		if st == nil {
 			return
 		}
@@ -762,16 +771,16 @@ func (c *Correlator) rtpEvent(ev *decode.Event) {
 	c.rtpPacket(st, ev)
 }
 
-func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
+func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 	var cl *call
 	side := sideNone
 	mismatch := false
-	if e, ok := c.media[key.dst]; ok {
+	if e, ok := c.media[ev.Dst]; ok {
 		cl, side = e.call, 1-e.side
-		if other := cl.media[side].addrs; len(other) > 0 && !containsAP(other, key.src) {
+		if other := cl.media[side].addrs; len(other) > 0 && !containsAP(other, ev.Src) {
 			mismatch = true
 		}
-	} else if e, ok := c.media[key.src]; ok {
+	} else if e, ok := c.media[ev.Src]; ok {
 		cl, side = e.call, e.side
 		mismatch = true
 	}
@@ -779,21 +788,21 @@ func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
 		c.cnt.StreamsDroppedPerCall++
 		return nil
 	}
-	if len(c.streams) >= c.cfg.MaxStreams {
+	if c.streams.len() >= c.cfg.MaxStreams {
 		c.evictStream()
 	}
-	st := &stream{key: key, call: cl, side: side, mismatch: mismatch, pt: -1}
+	st := &stream{key: *key, call: cl, side: side, mismatch: mismatch, pt: -1}
 	if cl != nil {
 		for _, o := range cl.streams {
-			if o.key.src == key.src && o.key.dst == key.dst && o.key.ssrc != key.ssrc {
+			if o.key.sameFlow(key) && o.key.ssrc() != key.ssrc() {
 				st.newSSRC = true // the source changed SSRC mid-call (RFC 3550 §8.2)
 				break
 			}
 		}
 	}
-	st.q.Init(&c.cfg.Quality, key.ssrc, 0, quality.LookupCodec(nil, 0))
-	c.streams[key] = st
-	c.bySSRC[key.ssrc] = st
+	st.q.Init(&c.cfg.Quality, key.ssrc(), 0, quality.LookupCodec(nil, 0))
+	c.streams.add(st)
+	c.bySSRC[key.ssrc()] = st
 	if cl != nil {
 		cl.streams = append(cl.streams, st)
 	}
@@ -803,10 +812,8 @@ func (c *Correlator) newStream(key streamKey, ev *decode.Event) *stream {
 // evictStream drops the least recently active orphan candidate, or else the least
 // recently active stream.
 func (c *Correlator) evictStream() {
-	all := make([]*stream, 0, len(c.streams))
-	for _, st := range c.streams {
-		all = append(all, st)
-	}
+	all := make([]*stream, 0, c.streams.len())
+	c.streams.each(func(st *stream) { all = append(all, st) })
 	// Orphan candidates first, then the least recently active; batches as for calls.
 	slices.SortFunc(all, func(a, b *stream) int {
 		if ao, bo := a.call == nil, b.call == nil; ao != bo {
@@ -818,7 +825,7 @@ func (c *Correlator) evictStream() {
 		if d := cmp.Compare(a.q.Last(), b.q.Last()); d != 0 {
 			return d
 		}
-		return cmp.Compare(a.key.ssrc, b.key.ssrc)
+		return cmp.Compare(a.key.ssrc(), b.key.ssrc())
 	})
 	for _, victim := range all[:min(evictBatch(c.cfg.MaxStreams), len(all))] {
 		c.cnt.StreamsEvicted++
@@ -830,9 +837,9 @@ func (c *Correlator) evictStream() {
 }
 
 func (c *Correlator) dropStream(s *stream) {
-	delete(c.streams, s.key)
-	if c.bySSRC[s.key.ssrc] == s {
-		delete(c.bySSRC, s.key.ssrc)
+	c.streams.del(s)
+	if ssrc := s.key.ssrc(); c.bySSRC[ssrc] == s {
+		delete(c.bySSRC, ssrc)
 	}
 }
 
@@ -862,8 +869,8 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	kind := quality.Audio
 	info, known := st.call.ptFor(st.side, pt)
 	if !known {
-		if name, clock, ok := sdp.StaticPayload(pt); ok {
-			info = ptInfo{pt: pt, enc: name, clock: clock, cn: pt == 13}
+		if _, clock, ok := sdp.StaticPayload(pt); ok {
+			info = ptInfo{pt: pt, enc: c.static[pt&0x7f], clock: clock, cn: pt == 13}
 			known = true
 		}
 	}
@@ -874,7 +881,8 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	case info.cn || pt == 13:
 		kind = quality.ComfortNoise
 	}
-	if st.packets == 0 || (kind == quality.Audio && !st.audio) {
+	seen := st.packets()
+	if seen == 0 || (kind == quality.Audio && !st.audio) {
 		st.pt = int16(pt)
 		st.codec, st.clock = info.enc, info.clock
 	}
@@ -882,18 +890,15 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 		st.audio = true
 		if known {
 			st.codec, st.clock = info.enc, info.clock
-			st.q.SetClock(info.clock, quality.LookupCodec([]byte(info.enc), info.clock))
+			st.q.SetClock(info.clock, quality.LookupCodec([]byte(c.codecs.name(info.enc)), info.clock))
 		}
 	}
-	if st.packets > 0 && st.packets < math.MaxUint16 {
+	if seen > 0 && seen < math.MaxUint16 {
 		if d := h.SequenceNumber - st.lastSeq; d >= 1 && d <= 10 {
 			st.advancing++
 		}
 	}
 	st.lastSeq = h.SequenceNumber
-	if st.packets < math.MaxUint16 {
-		st.packets++
-	}
 	if st.call != nil && ev.TS > st.call.lastMedia {
 		st.call.lastMedia = ev.TS
 	}
@@ -1042,7 +1047,7 @@ func (c *Correlator) reports(cl *call, ts int64, rr []rtcp.ReceptionReport) bool
 func (c *Correlator) streamBySSRC(cl *call, ssrc uint32) *stream {
 	if cl != nil {
 		for _, s := range cl.streams {
-			if s.key.ssrc == ssrc {
+			if s.key.ssrc() == ssrc {
 				return s
 			}
 		}
@@ -1155,12 +1160,12 @@ func (c *Correlator) Advance(now int64) {
 	for _, cl := range emit {
 		c.emit(cl)
 	}
-	for _, s := range c.streams {
+	c.streams.each(func(s *stream) {
 		if s.call == nil && now-s.q.Last() >= int64(c.cfg.RTPTimeout) {
 			c.dropStream(s)
 			c.emitOrphan(s)
 		}
-	}
+	})
 	for k, f := range c.regs {
 		if now-f.started >= int64(c.cfg.SIPTimeout) {
 			c.emitReg(k, f)
@@ -1254,11 +1259,11 @@ func (c *Correlator) Finish() {
 		c.emit(cl)
 	}
 	var orphans []*stream
-	for _, s := range c.streams {
+	c.streams.each(func(s *stream) {
 		if s.call == nil {
 			orphans = append(orphans, s)
 		}
-	}
+	})
 	sort.Slice(orphans, func(i, j int) bool { return lessStream(orphans[i], orphans[j]) })
 	for _, s := range orphans {
 		c.dropStream(s)
@@ -1284,22 +1289,26 @@ func lessStream(a, b *stream) bool {
 	if af, bf := a.q.First(), b.q.First(); af != bf {
 		return af < bf
 	}
-	if a.key.ssrc != b.key.ssrc {
-		return a.key.ssrc < b.key.ssrc
+	if as, bs := a.key.ssrc(), b.key.ssrc(); as != bs {
+		return as < bs
 	}
-	if a.key.src != b.key.src {
-		return a.key.src.Compare(b.key.src) < 0
+	if as, bs := a.key.src(), b.key.src(); as != bs {
+		return as.Compare(bs) < 0
 	}
-	return a.key.dst.Compare(b.key.dst) < 0
+	return a.key.dst().Compare(b.key.dst()) < 0
 }
 
 // plausibleOrphan is the heuristic for RTP seen without SIP: enough packets whose
 // sequence numbers mostly advance in small steps.
+// packets is the stream's packet count, saturating at 65535 like advancing.
+func (s *stream) packets() int { return int(min(s.q.Packets(), math.MaxUint16)) }
+
 func plausibleOrphan(s *stream) bool {
-	if s.packets < 8 {
+	n := s.packets()
+	if n < 8 {
 		return false
 	}
-	return int(s.advancing)*10 >= (int(s.packets)-1)*8
+	return int(s.advancing)*10 >= (n-1)*8
 }
 
 func (c *Correlator) emitOrphan(s *stream) {
@@ -1307,7 +1316,7 @@ func (c *Correlator) emitOrphan(s *stream) {
 		return
 	}
 	s.q.Finish(s.q.Last())
-	out := s.export(false)
+	out := s.export(false, c.codecs.name(s.codec))
 	c.out.Orphan(&out)
 }
 
@@ -1348,17 +1357,17 @@ func ms(ns int64) *float64 {
 
 // export renders the stream. live (Snapshot) leaves the quality state untouched and
 // omits the intervals.
-func (s *stream) export(live bool) Stream {
+func (s *stream) export(live bool, codec string) Stream {
 	if !live {
 		s.q.Finish(s.q.Last())
 	}
 	sum := s.q.Summary()
 	out := Stream{
-		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc),
-		Src:                  s.key.src.String(),
-		Dst:                  s.key.dst.String(),
+		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc()),
+		Src:                  s.key.src().String(),
+		Dst:                  s.key.dst().String(),
 		PayloadType:          int(s.pt),
-		Codec:                s.codec,
+		Codec:                codec,
 		ClockRate:            int(s.clock),
 		First:                Time(s.q.First()),
 		Last:                 Time(s.q.Last()),
@@ -1492,9 +1501,9 @@ func (c *Correlator) export(cl *call, live bool) Call {
 	var mosMin *float64
 	out.Streams = make([]Stream, 0, len(sts))
 	for _, s := range sts {
-		so := s.export(live)
+		so := s.export(live, c.codecs.name(s.codec))
 		out.Streams = append(out.Streams, so)
-		if s.packets >= 1 {
+		if s.q.Packets() >= 1 {
 			dirs[s.side] = true
 		}
 		if so.MOSMin != nil && (mosMin == nil || *so.MOSMin < *mosMin) {

@@ -75,7 +75,7 @@ func newCollector(get func() Counters) *collector {
 			"media":         u(func(n *Counters) uint64 { return n.MediaEvicted }),
 			"registrations": u(func(n *Counters) uint64 { return n.RegistrationsEvicted }),
 		}, []string{"calls", "streams", "media", "registrations"})
-	labelled("dropped_total", "Items not kept because a per-call cap was reached.", "what", prometheus.CounterValue,
+	labelled("dropped_total", "Items not kept because a cap was reached (per call; codec_names: the correlator's encoding-name table).", "what", prometheus.CounterValue,
 		map[string]func(*Counters) float64{
 			"messages":      u(func(n *Counters) uint64 { return n.MessagesDropped }),
 			"streams":       u(func(n *Counters) uint64 { return n.StreamsDroppedPerCall }),
@@ -85,7 +85,8 @@ func newCollector(get func() Counters) *collector {
 			"payload_types": u(func(n *Counters) uint64 { return n.PayloadTypesDropped }),
 			"user_agents":   u(func(n *Counters) uint64 { return n.UserAgentsDropped }),
 			"dtmf":          u(func(n *Counters) uint64 { return n.DTMFDropped }),
-		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf"})
+			"codec_names":   u(func(n *Counters) uint64 { return n.CodecNamesDropped }),
+		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf", "codec_names"})
 	labelled("active", "Entries in the correlator's tables.", "table", prometheus.GaugeValue,
 		map[string]func(*Counters) float64{
 			"calls":         i(func(n *Counters) int { return n.ActiveCalls }),

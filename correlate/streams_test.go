@@ -1,0 +1,94 @@
+package correlate
+
+import (
+	"net/netip"
+	"testing"
+	"unsafe"
+)
+
+// TestStreamSize guards the per-stream memory target (512 B with table overhead,
+// BenchmarkMemory100k): the stream struct must stay in the 416-byte size class.
+func TestStreamSize(t *testing.T) {
+	if n := unsafe.Sizeof(stream{}); n > 416 {
+		t.Fatalf("stream is %d bytes, over the 416-byte size class", n)
+	}
+}
+
+func TestStreamKeyRoundTrip(t *testing.T) {
+	cases := []struct{ src, dst netip.AddrPort }{
+		{netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddrPort("192.0.2.7:65535")},
+		{netip.MustParseAddrPort("[2001:db8::1]:5004"), netip.MustParseAddrPort("[::ffff:10.0.0.1]:6000")},
+		{netip.AddrPort{}, netip.MustParseAddrPort("0.0.0.0:0")},
+	}
+	for _, c := range cases {
+		k := makeStreamKey(0xDEADBEEF, c.src, c.dst)
+		if k.ssrc() != 0xDEADBEEF || k.src() != c.src || k.dst() != c.dst {
+			t.Errorf("%v→%v came back as %08x %v→%v", c.src, c.dst, k.ssrc(), k.src(), k.dst())
+		}
+	}
+	// A v4 address and its v4-mapped v6 form are different flows, as in netip.
+	a := makeStreamKey(1, netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2"))
+	b := makeStreamKey(1, netip.MustParseAddrPort("[::ffff:10.0.0.1]:1"), netip.MustParseAddrPort("10.0.0.2:2"))
+	if a == b || a.sameFlow(&b) {
+		t.Error("v4 and v4-mapped v6 keys are equal")
+	}
+	c := makeStreamKey(2, netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2"))
+	if !a.sameFlow(&c) || a == c {
+		t.Error("same flow, other SSRC: sameFlow false or keys equal")
+	}
+}
+
+// TestStreamTableCollisions runs the table with every key hashing alike, so each
+// operation walks the collision chain: from its head, middle and tail.
+func TestStreamTableCollisions(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0} {
+		tab := newStreamTable()
+		tab.mask = mask
+		var all []*stream
+		for i := 0; i < 6; i++ {
+			s := &stream{key: makeStreamKey(uint32(i), netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddrPort("10.0.0.2:4000"))}
+			tab.add(s)
+			all = append(all, s)
+		}
+		check := func(want ...int) {
+			t.Helper()
+			if tab.len() != len(want) {
+				t.Fatalf("mask %x: len %d, want %d", mask, tab.len(), len(want))
+			}
+			in := map[*stream]bool{}
+			tab.each(func(s *stream) { in[s] = true })
+			for _, i := range want {
+				if got := tab.get(&all[i].key); got != all[i] || !in[all[i]] {
+					t.Fatalf("mask %x: stream %d not found (get %p, each %v)", mask, i, got, in[all[i]])
+				}
+				delete(in, all[i])
+			}
+			if len(in) != 0 {
+				t.Fatalf("mask %x: each visited %d removed streams", mask, len(in))
+			}
+		}
+		check(0, 1, 2, 3, 4, 5)
+		tab.del(all[5]) // the chain's head (added last)
+		check(0, 1, 2, 3, 4)
+		tab.del(all[2]) // the middle
+		check(0, 1, 3, 4)
+		tab.del(all[0]) // the tail
+		check(1, 3, 4)
+		tab.del(all[0]) // not in the table: no change
+		check(1, 3, 4)
+		tab.each(func(s *stream) { // deleting the visited stream while iterating
+			if s == all[3] || s == all[1] {
+				tab.del(s)
+			}
+		})
+		check(4)
+		if k := makeStreamKey(9, netip.AddrPort{}, netip.AddrPort{}); tab.get(&k) != nil {
+			t.Fatal("unknown key found")
+		}
+		tab.del(all[4])
+		check()
+		if len(tab.m) != 0 {
+			t.Fatalf("mask %x: %d map entries left", mask, len(tab.m))
+		}
+	}
+}
