@@ -760,7 +760,8 @@ func (c *Correlator) rtpEvent(ev *decode.Event) {
 	if h == nil {
 		return
 	}
-	key := makeStreamKey(h.SSRC, ev.Src, ev.Dst)
+	var key streamKey
+	key.set(h.SSRC, ev.Src, ev.Dst)
 	st := c.streams.get(&key)
 	if st == nil {
 		st = c.newStream(&key, ev)
@@ -794,15 +795,15 @@ func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 	st := &stream{key: *key, call: cl, side: side, mismatch: mismatch, pt: -1}
 	if cl != nil {
 		for _, o := range cl.streams {
-			if o.key.sameFlow(key) && o.key.ssrc() != key.ssrc() {
+			if o.key.sameFlow(key) && o.key.ssrc != key.ssrc {
 				st.newSSRC = true // the source changed SSRC mid-call (RFC 3550 §8.2)
 				break
 			}
 		}
 	}
-	st.q.Init(&c.cfg.Quality, key.ssrc(), 0, quality.LookupCodec(nil, 0))
+	st.q.Init(&c.cfg.Quality, key.ssrc, 0, quality.LookupCodec(nil, 0))
 	c.streams.add(st)
-	c.bySSRC[key.ssrc()] = st
+	c.bySSRC[key.ssrc] = st
 	if cl != nil {
 		cl.streams = append(cl.streams, st)
 	}
@@ -825,7 +826,7 @@ func (c *Correlator) evictStream() {
 		if d := cmp.Compare(a.q.Last(), b.q.Last()); d != 0 {
 			return d
 		}
-		return cmp.Compare(a.key.ssrc(), b.key.ssrc())
+		return cmp.Compare(a.key.ssrc, b.key.ssrc)
 	})
 	for _, victim := range all[:min(evictBatch(c.cfg.MaxStreams), len(all))] {
 		c.cnt.StreamsEvicted++
@@ -838,7 +839,7 @@ func (c *Correlator) evictStream() {
 
 func (c *Correlator) dropStream(s *stream) {
 	c.streams.del(s)
-	if ssrc := s.key.ssrc(); c.bySSRC[ssrc] == s {
+	if ssrc := s.key.ssrc; c.bySSRC[ssrc] == s {
 		delete(c.bySSRC, ssrc)
 	}
 }
@@ -1047,7 +1048,7 @@ func (c *Correlator) reports(cl *call, ts int64, rr []rtcp.ReceptionReport) bool
 func (c *Correlator) streamBySSRC(cl *call, ssrc uint32) *stream {
 	if cl != nil {
 		for _, s := range cl.streams {
-			if s.key.ssrc() == ssrc {
+			if s.key.ssrc == ssrc {
 				return s
 			}
 		}
@@ -1289,7 +1290,7 @@ func lessStream(a, b *stream) bool {
 	if af, bf := a.q.First(), b.q.First(); af != bf {
 		return af < bf
 	}
-	if as, bs := a.key.ssrc(), b.key.ssrc(); as != bs {
+	if as, bs := a.key.ssrc, b.key.ssrc; as != bs {
 		return as < bs
 	}
 	if as, bs := a.key.src(), b.key.src(); as != bs {
@@ -1363,7 +1364,7 @@ func (s *stream) export(live bool, codec string) Stream {
 	}
 	sum := s.q.Summary()
 	out := Stream{
-		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc()),
+		SSRC:                 fmt.Sprintf("0x%08X", s.key.ssrc),
 		Src:                  s.key.src().String(),
 		Dst:                  s.key.dst().String(),
 		PayloadType:          int(s.pt),
