@@ -88,6 +88,7 @@ type Counters struct {
 	UserAgentsDropped, DTMFDropped       uint64
 	BadSDP, BadRTCP                      uint64
 	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
+	LinksDropped                         uint64 // leg links past maxLinksPerCall or maxCallsPerLinkKey
 
 	// Gauges at the time Counters was called.
 	ActiveCalls, ActiveStreams       int
@@ -146,6 +147,7 @@ type call struct {
 	streams     []*stream
 	lastMedia   int64
 	linkKeys    []string
+	linked      []string // Call-IDs of the legs linked while in the table (links.go)
 	messages    []Message
 	keep        *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
 	done        bool       // ended; emitted after Linger
@@ -200,6 +202,7 @@ type Correlator struct {
 	regs     map[string]*regFlow
 	seed     maphash.Seed
 	codecs   codecNames
+	links    linkIndex
 	static   [128]uint16 // codecNames ids of the RFC 3551 static payload types
 	keepMode uint8
 	msg      sdp.Session
@@ -222,6 +225,7 @@ func New(cfg Config, out Output) *Correlator {
 		seed:     maphash.MakeSeed(),
 		keepMode: keepModeOf(&cfg),
 		codecs:   newCodecNames(),
+		links:    newLinkIndex(),
 	}
 	for pt := range c.static {
 		if name, _, ok := sdp.StaticPayload(uint8(pt)); ok {
@@ -486,6 +490,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 			cl.caller, cl.callee = ev.Src, ev.Dst
 			cl.transport = ev.Transport.String()
 			c.linkKeys(cl, m)
+			c.indexLinks(cl)
 		} else if !cl.hasInvite && cl.fromTag == "" {
 			c.adoptMidDialog(cl, ev, m)
 		}
@@ -1323,6 +1328,7 @@ func (c *Correlator) emitOrphan(s *stream) {
 
 func (c *Correlator) emit(cl *call) {
 	delete(c.calls, cl.id)
+	c.unindexLinks(cl)
 	for _, s := range cl.streams {
 		c.dropStream(s)
 	}
@@ -1446,8 +1452,9 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		Transport: cl.transport, FinalCode: cl.finalCode, FinalReason: cl.finalReason,
 		Start: Time(cl.start), Ringing: Time(cl.ringing), Answer: Time(cl.answer), End: Time(cl.end),
 		EndReason: cl.endReason, SIPMessages: cl.msgs, Retrans: cl.retrans,
-		LinkedCallIDs: []string{}, UserAgents: append([]string{}, cl.userAgents...),
+		LinkedCallIDs: append([]string{}, cl.linked...), UserAgents: append([]string{}, cl.userAgents...),
 	}
+	slices.Sort(out.LinkedCallIDs)
 	if cl.caller.IsValid() {
 		out.Caller = cl.caller.String()
 	}
@@ -1628,7 +1635,9 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 // or Session-ID. Calls whose Record.LinkWindow is set (Config.LinkByNumber) are also
 // linked to calls with the same from_user and to_user (a leading '+' ignored) that also
 // have it set and start within the smaller of the two windows. Links are symmetric and
-// sorted.
+// sorted, and links the Correlator already made (legs linked while both were in its
+// call table, see links.go) are kept: LinkCalls adds the links between calls that did
+// not overlap, which only a pass over a whole capture can find.
 func LinkCalls(recs []*Record) {
 	byKey := make(map[string][]int)
 	byNumber := make(map[string][]int)
@@ -1645,6 +1654,9 @@ func LinkCalls(recs []*Record) {
 	}
 	for i, r := range recs {
 		set := map[string]bool{}
+		for _, id := range r.Call.LinkedCallIDs { // links made live by the Correlator stay
+			set[id] = true
+		}
 		for _, k := range r.LinkKeys {
 			for _, j := range byKey[k] {
 				if j != i && recs[j].Call.CallID != r.Call.CallID {
@@ -1678,10 +1690,8 @@ func LinkCalls(recs []*Record) {
 
 // numberKey is the key LinkCalls matches numbers by, when r takes part.
 func numberKey(r *Record) (string, bool) {
-	f := strings.TrimPrefix(r.Call.FromUser, "+")
-	t := strings.TrimPrefix(r.Call.ToUser, "+")
-	if r.LinkWindow <= 0 || f == "" || t == "" || r.Call.Start == 0 {
+	if r.LinkWindow <= 0 || r.Call.Start == 0 {
 		return "", false
 	}
-	return f + "\x00" + t, true
+	return callNumberKey(r.Call.FromUser, r.Call.ToUser)
 }

@@ -86,7 +86,8 @@ func newCollector(get func() Counters) *collector {
 			"user_agents":   u(func(n *Counters) uint64 { return n.UserAgentsDropped }),
 			"dtmf":          u(func(n *Counters) uint64 { return n.DTMFDropped }),
 			"codec_names":   u(func(n *Counters) uint64 { return n.CodecNamesDropped }),
-		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf", "codec_names"})
+			"links":         u(func(n *Counters) uint64 { return n.LinksDropped }),
+		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf", "codec_names", "links"})
 	labelled("active", "Entries in the correlator's tables.", "table", prometheus.GaugeValue,
 		map[string]func(*Counters) float64{
 			"calls":         i(func(n *Counters) int { return n.ActiveCalls }),

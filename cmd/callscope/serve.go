@@ -269,28 +269,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // liveSnapshotMax caps the in-progress calls published to the dashboard.
 const liveSnapshotMax = 500
 
-// linkBatch is how many finished calls are held to link B2BUA legs (correlate.LinkCalls)
-// before they go to the writer.
-const linkBatch = 1000
-
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
 func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls) (int, error) {
 	n := 0
-	var pending []*correlate.Record
-	flush := func() {
-		correlate.LinkCalls(pending)
-		for _, r := range pending {
-			wr.Write(r)
-		}
-		pending = pending[:0]
-	}
+	// B2BUA legs arrive linked: the correlator links legs while both are in its table.
 	cor := correlate.New(ccfg, correlate.Output{
 		Call: func(r *correlate.Record) {
 			n++
-			if pending = append(pending, r); len(pending) >= linkBatch {
-				flush()
-			}
+			wr.Write(r)
 		},
 		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
 	})
@@ -310,7 +297,6 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 			live.publish(pl)
 		}
 	})
-	flush()
 	live.publish(pl)
 	if err != nil {
 		return n, err
