@@ -16,6 +16,13 @@ import (
 // ErrNotFound is returned for an unknown call id.
 var ErrNotFound = errors.New("store: not found")
 
+// LegWindow and MaxLegs bound Store.Legs: B2BUA legs start within seconds of each other;
+// ten minutes also finds a leg that references a call set up earlier (a transfer).
+const (
+	LegWindow = 10 * time.Minute
+	MaxLegs   = 16
+)
+
 // Store is one storage engine. Implementations are safe for concurrent use.
 type Store interface {
 	// Migrate creates or upgrades the schema. Versioned and idempotent; applied versions
@@ -31,6 +38,12 @@ type Store interface {
 	SearchCalls(ctx context.Context, q CallQuery) (CallPage, error)
 	// GetCall returns one call with its streams and their intervals, by Call.ID.
 	GetCall(ctx context.Context, id string) (*correlate.Call, error)
+	// Legs returns the other legs of the call with this id, as stored by this probe or
+	// any other writing to the same store: calls (without streams) that share one of its
+	// link keys (correlate.Record.LinkKeys: its own Call-ID, a Call-ID named in X-CID,
+	// an icid-value, a Session-ID), start within LegWindow of it and have another
+	// Call-ID; at most MaxLegs, nearest start first. ErrNotFound for an unknown id.
+	Legs(ctx context.Context, id string) ([]correlate.Call, error)
 	// Messages returns the SIP messages of the calls with these ids, in time order,
 	// raw bytes and frames included (ladders and pcap export).
 	Messages(ctx context.Context, ids []string) ([]Message, error)

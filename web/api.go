@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -227,6 +228,19 @@ func (s *server) getCall(c *gin.Context) {
 	}
 	if cl.Streams == nil {
 		cl.Streams = []correlate.Stream{}
+	}
+	// Legs the store links by shared keys (another probe's, or one this probe could not
+	// link live) join the ones the correlator linked.
+	if legs, err := s.st.Legs(c.Request.Context(), cl.ID); err == nil {
+		for _, l := range legs {
+			if !slices.Contains(cl.LinkedCallIDs, l.CallID) {
+				cl.LinkedCallIDs = append(cl.LinkedCallIDs, l.CallID)
+			}
+		}
+		slices.Sort(cl.LinkedCallIDs)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.storeError(c, err)
+		return
 	}
 	if getIdent(c).Masked {
 		maskCall(cl)

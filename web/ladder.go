@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"hash/maphash"
 	"net/http"
 	"sort"
@@ -22,9 +23,10 @@ const maxLinked = 16
 // looked for.
 const linkWindow = 24 * time.Hour
 
-// group returns the call and, when linked, its linked legs (breadth first over
-// linked_call_ids, at most maxLinked calls, each leg the one with that Call-ID closest in
-// start time to the first call).
+// group returns the call and, when linked, its linked legs: breadth first over each
+// leg's linked_call_ids (the leg with that Call-ID closest in start time to the first
+// call) and the legs the store finds by shared link keys (Store.Legs, which also finds
+// legs another probe stored), at most maxLinked calls.
 func (s *server) group(ctx context.Context, c *gin.Context, id string, linked bool) ([]*correlate.Call, error) {
 	first, err := s.findCall(c, id)
 	if err != nil {
@@ -34,13 +36,26 @@ func (s *server) group(ctx context.Context, c *gin.Context, id string, linked bo
 	if !linked {
 		return calls, nil
 	}
-	seen := map[string]bool{first.CallID: true}
+	seenCID := map[string]bool{first.CallID: true}
+	seenID := map[string]bool{first.ID: true}
+	add := func(cand *correlate.Call) error {
+		if seenID[cand.ID] || len(calls) >= maxLinked {
+			return nil
+		}
+		full, err := s.st.GetCall(ctx, cand.ID)
+		if err != nil {
+			return err
+		}
+		seenID[full.ID], seenCID[full.CallID] = true, true
+		calls = append(calls, full)
+		return nil
+	}
 	for i := 0; i < len(calls) && len(calls) < maxLinked; i++ {
 		for _, cid := range calls[i].LinkedCallIDs {
-			if seen[cid] || len(calls) >= maxLinked {
+			if seenCID[cid] || len(calls) >= maxLinked {
 				continue
 			}
-			seen[cid] = true
+			seenCID[cid] = true
 			t := time.Unix(0, int64(first.Start))
 			page, err := s.st.SearchCalls(ctx, store.CallQuery{
 				CallID: cid, From: t.Add(-linkWindow), To: t.Add(linkWindow), Limit: 20,
@@ -56,11 +71,23 @@ func (s *server) group(ctx context.Context, c *gin.Context, id string, linked bo
 				}
 			}
 			if best != nil {
-				full, err := s.st.GetCall(ctx, best.ID)
-				if err != nil {
+				if err := add(best); err != nil {
 					return nil, err
 				}
-				calls = append(calls, full)
+			}
+		}
+		legs, err := s.st.Legs(ctx, calls[i].ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // an in-progress call, not stored yet
+		}
+		if err != nil {
+			return nil, err
+		}
+		for j := range legs {
+			if !seenCID[legs[j].CallID] {
+				if err := add(&legs[j]); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

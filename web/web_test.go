@@ -357,6 +357,34 @@ func testAPI(t *testing.T, st store.Store, ds storetest.Dataset) {
 			t.Fatal("the dashboard references an external URL")
 		}
 	})
+
+	// Last, as it stores two more calls: legs two probes stored without linking them
+	// (each saw one leg) are linked by their shared icid-value when read.
+	t.Run("legs linked across probes by link keys", func(t *testing.T) {
+		start := time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC).UnixNano()
+		mk := func(id, callID string, at int64, keys ...string) *correlate.Record {
+			return &correlate.Record{Call: correlate.Call{ID: id, CallID: callID, Start: correlate.Time(at), State: "answered",
+				LinkedCallIDs: []string{}, UserAgents: []string{}}, LinkKeys: append([]string{"cid:" + callID}, keys...)}
+		}
+		recs := []*correlate.Record{
+			mk("probe1-leg", "in-leg@sbc", start, "icid:x-9f2"),
+			mk("probe2-leg", "out-leg@core", start+300e6, "icid:x-9f2"),
+			mk("probe2-late", "late@core", start+int64(store.LegWindow)+1e9, "icid:x-9f2"), // outside the window
+		}
+		if err := st.WriteCalls(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+		var got correlate.Call
+		c.getJSON("/api/v1/calls/probe1-leg", 200, &got)
+		if strings.Join(got.LinkedCallIDs, ",") != "out-leg@core" {
+			t.Fatalf("probe1-leg linked to %v, want [out-leg@core]", got.LinkedCallIDs)
+		}
+		var lad Ladder
+		c.getJSON("/api/v1/calls/probe2-leg/ladder?linked=1", 200, &lad)
+		if len(lad.Calls) != 2 || lad.Calls[1].ID != "probe1-leg" {
+			t.Fatalf("linked ladder of probe2-leg: %+v", lad.Calls)
+		}
+	})
 }
 
 func dur(c correlate.Call) float64 {

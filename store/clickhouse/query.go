@@ -360,6 +360,54 @@ func startsIn(col string, secs []uint32) string {
 	return col + " IN (" + strings.Join(parts, ", ") + ")"
 }
 
+// Legs returns the calls sharing a link key with the call id (store.Store.Legs).
+func (s *Store) Legs(ctx context.Context, id string) ([]correlate.Call, error) {
+	secs, err := s.locate(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(secs) == 0 {
+		return nil, fmt.Errorf("call %s: %w", id, store.ErrNotFound)
+	}
+	var (
+		start  uint32
+		callID string
+		keys   []string
+	)
+	row := s.conn.QueryRow(ctx, "SELECT toUInt32(start), call_id, link_keys FROM calls FINAL WHERE "+startsIn("start", secs)+
+		" AND id = ? LIMIT 1", id)
+	if err := row.Scan(&start, &callID, &keys); err != nil {
+		return nil, fmt.Errorf("clickhouse: legs: %w", err)
+	}
+	out := []correlate.Call{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	w := uint32(store.LegWindow / time.Second)
+	lo := uint32(0)
+	if start > w {
+		lo = start - w
+	}
+	rows, err := s.conn.Query(ctx, "SELECT "+callSelect+" FROM calls FINAL WHERE start BETWEEN toDateTime(?) AND toDateTime(?)"+
+		" AND call_id != ? AND hasAny(link_keys, ?)"+
+		fmt.Sprintf(" ORDER BY abs(toInt64(toUInt32(start)) - %d), id LIMIT %d", start, store.MaxLegs), lo, start+w, callID, keys)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: legs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: legs: %w", err)
+	}
+	return out, nil
+}
+
 // GetCall returns one call with its streams and their intervals.
 func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error) {
 	secs, err := s.locate(ctx, []string{id})

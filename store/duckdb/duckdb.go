@@ -280,7 +280,7 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 				nullF(c.PDDMs), nullF(c.SetupMs), nullF(c.DurationMs), nullS(c.EndedBy), c.EndReason,
 				nullI(c.Q850Cause), c.Dropped, nullS(c.DropReason), c.OneWayAudio,
 				int64(c.SIPMessages), int64(c.Retrans), c.DTMF, nullF(c.MOSMin), int64(len(c.Streams)), objs[i],
-				numbersOf(c)); err != nil {
+				numbersOf(c), linkKeysOf(r.LinkKeys)); err != nil {
 				return fmt.Errorf("append call %s: %w", c.ID, err)
 			}
 			for j, m := range r.Messages {
@@ -311,6 +311,20 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 		}
 		return aps.close()
 	})
+}
+
+// linkKeysOf frames the link keys for the link_keys column (schema.go, version 4).
+func linkKeysOf(keys []string) string {
+	var b strings.Builder
+	b.WriteByte(0)
+	for _, k := range keys {
+		if k == "" || strings.IndexByte(k, 0) >= 0 {
+			continue
+		}
+		b.WriteString(k)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // numbersOf is what a number/URI search matches in c: its lower-cased URIs and user

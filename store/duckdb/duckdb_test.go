@@ -39,8 +39,8 @@ func TestReopen(t *testing.T) {
 		if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 3 {
-			t.Fatalf("open #%d: %d migrations recorded, want 3", i+1, n)
+		if n != 4 {
+			t.Fatalf("open #%d: %d migrations recorded, want 4", i+1, n)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

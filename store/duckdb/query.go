@@ -183,6 +183,53 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 	return page, nil
 }
 
+// Legs returns the calls sharing a link key with the call id (store.Store.Legs).
+func (s *Store) Legs(ctx context.Context, id string) ([]correlate.Call, error) {
+	var (
+		start  int64
+		callID string
+		keys   sql.NullString
+	)
+	err := s.db.QueryRowContext(ctx, "SELECT start, call_id, link_keys FROM calls WHERE id = ?", id).Scan(&start, &callID, &keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("call %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: legs: %w", err)
+	}
+	w := int64(store.LegWindow)
+	args := []any{start - w, start + w, callID}
+	var ors []string
+	for _, k := range strings.Split(keys.String, "\x00") {
+		if k != "" {
+			ors = append(ors, "contains(link_keys, ?)")
+			args = append(args, "\x00"+k+"\x00")
+		}
+	}
+	out := []correlate.Call{}
+	if len(ors) == 0 {
+		return out, nil
+	}
+	args = append(args, start)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+callCols+" FROM calls WHERE start BETWEEN ? AND ? AND call_id <> ? AND ("+
+		strings.Join(ors, " OR ")+fmt.Sprintf(") ORDER BY abs(start - ?), id LIMIT %d", store.MaxLegs), args...)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: legs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: legs: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("duckdb: legs: %w", err)
+	}
+	return out, nil
+}
+
 // GetCall returns one call with its streams and intervals.
 func (s *Store) GetCall(ctx context.Context, id string) (*correlate.Call, error) {
 	c, err := scanCall(s.db.QueryRowContext(ctx, "SELECT "+callCols+" FROM calls WHERE id = ?", id))

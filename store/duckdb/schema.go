@@ -50,6 +50,12 @@ func migrations() []migration {
 		// number/URI substring search is one contains() over one precomputed column.
 		`ALTER TABLE calls ADD COLUMN numbers VARCHAR`,
 		`UPDATE calls SET numbers = ` + numbersExpr,
+	}}, {4, "link keys column", []string{
+		// link_keys is correlate.Record.LinkKeys joined and framed by NUL ("\x00k1\x00k2\x00"),
+		// so "shares key k" is one contains() of "\x00k\x00". Rows stored before carry their
+		// own Call-ID only (the other keys were not kept).
+		`ALTER TABLE calls ADD COLUMN link_keys VARCHAR`,
+		`UPDATE calls SET link_keys = chr(0) || 'cid:' || call_id || chr(0)`,
 	}}}
 }
 

@@ -3,8 +3,10 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/callscope/callscope/correlate"
@@ -59,6 +61,57 @@ func TestMigrateFillsNumbers(t *testing.T) {
 	}
 	if got := searchIDs(t, s, store.CallQuery{Number: "bob"}); len(got) != 0 {
 		t.Errorf("number bob: %v, want none", got)
+	}
+}
+
+// A database at schema version 3 (before calls.link_keys) gets each old call's own
+// Call-ID as its link key, so a new leg naming it in X-CID finds it, both ways.
+func TestMigrateFillsLinkKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v3.duckdb")
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)`}
+	for _, m := range migrations()[:3] {
+		stmts = append(stmts, m.stmts...)
+		stmts = append(stmts, "INSERT INTO schema_migrations (version, name) VALUES ("+strconv.Itoa(m.version)+", "+quote(m.name)+")")
+	}
+	start := int64(1_700_000_000_000_000_000)
+	stmts = append(stmts, fmt.Sprintf(`INSERT INTO calls (id, call_id, start, obj) VALUES
+		('old-a', 'leg-a@pbx', %d, '{"id":"old-a","call_id":"leg-a@pbx"}'),
+		('old-z', 'other@pbx', %d, '{"id":"old-z","call_id":"other@pbx"}')`, start, start))
+	for _, st := range stmts {
+		if _, err := db.Exec(st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := &correlate.Record{Call: correlate.Call{ID: "new-b", CallID: "leg-b@sbc", Start: correlate.Time(start + 2e9),
+		State: "answered", LinkedCallIDs: []string{}, UserAgents: []string{}},
+		LinkKeys: []string{"cid:leg-b@sbc", "cid:leg-a@pbx"}}
+	if err := s.WriteCalls(context.Background(), []*correlate.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"old-a": "new-b", "new-b": "old-a", "old-z": ""} {
+		legs, err := s.Legs(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range legs {
+			got = append(got, c.ID)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("legs of %s: %v, want %q", id, got, want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -154,6 +155,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("messages of 3 calls: %d (want %d), sorted=%v", len(ms), n, sort.SliceIsSorted(ms, func(i, j int) bool { return ms[i].TS < ms[j].TS }))
 		}
 	})
+	t.Run("legs", func(t *testing.T) { testLegs(t, s, byID) })
 	t.Run("filters", func(t *testing.T) { testFilters(t, s, calls) })
 	t.Run("sort-and-pages", func(t *testing.T) { testSort(t, s, calls) })
 	t.Run("stats", func(t *testing.T) { testStats(t, s, calls) })
@@ -631,5 +633,55 @@ func testDrop(t *testing.T, s store.Store, calls []correlate.Call) {
 	}
 	if got := searchAll(t, s, store.CallQuery{Limit: 1000}); len(got) != len(kept) {
 		t.Fatalf("second DropBefore removed more: %d, want %d", len(got), len(kept))
+	}
+}
+
+// testLegs checks Store.Legs on every stored call against the same rule computed here
+// from the records' link keys.
+func testLegs(t *testing.T, s store.Store, byID map[string]*correlate.Record) {
+	ctx := context.Background()
+	shares := func(a, b []string) bool {
+		for _, x := range a {
+			if slices.Contains(b, x) {
+				return true
+			}
+		}
+		return false
+	}
+	linked := 0
+	for id, r := range byID {
+		var want []string
+		for oid, o := range byID {
+			d := int64(o.Call.Start) - int64(r.Call.Start)
+			if oid != id && o.Call.CallID != r.Call.CallID && d >= -int64(store.LegWindow) && d <= int64(store.LegWindow) &&
+				shares(r.LinkKeys, o.LinkKeys) {
+				want = append(want, oid)
+			}
+		}
+		if len(want) > store.MaxLegs {
+			continue // which MaxLegs of them is a matter of ties; the cap is checked below
+		}
+		legs, err := s.Legs(ctx, id)
+		if err != nil {
+			t.Fatalf("legs of %s: %v", id, err)
+		}
+		got := make([]string, 0, len(legs))
+		for _, c := range legs {
+			got = append(got, c.ID)
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("legs of %s (%s): %v, want %v", id, r.Call.CallID, got, want)
+		}
+		if len(want) > 0 {
+			linked++
+		}
+	}
+	if linked == 0 {
+		t.Fatal("no stored call has a leg: the dataset proves nothing")
+	}
+	if _, err := s.Legs(ctx, "no-such-call"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("legs of an unknown id: %v", err)
 	}
 }
