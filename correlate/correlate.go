@@ -145,6 +145,7 @@ type call struct {
 	infoDTMF    []quality.DTMFEvent
 	media       [2]sideMedia
 	streams     []*stream
+	rtcpAddrs   []netip.AddrPort // RTCP addresses from a=rtcp (port+1 ones are derived from media addrs)
 	lastMedia   int64
 	linkKeys    []string
 	linked      []string // Call-IDs of the legs linked while in the table (links.go)
@@ -660,25 +661,35 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 		if !md.Addr.IsValid() || md.Addr.IsUnspecified() {
 			continue
 		}
+		// Only what the call records is indexed: emit removes exactly that.
 		ap := netip.AddrPortFrom(md.Addr, md.Port)
-		c.indexMedia(ap, cl, side)
-		if !containsAP(sm.addrs, ap) {
-			if len(sm.addrs) < maxAddrsPerSide {
-				sm.addrs = append(sm.addrs, ap)
-			} else {
-				c.cnt.MediaAddrsDropped++
-			}
+		known := containsAP(sm.addrs, ap)
+		if !known && len(sm.addrs) < maxAddrsPerSide {
+			sm.addrs, known = append(sm.addrs, ap), true
+		} else if !known {
+			c.cnt.MediaAddrsDropped++
 		}
-		if !md.RTCPMux {
-			rp := md.Port + 1
-			ra := md.Addr
+		if known {
+			c.indexMedia(ap, cl, side)
+		}
+		if known && !md.RTCPMux {
+			rtcp := netip.AddrPortFrom(md.Addr, md.Port+1)
 			if md.RTCPPort != 0 {
-				rp = md.RTCPPort
+				ra := md.Addr
 				if md.RTCPAddr.IsValid() {
 					ra = md.RTCPAddr
 				}
+				rtcp = netip.AddrPortFrom(ra, md.RTCPPort)
 			}
-			c.indexMedia(netip.AddrPortFrom(ra, rp), cl, side)
+			switch {
+			case rtcp == netip.AddrPortFrom(md.Addr, md.Port+1), containsAP(cl.rtcpAddrs, rtcp):
+				c.indexMedia(rtcp, cl, side)
+			case len(cl.rtcpAddrs) < 2*maxAddrsPerSide: // an a=rtcp address (RFC 3605)
+				cl.rtcpAddrs = append(cl.rtcpAddrs, rtcp)
+				c.indexMedia(rtcp, cl, side)
+			default:
+				c.cnt.MediaAddrsDropped++
+			}
 		}
 		for _, f := range md.Formats {
 			c.addPT(sm, md, f)
@@ -1336,12 +1347,17 @@ func (c *Correlator) emit(cl *call) {
 		for _, ap := range side.addrs {
 			if e, ok := c.media[ap]; ok && e.call == cl {
 				delete(c.media, ap)
-				// RTCP entries at port+1 go with it.
-				rp := netip.AddrPortFrom(ap.Addr(), ap.Port()+1)
-				if e, ok := c.media[rp]; ok && e.call == cl {
-					delete(c.media, rp)
-				}
 			}
+			// RTCP entries at port+1 go with it.
+			rp := netip.AddrPortFrom(ap.Addr(), ap.Port()+1)
+			if e, ok := c.media[rp]; ok && e.call == cl {
+				delete(c.media, rp)
+			}
+		}
+	}
+	for _, ap := range cl.rtcpAddrs {
+		if e, ok := c.media[ap]; ok && e.call == cl {
+			delete(c.media, ap)
 		}
 	}
 	if c.out.Call == nil {

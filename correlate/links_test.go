@@ -124,3 +124,26 @@ func TestLiveLinks(t *testing.T) {
 		}
 	})
 }
+
+// TestMediaIndexEmptiesOnEmit: every address a call indexed leaves the media index with
+// it, an a=rtcp address on another host included (FuzzCorrelate found it staying, so
+// later RTCP there went to a call already emitted).
+func TestMediaIndexEmptiesOnEmit(t *testing.T) {
+	h := newHarness(t, nil)
+	d := newDialog("rtcp-attr")
+	offer := sdpBody(aMedia, "") + "a=rtcp:5999 IN IP4 10.0.0.9\r\n"
+	h.sipAt(0, aSig, bSig, d.req("INVITE", 1, "inv", false, offer))
+	d.ttag = "tt"
+	h.sipAt(sec, bSig, aSig, d.resp(200, "OK", "INVITE", 1, "inv", false, sdpBody(bMedia, "")))
+	if _, ok := h.c.media[ap("10.0.0.9:5999")]; !ok {
+		t.Fatal("the a=rtcp address was not indexed")
+	}
+	h.bye(d, 5*sec, false)
+	h.tick(20 * sec) // past Linger: emitted
+	if len(h.recs) != 1 {
+		t.Fatalf("%d calls emitted", len(h.recs))
+	}
+	if n := len(h.c.media); n != 0 {
+		t.Fatalf("%d media index entries left after the call: %v", n, h.c.media)
+	}
+}
