@@ -855,8 +855,8 @@ func (c *Correlator) evictStream() {
 
 func (c *Correlator) dropStream(s *stream) {
 	c.streams.del(s)
-	if ssrc := s.key.ssrc; c.bySSRC[ssrc] == s {
-		delete(c.bySSRC, ssrc)
+	if c.bySSRC[s.key.ssrc] == s {
+		delete(c.bySSRC, s.key.ssrc)
 	}
 }
 
@@ -1315,11 +1315,11 @@ func lessStream(a, b *stream) bool {
 	return a.key.dst().Compare(b.key.dst()) < 0
 }
 
-// plausibleOrphan is the heuristic for RTP seen without SIP: enough packets whose
-// sequence numbers mostly advance in small steps.
 // packets is the stream's packet count, saturating at 65535 like advancing.
 func (s *stream) packets() int { return int(min(s.q.Packets(), math.MaxUint16)) }
 
+// plausibleOrphan is the heuristic for RTP seen without SIP: enough packets whose
+// sequence numbers mostly advance in small steps.
 func plausibleOrphan(s *stream) bool {
 	n := s.packets()
 	if n < 8 {
