@@ -173,6 +173,7 @@ type stream struct {
 	codec     uint16 // codecNames id of the main payload type's encoding
 	clock     uint32
 	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
+	repeats   uint16 // of those, the ones that repeated the previous number (RFC 4733 end packets)
 	pt        int16  // main payload type: the first audio one, else the first seen; -1 none
 	lastSeq   uint16
 	side      uint8 // sending side
@@ -911,8 +912,11 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 		}
 	}
 	if seen > 0 && seen < math.MaxUint16 {
-		if d := h.SequenceNumber - st.lastSeq; d >= 1 && d <= 10 {
+		switch d := h.SequenceNumber - st.lastSeq; {
+		case d >= 1 && d <= 10:
 			st.advancing++
+		case d == 0:
+			st.repeats++
 		}
 	}
 	st.lastSeq = h.SequenceNumber
@@ -1319,13 +1323,15 @@ func lessStream(a, b *stream) bool {
 func (s *stream) packets() int { return int(min(s.q.Packets(), math.MaxUint16)) }
 
 // plausibleOrphan is the heuristic for RTP seen without SIP: enough packets whose
-// sequence numbers mostly advance in small steps.
+// sequence numbers mostly (80 %) advance in small steps. A packet repeating the previous
+// number counts neither way: RFC 4733 senders repeat an event's end packet, some with
+// the same sequence number.
 func plausibleOrphan(s *stream) bool {
 	n := s.packets()
-	if n < 8 {
+	if n < 8 || int(s.advancing) < 7 {
 		return false
 	}
-	return int(s.advancing)*10 >= (n-1)*8
+	return int(s.advancing)*10 >= (n-1-int(s.repeats))*8
 }
 
 func (c *Correlator) emitOrphan(s *stream) {

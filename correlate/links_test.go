@@ -147,3 +147,33 @@ func TestMediaIndexEmptiesOnEmit(t *testing.T) {
 		t.Fatalf("%d media index entries left after the call: %v", n, h.c.media)
 	}
 }
+
+// TestOrphanHeuristic: RTP without SIP is reported when its sequence numbers advance;
+// RFC 4733 end packets repeating a number do not count against it (the shape of SIPp's
+// dtmf_2833_1.pcap: 8 numbers, the last sent three times), a flow stuck on one number
+// or jumping around is not RTP.
+func TestOrphanHeuristic(t *testing.T) {
+	cases := []struct {
+		name string
+		seqs []uint16
+		want int
+	}{
+		{"advancing", []uint16{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 1},
+		{"event end repeated", []uint16{7984, 7985, 7986, 7987, 7988, 7989, 7990, 7991, 7991, 7991}, 1},
+		{"too short", []uint16{1, 2, 3, 4, 5, 6, 7}, 0},
+		{"one number", []uint16{5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5}, 0},
+		{"random", []uint16{9, 4000, 17, 60000, 2, 31000, 12, 800, 7, 44444}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			for i, s := range tc.seqs {
+				h.rtpSeq(time.Duration(i)*20*time.Millisecond, "192.0.2.3:49176", "192.0.2.1:10000", 0x0E05384E, 101, s)
+			}
+			h.finish()
+			if len(h.orphans) != tc.want {
+				t.Fatalf("%d orphan streams, want %d", len(h.orphans), tc.want)
+			}
+		})
+	}
+}
