@@ -1,8 +1,10 @@
 // Package capture reads and writes offline capture files: classic pcap and
 // pcapng, optionally gzip-compressed, one at a time (FileReader) or several
-// merged into one timestamp-ordered stream (Merger). It is the first stage of
-// the callscope pipeline: it yields link-layer frames with their timestamps
-// and link types, and knows nothing about the protocols inside them.
+// merged into one timestamp-ordered stream (Merger). It also receives HEP
+// from capture agents over UDP and TCP (HEPListener, hep.go, with its own
+// concurrency notes). It is the first stage of the callscope pipeline: it
+// yields link-layer frames (or HEP packets) with their timestamps, and knows
+// nothing about the protocols inside them beyond HEP's framing.
 //
 // # Formats
 //

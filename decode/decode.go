@@ -101,10 +101,12 @@ type Decoder struct {
 	ts       int64
 	fn       func(*Event)
 
-	ev     Event
-	sipMsg sip.Message
-	rtpHdr rtp.Header
-	hepPkt hep.Packet
+	ev      Event
+	sipMsg  sip.Message
+	rtpHdr  rtp.Header
+	hepPkt  hep.Packet
+	hepLive bool   // DecodeHEP: frames are synthesised (heplive.go)
+	synth   []byte // the synthesised frame of the current live HEP packet
 
 	frags   fragTable
 	tcp     *tcpasm.Assembler
@@ -163,6 +165,23 @@ func (d *Decoder) Flush(fn func(*Event)) {
 	d.errs[ReasonFragTimeout] += uint64(d.frags.dropAll())
 	d.fn = nil
 	d.frame = nil
+}
+
+// DecodeHEP unwraps one HEP packet received by a HEP listener (a UDP datagram, or one
+// packet framed off a TCP stream) at ts (Unix ns, the probe's clock) and calls fn for the
+// event its payload carries. The event's time is the capture time the agent put in the
+// packet. Like Decode, nothing is retained after it returns.
+func (d *Decoder) DecodeHEP(ts int64, b []byte, fn func(*Event)) {
+	if !d.expireSet {
+		d.lastExpire, d.expireSet = ts, true
+	} else if ts-d.lastExpire >= 1e9 {
+		d.Expire(ts)
+	}
+	d.frame, d.linkType, d.ts, d.fn = b, 0, ts, fn
+	d.hepLive = true
+	d.hep(b)
+	d.hepLive = false
+	d.frame, d.fn = nil, nil
 }
 
 // Decode walks one captured frame of the given link type (LINKTYPE_* number) captured at

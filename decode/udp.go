@@ -152,6 +152,9 @@ func (d *Decoder) hep(b []byte) {
 		return
 	}
 	d.cnt.HEP++
+	if d.hepLive {
+		d.frame, d.linkType = d.liveHEPFrame(p.Src, p.Dst, p.IPProto, p.Payload), linkTypeRaw
+	}
 	tr := TransportUDP
 	switch p.IPProto {
 	case protoTCP:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/callscope/callscope/capture"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +36,13 @@ type liveCalls struct {
 	dec     atomic.Pointer[decode.ErrorCounts]
 	packets atomic.Uint64
 	bytes   atomic.Uint64
+	// hep is what the HEP input's own decoder and correlator publish (hep.go); metrics
+	// sum both sources, the live view lists the calls of both.
+	hep struct {
+		snap atomic.Pointer[[]correlate.Call]
+		cor  atomic.Pointer[correlate.Counters]
+		dec  atomic.Pointer[decode.ErrorCounts]
+	}
 }
 
 // publish copies the pipeline's counters for scrapes (called on the pipeline goroutine).
@@ -52,10 +60,13 @@ func (l *liveCalls) publish(pl *pipeline) {
 // decode errors by reason, and the correlator's callscope_correlate_* metrics.
 func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
 	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
-		if c := l.cor.Load(); c != nil {
-			return *c
+		var sum correlate.Counters
+		for _, c := range []*correlate.Counters{l.cor.Load(), l.hep.cor.Load()} {
+			if c != nil {
+				sum = addCounters(sum, *c)
+			}
 		}
-		return correlate.Counters{}
+		return sum
 	}); err != nil {
 		return err
 	}
@@ -81,20 +92,31 @@ var decodeErrorsDesc = prometheus.NewDesc("callscope_decode_errors_total",
 func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsDesc }
 
 func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
-	e := d.l.dec.Load()
-	if e == nil {
-		return
+	sum := map[string]uint64{}
+	for _, e := range []*decode.ErrorCounts{d.l.dec.Load(), d.l.hep.dec.Load()} {
+		if e == nil {
+			continue
+		}
+		for reason, n := range e.Map() {
+			sum[reason] += n
+		}
 	}
-	for reason, n := range e.Map() {
+	for reason, n := range sum {
 		ch <- prometheus.MustNewConstMetric(decodeErrorsDesc, prometheus.CounterValue, float64(n), reason)
 	}
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
-	if s := l.p.Load(); s != nil {
-		return *s
+	a, b := l.p.Load(), l.hep.snap.Load()
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case b == nil:
+		return *a
+	case a == nil:
+		return *b
 	}
-	return nil
+	return append(append(make([]correlate.Call, 0, len(*a)+len(*b)), *a...), *b...)
 }
 
 // lockedWriter serialises writes to an io.Writer shared by goroutines.
@@ -139,7 +161,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var files, ifaces multiFlag
 	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
 	fs.Var(&ifaces, "i", "interface to capture live (not built yet)")
-	hep := fs.String("hep", "", "HEPv3 listen address (not built yet)")
+	hepAddr := fs.String("hep", "", "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
 	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
 	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
 	storeURL := fs.String("store", cfg.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
@@ -153,9 +175,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	files = append(files, fs.Args()...)
 	if len(ifaces) > 0 {
 		return errors.New("serve -i: live capture not built yet; use -r FILE")
-	}
-	if *hep != "" {
-		return errors.New("serve --hep: the HEP listener is not built yet; use -r FILE")
 	}
 	if *configFile != "" {
 		if err := loadConfigFile(*configFile, &cfg); err != nil {
@@ -198,12 +217,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
 
+	var hepIn *capture.HEPListener
+	if *hepAddr != "" {
+		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{}); err != nil {
+			return err
+		}
+		defer hepIn.Close()
+		if err := registerHEPMetrics(reg, hepIn); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "callscope: serving %s (store %s)\n", url, cfg.Store)
+	if hepIn != nil {
+		fmt.Fprintf(stdout, "callscope: HEP input on %s (UDP and TCP)\n", hepIn.Addr())
+	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -247,6 +279,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(files))
 		return nil
 	})
+	if hepIn != nil {
+		// A separate decoder and correlator: HEP carries live time, files their own.
+		g.Go(func() error {
+			n := ingestHEP(gctx, hepIn, ccfg, wr, live)
+			fmt.Fprintf(stdout, "callscope: HEP input: %d calls\n", n)
+			return nil
+		})
+	}
 	if cfg.retention > 0 {
 		g.Go(func() error {
 			retentionLoop(gctx, st, cfg.retention, log)

@@ -1,0 +1,123 @@
+package capture
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/decode/hep"
+)
+
+func hepPacket(t *testing.T, payload string) []byte {
+	t.Helper()
+	p := hep.Packet{Version: 3, IPProto: 17, ProtoType: 1,
+		Src: netip.MustParseAddrPort("192.0.2.1:5060"), Dst: netip.MustParseAddrPort("192.0.2.2:5060"),
+		TSSec: 1_700_000_000, TSUsec: 250, Payload: []byte(payload)}
+	return hep.Append(nil, &p)
+}
+
+func recv(t *testing.T, l *HEPListener) HEPPacket {
+	t.Helper()
+	select {
+	case p := <-l.Packets():
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet within 5 s")
+	}
+	return HEPPacket{}
+}
+
+// TestHEPListener sends real datagrams and TCP streams over loopback: UDP packets
+// arrive one each, TCP packets are framed by their HEP3 length even when split across
+// writes or sent back to back, and a stream that is not HEPv3 is cut and counted.
+func TestHEPListener(t *testing.T) {
+	l, err := ListenHEP("127.0.0.1:0", HEPConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, b := hepPacket(t, "INVITE sip:a SIP/2.0\r\n\r\n"), hepPacket(t, "SIP/2.0 200 OK\r\n\r\n")
+
+	u, err := net.Dial("udp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write(a); err != nil {
+		t.Fatal(err)
+	}
+	if p := recv(t, l); !bytes.Equal(p.Data, a) || p.TCP || p.TS == 0 {
+		t.Fatalf("udp: got %d bytes tcp=%v", len(p.Data), p.TCP)
+	}
+
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream := append(append([]byte(nil), a...), b...)
+	for _, part := range [][]byte{stream[:3], stream[3:20], stream[20:]} { // split mid-header and mid-packet
+		if _, err := c.Write(part); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range [][]byte{a, b} {
+		if p := recv(t, l); !bytes.Equal(p.Data, want) || !p.TCP {
+			t.Fatalf("tcp: got %q, want %q", p.Data, want)
+		}
+	}
+
+	bad, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Stats().BadFrames == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := l.Stats()
+	if st.UDPPackets != 1 || st.TCPPackets != 2 || st.BadFrames != 1 || st.Bytes != uint64(2*len(a)+len(b)) {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-l.Packets(); ok {
+		t.Fatal("Packets not closed after Close")
+	}
+}
+
+// TestHEPListenerQueueFull: a consumer that does not keep up loses packets, counted,
+// and the listener keeps reading.
+func TestHEPListenerQueueFull(t *testing.T) {
+	l, err := ListenHEP("127.0.0.1:0", HEPConfig{Queue: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := hepPacket(t, "OPTIONS sip:a SIP/2.0\r\n\r\n")
+	for i := 0; i < 5; i++ {
+		if _, err := c.Write(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Stats().TCPPackets < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.Stats(); st.TCPPackets != 5 || st.QueueDrops != 3 || len(l.Packets()) != 2 {
+		t.Fatalf("stats %+v, queued %d", st, len(l.Packets()))
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ingestHEP correlates what HEP agents send until ctx ends, then finishes the calls
+// still open (they end capture_end) and returns the number of calls written.
+//
+// Timers run on packet time, as everywhere: the agents' capture times. When traffic
+// pauses, packet time is carried forward by the wall-clock time elapsed since the last
+// packet, so SIP and RTP timeouts still fire; an agent whose clock is off from ours does
+// not make calls time out early.
+func ingestHEP(ctx context.Context, l *capture.HEPListener, ccfg correlate.Config, wr *store.Writer, live *liveCalls) int {
+	n := 0
+	cor := correlate.New(ccfg, correlate.Output{
+		Call:         func(r *correlate.Record) { n++; wr.Write(r) },
+		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
+	})
+	dec := decode.New(decode.DefaultConfig())
+	var lastPkt, lastWall int64 // newest packet time seen, and the wall time then
+	onEvent := func(ev *decode.Event) {
+		if ev.TS > lastPkt {
+			lastPkt, lastWall = ev.TS, time.Now().UnixNano()
+		}
+		cor.Event(ev)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	publish := func() {
+		snap := cor.Snapshot(liveSnapshotMax)
+		live.hep.snap.Store(&snap)
+		cc := cor.Counters()
+		live.hep.cor.Store(&cc)
+		de := *dec.Errors()
+		live.hep.dec.Store(&de)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			dec.Flush(onEvent)
+			cor.Finish()
+			publish()
+			live.hep.snap.Store(nil)
+			return n
+		case p, ok := <-l.Packets():
+			if !ok { // the listener was closed under us
+				dec.Flush(onEvent)
+				cor.Finish()
+				publish()
+				live.hep.snap.Store(nil)
+				return n
+			}
+			dec.DecodeHEP(p.TS, p.Data, onEvent)
+		case now := <-tick.C:
+			if lastPkt != 0 {
+				cor.Advance(lastPkt + (now.UnixNano() - lastWall))
+			}
+			publish()
+		}
+	}
+}
+
+// registerHEPMetrics exports the listener's counters.
+func registerHEPMetrics(reg prometheus.Registerer, l *capture.HEPListener) error {
+	st := func(f func(capture.HEPStats) uint64) func() float64 {
+		return func() float64 { return float64(f(l.Stats())) }
+	}
+	for _, m := range []struct {
+		name, help string
+		f          func(capture.HEPStats) uint64
+	}{
+		{"callscope_hep_udp_packets_total", "HEP packets received over UDP.", func(s capture.HEPStats) uint64 { return s.UDPPackets }},
+		{"callscope_hep_tcp_packets_total", "HEP packets received over TCP.", func(s capture.HEPStats) uint64 { return s.TCPPackets }},
+		{"callscope_hep_bytes_total", "Bytes of HEP packets received.", func(s capture.HEPStats) uint64 { return s.Bytes }},
+		{"callscope_hep_dropped_total", "HEP packets dropped at the probe because correlation fell behind (not network loss).",
+			func(s capture.HEPStats) uint64 { return s.QueueDrops }},
+		{"callscope_hep_bad_frames_total", "TCP connections closed because their stream was not HEPv3.", func(s capture.HEPStats) uint64 { return s.BadFrames }},
+		{"callscope_hep_connections_rejected_total", "TCP connections refused over the connection cap.",
+			func(s capture.HEPStats) uint64 { return s.ConnsRejected }},
+	} {
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, st(m.f))); err != nil {
+			return err
+		}
+	}
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callscope_hep_connections", Help: "HEP TCP connections open.",
+	}, func() float64 { return float64(l.Stats().Conns) }))
+}
+
+// addCounters sums two correlator counter sets field by field (both sources feed the
+// same metrics). Reflection keeps it right as fields are added; it runs per scrape.
+func addCounters(a, b correlate.Counters) correlate.Counters {
+	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(b)
+	for i := 0; i < va.NumField(); i++ {
+		f := va.Field(i)
+		switch f.Kind() {
+		case reflect.Uint64:
+			f.SetUint(f.Uint() + vb.Field(i).Uint())
+		case reflect.Int:
+			f.SetInt(f.Int() + vb.Field(i).Int())
+		}
+	}
+	return a
+}
