@@ -201,6 +201,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
+	// The HEP port first: a taken or bad address fails before anything is created.
+	var hepIn *capture.HEPListener
+	if *hepAddr != "" {
+		var err error
+		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{}); err != nil {
+			return err
+		}
+		defer hepIn.Close()
+	}
+
 	st, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
@@ -217,12 +227,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
 
-	var hepIn *capture.HEPListener
-	if *hepAddr != "" {
-		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{}); err != nil {
-			return err
-		}
-		defer hepIn.Close()
+	if hepIn != nil {
 		if err := registerHEPMetrics(reg, hepIn); err != nil {
 			return err
 		}

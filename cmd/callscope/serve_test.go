@@ -149,7 +149,7 @@ func TestServeFlagsAndConfig(t *testing.T) {
 		want string
 	}{
 		{"live capture", []string{"-i", "eth0"}, "live capture not built yet"},
-		{"hep", []string{"--hep", ":9060"}, "not built yet"},
+		{"hep address", []string{"--hep", "192.0.2.300:9060"}, "hep listen"},
 		{"keep-rtp", []string{"--keep-rtp", "some"}, "keep_rtp"},
 		{"retention", []string{"--retention", "forever"}, "retention"},
 		{"store", []string{"--store", "mysql://x"}, "store"},
