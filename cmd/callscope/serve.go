@@ -36,9 +36,9 @@ type liveCalls struct {
 	dec     atomic.Pointer[decode.ErrorCounts]
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	// hep is what the HEP input's own decoder and correlator publish (hep.go); metrics
-	// sum both sources, the live view lists the calls of both.
-	hep struct {
+	// src is what the live sources' decoder and correlator publish (live.go); metrics sum
+	// it with the file replay's, the live view lists the calls of both.
+	src struct {
 		snap atomic.Pointer[[]correlate.Call]
 		cor  atomic.Pointer[correlate.Counters]
 		dec  atomic.Pointer[decode.ErrorCounts]
@@ -61,7 +61,7 @@ func (l *liveCalls) publish(pl *pipeline) {
 func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
 	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
 		var sum correlate.Counters
-		for _, c := range []*correlate.Counters{l.cor.Load(), l.hep.cor.Load()} {
+		for _, c := range []*correlate.Counters{l.cor.Load(), l.src.cor.Load()} {
 			if c != nil {
 				sum = addCounters(sum, *c)
 			}
@@ -93,7 +93,7 @@ func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsD
 
 func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
 	sum := map[string]uint64{}
-	for _, e := range []*decode.ErrorCounts{d.l.dec.Load(), d.l.hep.dec.Load()} {
+	for _, e := range []*decode.ErrorCounts{d.l.dec.Load(), d.l.src.dec.Load()} {
 		if e == nil {
 			continue
 		}
@@ -107,7 +107,7 @@ func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
-	a, b := l.p.Load(), l.hep.snap.Load()
+	a, b := l.p.Load(), l.src.snap.Load()
 	switch {
 	case a == nil && b == nil:
 		return nil
@@ -160,7 +160,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := defaultServeConfig()
 	var files, ifaces multiFlag
 	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
-	fs.Var(&ifaces, "i", "interface to capture live (not built yet)")
+	fs.Var(&ifaces, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
 	hepAddr := fs.String("hep", "", "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
 	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
 	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
@@ -173,9 +173,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	files = append(files, fs.Args()...)
-	if len(ifaces) > 0 {
-		return errors.New("serve -i: live capture not built yet; use -r FILE")
-	}
 	if *configFile != "" {
 		if err := loadConfigFile(*configFile, &cfg); err != nil {
 			return err
@@ -210,6 +207,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer hepIn.Close()
 	}
+	var capIn *capture.Live
+	if len(ifaces) > 0 {
+		var err error
+		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{}); err != nil {
+			return err
+		}
+		defer capIn.Close()
+	}
 
 	st, err := openStore(ctx, cfg.Store)
 	if err != nil {
@@ -232,6 +237,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if capIn != nil {
+		if err := registerLiveMetrics(reg, capIn); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -240,6 +250,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "callscope: serving %s (store %s)\n", url, cfg.Store)
 	if hepIn != nil {
 		fmt.Fprintf(stdout, "callscope: HEP input on %s (UDP and TCP)\n", hepIn.Addr())
+	}
+	if capIn != nil {
+		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(ifaces, ", "))
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
@@ -284,11 +297,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(files))
 		return nil
 	})
-	if hepIn != nil {
-		// A separate decoder and correlator: HEP carries live time, files their own.
+	if hepIn != nil || capIn != nil {
+		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
-			n := ingestHEP(gctx, hepIn, ccfg, wr, live)
-			fmt.Fprintf(stdout, "callscope: HEP input: %d calls\n", n)
+			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live)
+			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
 			return nil
 		})
 	}

@@ -12,14 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ingestHEP correlates what HEP agents send until ctx ends, then finishes the calls
-// still open (they end capture_end) and returns the number of calls written.
+// ingestLive correlates the live sources, HEP agents and captured interfaces, in one
+// decoder and correlator (SIP mirrored over HEP and RTP seen on a span port make one
+// call), until ctx ends or every source closes; then it finishes the calls still open
+// (they end capture_end) and returns the number of calls written. Either source may be
+// nil.
 //
-// Timers run on packet time, as everywhere: the agents' capture times. When traffic
-// pauses, packet time is carried forward by the wall-clock time elapsed since the last
-// packet, so SIP and RTP timeouts still fire; an agent whose clock is off from ours does
-// not make calls time out early.
-func ingestHEP(ctx context.Context, l *capture.HEPListener, ccfg correlate.Config, wr *store.Writer, live *liveCalls) int {
+// Timers run on packet time, as everywhere. When traffic pauses, packet time is carried
+// forward by the wall-clock time elapsed since the newest packet, so SIP and RTP
+// timeouts still fire, and an agent whose clock is off from ours does not make calls
+// time out early.
+func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.Live, ccfg correlate.Config, wr *store.Writer, live *liveCalls) int {
 	n := 0
 	cor := correlate.New(ccfg, correlate.Output{
 		Call:         func(r *correlate.Record) { n++; wr.Write(r) },
@@ -33,38 +36,58 @@ func ingestHEP(ctx context.Context, l *capture.HEPListener, ccfg correlate.Confi
 		}
 		cor.Event(ev)
 	}
+	var hepCh <-chan capture.HEPPacket
+	if hepIn != nil {
+		hepCh = hepIn.Packets()
+	}
+	var capCh <-chan *capture.Batch
+	if capIn != nil {
+		capCh = capIn.Batches()
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	publish := func() {
 		snap := cor.Snapshot(liveSnapshotMax)
-		live.hep.snap.Store(&snap)
+		live.src.snap.Store(&snap)
 		cc := cor.Counters()
-		live.hep.cor.Store(&cc)
+		live.src.cor.Store(&cc)
 		de := *dec.Errors()
-		live.hep.dec.Store(&de)
+		live.src.dec.Store(&de)
+	}
+	finish := func() int {
+		dec.Flush(onEvent)
+		cor.Finish()
+		publish()
+		live.src.snap.Store(nil)
+		return n
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			dec.Flush(onEvent)
-			cor.Finish()
-			publish()
-			live.hep.snap.Store(nil)
-			return n
-		case p, ok := <-l.Packets():
-			if !ok { // the listener was closed under us
-				dec.Flush(onEvent)
-				cor.Finish()
-				publish()
-				live.hep.snap.Store(nil)
-				return n
+			return finish()
+		case p, ok := <-hepCh:
+			if !ok {
+				hepCh = nil
+				break
 			}
 			dec.DecodeHEP(p.TS, p.Data, onEvent)
+		case b, ok := <-capCh:
+			if !ok {
+				capCh = nil
+				break
+			}
+			for i, f := range b.Frames {
+				dec.Decode(b.LinkType, b.TS[i], f, onEvent)
+			}
+			capIn.Release(b)
 		case now := <-tick.C:
 			if lastPkt != 0 {
 				cor.Advance(lastPkt + (now.UnixNano() - lastWall))
 			}
 			publish()
+		}
+		if hepCh == nil && capCh == nil {
+			return finish()
 		}
 	}
 }
@@ -94,6 +117,28 @@ func registerHEPMetrics(reg prometheus.Registerer, l *capture.HEPListener) error
 	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "callscope_hep_connections", Help: "HEP TCP connections open.",
 	}, func() float64 { return float64(l.Stats().Conns) }))
+}
+
+// registerLiveMetrics exports the live capture's counters.
+func registerLiveMetrics(reg prometheus.Registerer, l *capture.Live) error {
+	for _, m := range []struct {
+		name, help string
+		f          func(capture.LiveStats) uint64
+	}{
+		{"callscope_capture_live_packets_total", "Frames captured on the live interfaces.", func(s capture.LiveStats) uint64 { return s.Packets }},
+		{"callscope_capture_live_bytes_total", "Bytes of frames captured on the live interfaces.", func(s capture.LiveStats) uint64 { return s.Bytes }},
+		{"callscope_capture_kernel_drops_total", "Frames the kernel dropped because the capture ring was full (capture loss, not network loss).",
+			func(s capture.LiveStats) uint64 { return s.KernelDrops }},
+		{"callscope_capture_queue_drops_total", "Captured frames dropped because correlation fell behind (capture loss, not network loss).",
+			func(s capture.LiveStats) uint64 { return s.QueueDrops }},
+	} {
+		f := m.f
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help},
+			func() float64 { return float64(f(l.Stats())) })); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addCounters sums two correlator counter sets field by field (both sources feed the
