@@ -148,7 +148,7 @@ func TestServeFlagsAndConfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"live capture", []string{"-i", "eth0"}, "live capture not built yet"},
+		{"live capture on a missing interface", []string{"-i", "nosuchif0"}, "live capture nosuchif0"},
 		{"hep address", []string{"--hep", "192.0.2.300:9060"}, "hep listen"},
 		{"keep-rtp", []string{"--keep-rtp", "some"}, "keep_rtp"},
 		{"retention", []string{"--retention", "forever"}, "retention"},
