@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
+	"golang.org/x/net/bpf"
 )
 
 // Live capture: AF_PACKET with a TPACKET_V3 ring (gopacket/afpacket, no libpcap). One
@@ -28,6 +29,9 @@ type LiveConfig struct {
 	RingMB     int // kernel ring size (default 32 MiB)
 	Queue      int // batches waiting for the consumer (default 256)
 	BatchBytes int // arena per batch (default 256 KiB)
+	// Filter is a tcpdump filter expression run in the kernel on every interface
+	// (CompileFilter); empty keeps every frame.
+	Filter string
 }
 
 // Batch is a run of captured frames from one interface; frames alias its arena.
@@ -117,11 +121,24 @@ func openTap(name string, cfg LiveConfig) (*tap, error) {
 	const frame = 1 << 16 // TPACKET_V3 packs frames into blocks; this bounds one frame
 	block := 1 << 20
 	n := max(cfg.RingMB<<20/block, 4)
+	var prog []bpf.RawInstruction
+	if cfg.Filter != "" {
+		var err error
+		if prog, err = CompileFilter(name, cfg.Filter); err != nil {
+			return nil, err
+		}
+	}
 	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.OptFrameSize(frame), afpacket.OptBlockSize(block),
 		afpacket.OptNumBlocks(n), afpacket.OptBlockTimeout(10*time.Millisecond), afpacket.OptPollTimeout(100*time.Millisecond),
 		afpacket.TPacketVersion3)
 	if err != nil {
 		return nil, fmt.Errorf("live capture %s (needs root or CAP_NET_RAW): %w", name, err)
+	}
+	if prog != nil {
+		if err := tp.SetBPF(prog); err != nil {
+			tp.Close()
+			return nil, fmt.Errorf("live capture %s: filter %q: %w", name, cfg.Filter, err)
+		}
 	}
 	_ = tp.InitSocketStats()
 	return &tap{iface: name, link: link, tp: tp}, nil

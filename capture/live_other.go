@@ -5,7 +5,10 @@ package capture
 import "errors"
 
 // LiveConfig sizes a live capture (Linux only).
-type LiveConfig struct{ Snaplen, RingMB, Queue, BatchBytes int }
+type LiveConfig struct {
+	Snaplen, RingMB, Queue, BatchBytes int
+	Filter                             string
+}
 
 // Batch is a run of captured frames from one interface.
 type Batch struct {

@@ -162,6 +162,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
 	fs.Var(&ifaces, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
 	hepAddr := fs.String("hep", "", "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
+	filter := fs.String("filter", "", "capture filter for -i, a tcpdump expression run in the kernel (compiled with tcpdump)")
 	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
 	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
 	storeURL := fs.String("store", cfg.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
@@ -210,7 +211,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var capIn *capture.Live
 	if len(ifaces) > 0 {
 		var err error
-		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{}); err != nil {
+		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{Filter: *filter}); err != nil {
 			return err
 		}
 		defer capIn.Close()
