@@ -199,7 +199,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	// The HEP port first: a taken or bad address fails before anything is created.
+	// Live sources first: a taken port or a missing interface fails before anything is
+	// created.
+	if *filter != "" && len(ifaces) == 0 {
+		return errors.New("serve --filter applies to live capture: give -i IFACE")
+	}
 	var hepIn *capture.HEPListener
 	if *hepAddr != "" {
 		var err error

@@ -149,6 +149,7 @@ func TestServeFlagsAndConfig(t *testing.T) {
 		want string
 	}{
 		{"live capture on a missing interface", []string{"-i", "nosuchif0"}, "live capture nosuchif0"},
+		{"filter without an interface", []string{"--filter", "udp"}, "give -i IFACE"},
 		{"hep address", []string{"--hep", "192.0.2.300:9060"}, "hep listen"},
 		{"keep-rtp", []string{"--keep-rtp", "some"}, "keep_rtp"},
 		{"retention", []string{"--retention", "forever"}, "retention"},
