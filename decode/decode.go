@@ -172,16 +172,22 @@ func (d *Decoder) Flush(fn func(*Event)) {
 // event its payload carries. The event's time is the capture time the agent put in the
 // packet. Like Decode, nothing is retained after it returns.
 func (d *Decoder) DecodeHEP(ts int64, b []byte, fn func(*Event)) {
+	d.begin(0, ts, b, fn)
+	d.hepLive = true
+	d.hep(b)
+	d.hepLive = false
+	d.frame, d.fn = nil, nil
+}
+
+// begin runs the once-a-second expiry of the reassembly tables and sets the current
+// frame for the events it yields.
+func (d *Decoder) begin(linkType uint32, ts int64, frame []byte, fn func(*Event)) {
 	if !d.expireSet {
 		d.lastExpire, d.expireSet = ts, true
 	} else if ts-d.lastExpire >= 1e9 {
 		d.Expire(ts)
 	}
-	d.frame, d.linkType, d.ts, d.fn = b, 0, ts, fn
-	d.hepLive = true
-	d.hep(b)
-	d.hepLive = false
-	d.frame, d.fn = nil, nil
+	d.frame, d.linkType, d.ts, d.fn = frame, linkType, ts, fn
 }
 
 // Decode walks one captured frame of the given link type (LINKTYPE_* number) captured at
@@ -189,12 +195,7 @@ func (d *Decoder) DecodeHEP(ts int64, b []byte, fn func(*Event)) {
 // are valid only until fn returns. frame is not retained after Decode returns.
 func (d *Decoder) Decode(linkType uint32, ts int64, frame []byte, fn func(*Event)) {
 	d.cnt.Packets++
-	if !d.expireSet {
-		d.lastExpire, d.expireSet = ts, true
-	} else if ts-d.lastExpire >= 1e9 {
-		d.Expire(ts)
-	}
-	d.frame, d.linkType, d.ts, d.fn = frame, linkType, ts, fn
+	d.begin(linkType, ts, frame, fn)
 	d.link(linkType, frame)
 	d.frame, d.fn = nil, nil
 }
