@@ -23,38 +23,6 @@ import (
 // Concurrency: Batches is read by one consumer, which gives each batch back with
 // Release; Stats may be called from any goroutine.
 
-// LiveConfig sizes a live capture; zero values take the defaults.
-type LiveConfig struct {
-	Snaplen    int // bytes kept per frame (default 65535)
-	RingMB     int // kernel ring size (default 32 MiB)
-	Queue      int // batches waiting for the consumer (default 256)
-	BatchBytes int // arena per batch (default 256 KiB)
-	// Filter is a tcpdump filter expression run in the kernel on every interface
-	// (CompileFilter); empty keeps every frame.
-	Filter string
-}
-
-// Batch is a run of captured frames from one interface; frames alias its arena.
-type Batch struct {
-	Iface    string
-	LinkType uint32
-	TS       []int64
-	Frames   [][]byte
-	OrigLen  []int
-	arena    []byte
-}
-
-func (b *Batch) reset() {
-	b.TS, b.Frames, b.OrigLen, b.arena = b.TS[:0], b.Frames[:0], b.OrigLen[:0], b.arena[:0]
-}
-
-// LiveStats counts one capture.
-type LiveStats struct {
-	Packets, Bytes uint64
-	KernelDrops    uint64 // dropped by the kernel: the ring was full
-	QueueDrops     uint64 // packets in batches dropped because the consumer fell behind
-}
-
 // Live captures on network interfaces.
 type Live struct {
 	out  chan *Batch
@@ -67,14 +35,13 @@ type Live struct {
 }
 
 type tap struct {
-	iface    string
-	link     uint32
-	tp       *afpacket.TPacket
-	packets  atomic.Uint64
-	bytes    atomic.Uint64
-	qdrops   atomic.Uint64
-	kdrops   atomic.Uint64
-	statsErr atomic.Bool
+	iface   string
+	link    uint32
+	tp      *afpacket.TPacket
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	qdrops  atomic.Uint64
+	kdrops  atomic.Uint64
 }
 
 // OpenLive starts capturing on each interface. Frames are Ethernet on Ethernet-like
@@ -185,8 +152,10 @@ func (l *Live) read(t *tap) {
 	defer l.wg.Done()
 	b := l.free.Get().(*Batch)
 	b.Iface, b.LinkType = t.iface, t.link
-	flushAt := time.Now().Add(20 * time.Millisecond)
-	flush := func() {
+	// Batches leave every 20 ms or 1024 frames; the clock is the frames' own capture
+	// time (no clock read per frame), and the wall clock when the ring is idle.
+	var flushAt, statsAt time.Time
+	flush := func(now time.Time) {
 		if len(b.Frames) > 0 {
 			select {
 			case l.out <- b:
@@ -197,31 +166,35 @@ func (l *Live) read(t *tap) {
 			}
 			b.Iface, b.LinkType = t.iface, t.link
 		}
-		flushAt = time.Now().Add(20 * time.Millisecond)
-		t.kernelStats()
+		flushAt = now.Add(20 * time.Millisecond)
+		if now.After(statsAt) { // a getsockopt: once a second is enough
+			t.kernelStats()
+			statsAt = now.Add(time.Second)
+		}
 	}
+	flush(time.Now())
 	for {
 		select {
 		case <-l.done:
-			flush()
+			flush(time.Now())
 			return
 		default:
 		}
 		data, ci, err := t.tp.ZeroCopyReadPacketData()
 		switch {
 		case errors.Is(err, afpacket.ErrTimeout):
-			flush()
+			flush(time.Now())
 			continue
 		case err != nil:
 			// The socket failed (the interface went away): stop this tap, keep the rest.
-			flush()
+			flush(time.Now())
 			return
 		}
 		if len(data) > l.cfg.Snaplen {
 			data = data[:l.cfg.Snaplen]
 		}
 		if len(b.arena)+len(data) > cap(b.arena) {
-			flush()
+			flush(ci.Timestamp)
 			if len(data) > cap(b.arena) {
 				b.arena = make([]byte, 0, len(data))
 			}
@@ -233,8 +206,8 @@ func (l *Live) read(t *tap) {
 		b.OrigLen = append(b.OrigLen, ci.Length)
 		t.packets.Add(1)
 		t.bytes.Add(uint64(ci.Length))
-		if len(b.Frames) >= 1024 || time.Now().After(flushAt) {
-			flush()
+		if len(b.Frames) >= 1024 || ci.Timestamp.After(flushAt) {
+			flush(ci.Timestamp)
 		}
 	}
 }
@@ -244,8 +217,7 @@ func (l *Live) read(t *tap) {
 func (t *tap) kernelStats() {
 	_, v3, err := t.tp.SocketStats()
 	if err != nil {
-		t.statsErr.Store(true)
-		return
+		return // keep the last count; the socket is failing and read will stop
 	}
 	t.kdrops.Store(uint64(v3.Drops()))
 }

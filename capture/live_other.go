@@ -4,24 +4,6 @@ package capture
 
 import "errors"
 
-// LiveConfig sizes a live capture (Linux only).
-type LiveConfig struct {
-	Snaplen, RingMB, Queue, BatchBytes int
-	Filter                             string
-}
-
-// Batch is a run of captured frames from one interface.
-type Batch struct {
-	Iface    string
-	LinkType uint32
-	TS       []int64
-	Frames   [][]byte
-	OrigLen  []int
-}
-
-// LiveStats counts one capture.
-type LiveStats struct{ Packets, Bytes, KernelDrops, QueueDrops uint64 }
-
 // Live captures on network interfaces; only Linux (AF_PACKET) is supported.
 type Live struct{}
 

@@ -1,0 +1,35 @@
+package capture
+
+// Types of live capture (live.go on Linux, live_other.go elsewhere).
+
+// LiveConfig sizes a live capture; zero values take the defaults.
+type LiveConfig struct {
+	Snaplen    int // bytes kept per frame (default 65535)
+	RingMB     int // kernel ring size (default 32 MiB)
+	Queue      int // batches waiting for the consumer (default 256)
+	BatchBytes int // arena per batch (default 256 KiB)
+	// Filter is a tcpdump filter expression run in the kernel on every interface
+	// (CompileFilter); empty keeps every frame.
+	Filter string
+}
+
+// Batch is a run of captured frames from one interface; frames alias its arena.
+type Batch struct {
+	Iface    string
+	LinkType uint32
+	TS       []int64
+	Frames   [][]byte
+	OrigLen  []int
+	arena    []byte
+}
+
+func (b *Batch) reset() {
+	b.TS, b.Frames, b.OrigLen, b.arena = b.TS[:0], b.Frames[:0], b.OrigLen[:0], b.arena[:0]
+}
+
+// LiveStats counts one capture.
+type LiveStats struct {
+	Packets, Bytes uint64
+	KernelDrops    uint64 // dropped by the kernel: the ring was full
+	QueueDrops     uint64 // packets in batches dropped because the consumer fell behind
+}
