@@ -82,29 +82,26 @@ func (c *Correlator) indexLinks(cl *call) {
 // unindexLinks removes a call leaving the table from the index.
 func (c *Correlator) unindexLinks(cl *call) {
 	for _, k := range cl.linkKeys {
-		others := c.links.byKey[k]
-		if i := slices.Index(others, cl); i >= 0 {
-			others = slices.Delete(others, i, i+1)
-			if len(others) == 0 {
-				delete(c.links.byKey, k)
-			} else {
-				c.links.byKey[k] = others
-			}
-		}
+		dropFromIndex(c.links.byKey, k, cl)
 	}
 	if !c.cfg.LinkByNumber {
 		return
 	}
 	if nk, ok := callNumberKey(cl.fromUser, cl.toUser); ok {
-		list := c.links.byNumber[nk]
-		if i := slices.Index(list, cl); i >= 0 {
-			list = slices.Delete(list, i, i+1)
-		}
-		if len(list) == 0 {
-			delete(c.links.byNumber, nk)
-		} else {
-			c.links.byNumber[nk] = list
-		}
+		dropFromIndex(c.links.byNumber, nk, cl)
+	}
+}
+
+// dropFromIndex removes cl from m[k], and k when its list empties.
+func dropFromIndex(m map[string][]*call, k string, cl *call) {
+	list := m[k]
+	if i := slices.Index(list, cl); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = list
 	}
 }
 
