@@ -136,18 +136,23 @@ func (l *HEPListener) deliver(p HEPPacket) {
 	}
 }
 
+// closed reports whether a socket error means the listener is closing.
+func (l *HEPListener) closed(err error) bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return errors.Is(err, net.ErrClosed)
+	}
+}
+
 func (l *HEPListener) readUDP() {
 	defer l.wg.Done()
 	buf := make([]byte, 65536)
 	for {
 		n, _, err := l.udp.ReadFromUDP(buf)
 		if err != nil {
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if l.closed(err) {
 				return
 			}
 			continue // a transient error (ICMP-induced and the like)
@@ -163,12 +168,7 @@ func (l *HEPListener) accept() {
 	for {
 		c, err := l.tcp.Accept()
 		if err != nil {
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
+			if l.closed(err) {
 				return
 			}
 			time.Sleep(10 * time.Millisecond) // EMFILE and the like: do not spin
