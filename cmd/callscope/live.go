@@ -19,9 +19,9 @@ import (
 // nil.
 //
 // Timers run on packet time, as everywhere. When traffic pauses, packet time is carried
-// forward by the wall-clock time elapsed since the newest packet, so SIP and RTP
-// timeouts still fire, and an agent whose clock is off from ours does not make calls
-// time out early.
+// forward by the wall-clock time elapsed since the tick that last saw it move (so no
+// clock is read per packet), so SIP and RTP timeouts still fire, and an agent whose
+// clock is off from ours does not make calls time out early.
 func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.Live, ccfg correlate.Config, wr *store.Writer, live *liveCalls) int {
 	n := 0
 	cor := correlate.New(ccfg, correlate.Output{
@@ -29,11 +29,10 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
 	})
 	dec := decode.New(decode.DefaultConfig())
-	var lastPkt, lastWall int64 // newest packet time seen, and the wall time then
+	var lastPkt int64               // newest packet time seen
+	var anchorPkt, anchorWall int64 // lastPkt at the tick that last saw it move, and that tick's wall time
 	onEvent := func(ev *decode.Event) {
-		if ev.TS > lastPkt {
-			lastPkt, lastWall = ev.TS, time.Now().UnixNano()
-		}
+		lastPkt = max(lastPkt, ev.TS)
 		cor.Event(ev)
 	}
 	var hepCh <-chan capture.HEPPacket
@@ -46,19 +45,11 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	publish := func() {
-		snap := cor.Snapshot(liveSnapshotMax)
-		live.src.snap.Store(&snap)
-		cc := cor.Counters()
-		live.src.cor.Store(&cc)
-		de := *dec.Errors()
-		live.src.dec.Store(&de)
-	}
 	finish := func() int {
 		dec.Flush(onEvent)
 		cor.Finish()
-		publish()
-		live.src.snap.Store(nil)
+		live.live.publish(cor, dec, false)
+		live.live.snap.Store(nil)
 		return n
 	}
 	for {
@@ -81,10 +72,14 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 			}
 			capIn.Release(b)
 		case now := <-tick.C:
-			if lastPkt != 0 {
-				cor.Advance(lastPkt + (now.UnixNano() - lastWall))
+			w := now.UnixNano()
+			if lastPkt != anchorPkt {
+				anchorPkt, anchorWall = lastPkt, w
 			}
-			publish()
+			if anchorPkt != 0 {
+				cor.Advance(anchorPkt + (w - anchorWall))
+			}
+			live.live.publish(cor, dec, true)
 		}
 		if hepCh == nil && capCh == nil {
 			return finish()

@@ -28,29 +28,42 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// liveCalls holds what the pipeline goroutine publishes for other goroutines: the latest
-// snapshot of in-progress calls (web.LiveSource) and copies of its counters (/metrics).
+// liveCalls holds what the ingesting goroutines publish for other goroutines: the file
+// replay and the live sources (live.go) each publish their calls in progress
+// (web.LiveSource lists both) and their counters (/metrics sums both); the file replay
+// also its capture statistics.
 type liveCalls struct {
-	p       atomic.Pointer[[]correlate.Call]
-	cor     atomic.Pointer[correlate.Counters]
-	dec     atomic.Pointer[decode.ErrorCounts]
-	packets atomic.Uint64
-	bytes   atomic.Uint64
-	// src is what the live sources' decoder and correlator publish (live.go); metrics sum
-	// it with the file replay's, the live view lists the calls of both.
-	src struct {
-		snap atomic.Pointer[[]correlate.Call]
-		cor  atomic.Pointer[correlate.Counters]
-		dec  atomic.Pointer[decode.ErrorCounts]
-	}
+	files, live published
+	packets     atomic.Uint64
+	bytes       atomic.Uint64
 }
 
-// publish copies the pipeline's counters for scrapes (called on the pipeline goroutine).
-func (l *liveCalls) publish(pl *pipeline) {
-	cc := pl.cor.Counters()
-	l.cor.Store(&cc)
-	de := *pl.dec.Errors()
-	l.dec.Store(&de)
+// published is what one ingesting goroutine, with its own decoder and correlator, makes
+// visible to the others.
+type published struct {
+	snap atomic.Pointer[[]correlate.Call]
+	cor  atomic.Pointer[correlate.Counters]
+	dec  atomic.Pointer[decode.ErrorCounts]
+}
+
+// publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
+// in progress for the dashboard. Called on the goroutine that owns cor and dec.
+func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snapshot bool) {
+	if snapshot {
+		snap := cor.Snapshot(liveSnapshotMax)
+		p.snap.Store(&snap)
+	}
+	cc := cor.Counters()
+	p.cor.Store(&cc)
+	de := *dec.Errors()
+	p.dec.Store(&de)
+}
+
+func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }
+
+// publishFiles publishes the file replay's counters and capture statistics.
+func (l *liveCalls) publishFiles(pl *pipeline, snapshot bool) {
+	l.files.publish(pl.cor, pl.dec, snapshot)
 	st := pl.src.Stats()
 	l.packets.Store(st.Packets)
 	l.bytes.Store(st.Bytes)
@@ -61,8 +74,8 @@ func (l *liveCalls) publish(pl *pipeline) {
 func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
 	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
 		var sum correlate.Counters
-		for _, c := range []*correlate.Counters{l.cor.Load(), l.src.cor.Load()} {
-			if c != nil {
+		for _, src := range l.sources() {
+			if c := src.cor.Load(); c != nil {
 				sum = addCounters(sum, *c)
 			}
 		}
@@ -93,7 +106,8 @@ func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsD
 
 func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
 	sum := map[string]uint64{}
-	for _, e := range []*decode.ErrorCounts{d.l.dec.Load(), d.l.src.dec.Load()} {
+	for _, src := range d.l.sources() {
+		e := src.dec.Load()
 		if e == nil {
 			continue
 		}
@@ -107,16 +121,13 @@ func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
-	a, b := l.p.Load(), l.src.snap.Load()
-	switch {
-	case a == nil && b == nil:
-		return nil
-	case b == nil:
-		return *a
-	case a == nil:
-		return *b
+	var all []correlate.Call
+	for _, src := range l.sources() {
+		if s := src.snap.Load(); s != nil {
+			all = append(all, *s...)
+		}
 	}
-	return append(append(make([]correlate.Call, 0, len(*a)+len(*b)), *a...), *b...)
+	return all
 }
 
 // lockedWriter serialises writes to an io.Writer shared by goroutines.
@@ -355,16 +366,14 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 		// by this (the correlator's) goroutine.
 		if now := time.Now(); now.Sub(lastSnap) >= time.Second {
 			lastSnap = now
-			snap := cor.Snapshot(liveSnapshotMax)
-			live.p.Store(&snap)
-			live.publish(pl)
+			live.publishFiles(pl, true)
 		}
 	})
-	live.publish(pl)
+	live.publishFiles(pl, false)
 	if err != nil {
 		return n, err
 	}
-	live.p.Store(nil)
+	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)
 }
 
