@@ -5,7 +5,6 @@ package capture
 import (
 	"encoding/binary"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -22,29 +21,9 @@ func BenchmarkLiveCapture(b *testing.B) {
 		b.Skip("needs root (veth pair, AF_PACKET)")
 	}
 	const a, z = "csbenchA", "csbenchZ"
-	_ = exec.Command("ip", "link", "del", a).Run()
-	for _, args := range [][]string{{"link", "add", a, "type", "veth", "peer", "name", z}, {"link", "set", a, "up"}, {"link", "set", z, "up"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			b.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	defer exec.Command("ip", "link", "del", a).Run()
-	time.Sleep(200 * time.Millisecond)
-
-	frame := make([]byte, 214)
-	copy(frame[0:6], []byte{2, 0, 0, 0, 0, 2})
-	copy(frame[6:12], []byte{2, 0, 0, 0, 0, 1})
-	binary.BigEndian.PutUint16(frame[12:], 0x0800)
-	ip := frame[14:]
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(len(frame)-14))
-	copy(ip[12:16], []byte{10, 0, 0, 1})
-	copy(ip[16:20], []byte{10, 0, 0, 2})
-	udp := ip[20:]
-	binary.BigEndian.PutUint16(udp[0:], 4000)
-	binary.BigEndian.PutUint16(udp[2:], 6000)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	udp[8] = 0x80 // RTP v2
+	vethPair(b, "ip", a, z)
+	frame := udpFrame(6000, 0, 214)
+	seq := frame[42:44]
 
 	live, err := OpenLive([]string{z}, LiveConfig{})
 	if err != nil {
@@ -64,7 +43,7 @@ func BenchmarkLiveCapture(b *testing.B) {
 	start := time.Now()
 	go func() {
 		for i := 0; i < b.N; i++ {
-			binary.BigEndian.PutUint16(udp[10:], uint16(i)) // RTP sequence number
+			binary.BigEndian.PutUint16(seq, uint16(i))
 			for tx.WritePacketData(frame) != nil {
 				time.Sleep(time.Microsecond) // the transmit queue is full: wait, do not lose the frame here
 			}

@@ -13,9 +13,10 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 )
 
-// udpFrame is an Ethernet/IPv4/UDP frame to dport carrying n in its payload.
-func udpFrame(dport uint16, n int) []byte {
-	f := make([]byte, 14+20+8+12)
+// udpFrame is an Ethernet/IPv4/UDP frame of size bytes (at least 54) to dport,
+// carrying n in the first payload word (the RTP sequence number's place).
+func udpFrame(dport uint16, n, size int) []byte {
+	f := make([]byte, max(size, 14+20+8+12))
 	copy(f[0:6], []byte{2, 0, 0, 0, 0, 2})
 	copy(f[6:12], []byte{2, 0, 0, 0, 0, 1})
 	binary.BigEndian.PutUint16(f[12:], 0x0800)
@@ -26,9 +27,22 @@ func udpFrame(dport uint16, n int) []byte {
 	copy(ip[16:20], []byte{10, 0, 0, 2})
 	binary.BigEndian.PutUint16(ip[20:], 4000)
 	binary.BigEndian.PutUint16(ip[22:], dport)
-	binary.BigEndian.PutUint16(ip[24:], 8+12)
+	binary.BigEndian.PutUint16(ip[24:], uint16(len(f)-34))
 	binary.BigEndian.PutUint32(ip[28:], uint32(n))
 	return f
+}
+
+// vethPair creates the veth pair a<->z, both up, removed at cleanup.
+func vethPair(tb testing.TB, ipTool, a, z string) {
+	tb.Helper()
+	_ = exec.Command(ipTool, "link", "del", a).Run() // a leftover of a killed run
+	for _, args := range [][]string{{"link", "add", a, "type", "veth", "peer", "name", z}, {"link", "set", a, "up"}, {"link", "set", z, "up"}} {
+		if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
+			tb.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	tb.Cleanup(func() { _ = exec.Command(ipTool, "link", "del", a).Run() })
+	time.Sleep(200 * time.Millisecond)
 }
 
 // TestLiveFilter captures one end of a veth pair while frames to two UDP ports are
@@ -41,14 +55,7 @@ func TestLiveFilter(t *testing.T) {
 		testutil.Missing(t, "root (veth pair, AF_PACKET)")
 	}
 	a, z := "cstestA", "cstestZ"
-	_ = exec.Command(ipTool, "link", "del", a).Run()
-	for _, args := range [][]string{{"link", "add", a, "type", "veth", "peer", "name", z}, {"link", "set", a, "up"}, {"link", "set", z, "up"}} {
-		if out, err := exec.Command(ipTool, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	t.Cleanup(func() { _ = exec.Command(ipTool, "link", "del", a).Run() })
-	time.Sleep(200 * time.Millisecond)
+	vethPair(t, ipTool, a, z)
 
 	live, err := OpenLive([]string{z}, LiveConfig{Filter: "udp dst port 6000"})
 	if err != nil {
@@ -67,7 +74,7 @@ func TestLiveFilter(t *testing.T) {
 		if i%2 == 1 {
 			port = 7000
 		}
-		if err := tx.WritePacketData(udpFrame(port, i)); err != nil {
+		if err := tx.WritePacketData(udpFrame(port, i, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
