@@ -26,7 +26,7 @@ import (
 // HEPPacket is one HEP packet as received.
 type HEPPacket struct {
 	TS   int64  // receive time, Unix ns (the probe's clock; the capture time is inside)
-	Data []byte // the whole HEP packet, owned by the receiver
+	Data []byte // the whole HEP packet, the receiver's until it calls Release
 	TCP  bool   // came over TCP
 }
 
@@ -52,6 +52,7 @@ type HEPListener struct {
 	udp   *net.UDPConn
 	tcp   net.Listener
 	out   chan HEPPacket
+	free  chan []byte // buffers given back by Release, reused instead of allocated
 	cfg   HEPConfig
 	wg    sync.WaitGroup
 	close sync.Once
@@ -90,7 +91,7 @@ func ListenHEP(addr string, cfg HEPConfig) (*HEPListener, error) {
 		return nil, fmt.Errorf("hep listen udp %s: %w", addr, err)
 	}
 	_ = udp.SetReadBuffer(8 << 20) // best effort: bursts from many agents
-	l := &HEPListener{udp: udp, tcp: tcp, out: make(chan HEPPacket, cfg.Queue), cfg: cfg,
+	l := &HEPListener{udp: udp, tcp: tcp, out: make(chan HEPPacket, cfg.Queue), free: make(chan []byte, 1024), cfg: cfg,
 		done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 	l.wg.Add(2)
 	go l.readUDP()
@@ -128,11 +129,33 @@ func (l *HEPListener) Close() error {
 	return err
 }
 
+// Release gives a consumed packet's buffer back for reuse (optional: a packet not
+// released is simply collected).
+func (l *HEPListener) Release(p HEPPacket) {
+	select {
+	case l.free <- p.Data[:0]:
+	default:
+	}
+}
+
+// buffer returns a buffer of n bytes, reused when one is free and large enough.
+func (l *HEPListener) buffer(n int) []byte {
+	select {
+	case b := <-l.free:
+		if cap(b) >= n {
+			return b[:n]
+		}
+	default:
+	}
+	return make([]byte, n, max(n, 2048))
+}
+
 func (l *HEPListener) deliver(p HEPPacket) {
 	select {
 	case l.out <- p:
 	default:
 		l.drops.Add(1)
+		l.Release(p)
 	}
 }
 
@@ -150,7 +173,7 @@ func (l *HEPListener) readUDP() {
 	defer l.wg.Done()
 	buf := make([]byte, 65536)
 	for {
-		n, _, err := l.udp.ReadFromUDP(buf)
+		n, err := l.udp.Read(buf) // the sender's address is not needed (HEP carries its own); ReadFromUDP allocates it
 		if err != nil {
 			if l.closed(err) {
 				return
@@ -159,7 +182,9 @@ func (l *HEPListener) readUDP() {
 		}
 		l.udpN.Add(1)
 		l.bytes.Add(uint64(n))
-		l.deliver(HEPPacket{TS: time.Now().UnixNano(), Data: append([]byte(nil), buf[:n]...)})
+		data := l.buffer(n)
+		copy(data, buf[:n])
+		l.deliver(HEPPacket{TS: time.Now().UnixNano(), Data: data})
 	}
 }
 
@@ -220,7 +245,7 @@ func (l *HEPListener) serveTCP(c net.Conn) {
 			l.bad.Add(1) // not HEPv3 framing: nothing after it can be trusted
 			return
 		}
-		p := make([]byte, n)
+		p := l.buffer(n)
 		copy(p, hdr[:])
 		if _, err := io.ReadFull(r, p[hep3Header:]); err != nil {
 			return

@@ -62,6 +62,7 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 				break
 			}
 			dec.DecodeHEP(p.TS, p.Data, onEvent)
+			hepIn.Release(p)
 		case b, ok := <-capCh:
 			if !ok {
 				capCh = nil
