@@ -1,0 +1,174 @@
+package correlate
+
+import (
+	"hash/maphash"
+	"net/netip"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sdp"
+)
+
+// Sides of a call.
+const (
+	sideCaller uint8 = 0
+	sideCallee uint8 = 1
+	sideNone   uint8 = 2
+)
+
+// Record is a finished call with what the store needs besides the JSON object.
+type Record struct {
+	Call     Call
+	Messages []Message // ladder entries, when Config.KeepMessages
+	LinkKeys []string  // values that link B2BUA legs (see LinkCalls)
+	Media    []Frame   // RTP/RTCP frames kept for pcap export (Config.KeepRTP), in arrival order
+	// LinkWindow is Config.LinkWindow when Config.LinkByNumber is on, else 0: LinkCalls
+	// then also links this call to calls with the same from_user and to_user starting
+	// within it.
+	LinkWindow int64
+}
+
+// Frame is one captured frame kept for pcap export. Data of the frames of one call share
+// backing arrays; treat them as read-only.
+type Frame struct {
+	TS       int64
+	LinkType uint32
+	OrigLen  int    // length on the wire
+	Data     []byte // the whole frame, or only its headers through the RTP header (KeepRTP headers)
+}
+
+// Message is one SIP message of a call as captured, for ladders and pcap export.
+type Message struct {
+	TS        int64
+	Src, Dst  netip.AddrPort
+	Transport string
+	Request   bool
+	Method    string
+	Status    int
+	CSeq      uint32
+	Retrans   bool
+	Raw       []byte // the SIP message bytes
+	Frame     []byte // the captured frame it completed in
+	LinkType  uint32
+}
+
+// Output receives what the correlator finishes. Any field may be nil.
+type Output struct {
+	Call         func(*Record)
+	Orphan       func(*Stream)
+	Registration func(*Registration)
+}
+
+// Counters count what the correlator did and what it had to evict, by reason.
+type Counters struct {
+	SIPMessages, RTPPackets, RTCPPackets uint64
+	NonCallSIP                           uint64 // OPTIONS, SUBSCRIBE, MESSAGE... outside INVITE dialogs
+	UnmatchedRTCP                        uint64
+	NonRTPMedia                          uint64 // RTP-looking datagrams on media the SDP says is not RTP (T.38)
+	CallsEvicted, StreamsEvicted         uint64 // table full
+	MediaEvicted, RegistrationsEvicted   uint64
+	MessagesDropped                      uint64 // per-call message cap
+	StreamsDroppedPerCall                uint64
+	MediaFramesDropped                   uint64 // per-call kept-frame caps (KeepRTP)
+	// Per-call list caps: message hashes for retransmission detection, SDP media
+	// addresses, payload types, user agents, SIP INFO DTMF events.
+	SeenHashesDropped, MediaAddrsDropped uint64
+	PayloadTypesDropped                  uint64
+	UserAgentsDropped, DTMFDropped       uint64
+	BadSDP, BadRTCP                      uint64
+	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
+	LinksDropped                         uint64 // leg links past maxLinksPerCall or maxCallsPerLinkKey
+
+	// Gauges at the time Counters was called.
+	ActiveCalls, ActiveStreams       int
+	ActiveMedia, ActiveRegistrations int
+}
+
+// Correlator turns events into calls. See the package doc for its rules.
+type Correlator struct {
+	cfg      Config
+	out      Output
+	calls    map[string]*call
+	media    map[netip.AddrPort]mediaEntry
+	streams  streamTable
+	bySSRC   map[uint32]*stream
+	regs     map[string]*regFlow
+	seed     maphash.Seed
+	codecs   codecNames
+	links    linkIndex
+	static   [128]uint16 // codecNames ids of the RFC 3551 static payload types
+	keepMode uint8
+	msg      sdp.Session
+	cnt      Counters
+	now      int64
+	lastTick int64
+}
+
+// New returns a Correlator that reports finished calls, orphan streams and registrations
+// to out.
+func New(cfg Config, out Output) *Correlator {
+	c := &Correlator{
+		cfg:      cfg,
+		out:      out,
+		calls:    make(map[string]*call),
+		media:    make(map[netip.AddrPort]mediaEntry),
+		streams:  newStreamTable(),
+		bySSRC:   make(map[uint32]*stream),
+		regs:     make(map[string]*regFlow),
+		seed:     maphash.MakeSeed(),
+		keepMode: keepModeOf(&cfg),
+		codecs:   newCodecNames(),
+		links:    newLinkIndex(),
+	}
+	for pt := range c.static {
+		if name, _, ok := sdp.StaticPayload(uint8(pt)); ok {
+			c.static[pt], _ = c.codecs.id([]byte(name))
+		}
+	}
+	return c
+}
+
+// Counters returns a copy of the counters with the current table sizes.
+func (c *Correlator) Counters() Counters {
+	n := c.cnt
+	n.ActiveCalls, n.ActiveStreams = len(c.calls), c.streams.len()
+	n.ActiveMedia, n.ActiveRegistrations = len(c.media), len(c.regs)
+	return n
+}
+
+// ActiveCalls is the number of calls in the table.
+func (c *Correlator) ActiveCalls() int { return len(c.calls) }
+
+// ActiveStreams is the number of streams in the table.
+func (c *Correlator) ActiveStreams() int { return c.streams.len() }
+
+// Event consumes one decoded event. The event is a view; nothing of it is kept.
+func (c *Correlator) Event(ev *decode.Event) {
+	if ev.TS > c.now {
+		c.now = ev.TS
+	}
+	switch ev.Kind {
+	case decode.KindSIP:
+		c.cnt.SIPMessages++
+		c.sipEvent(ev)
+	case decode.KindRTP:
+		c.cnt.RTPPackets++
+		c.rtpEvent(ev)
+	case decode.KindRTCP:
+		c.cnt.RTCPPackets++
+		c.rtcpEvent(ev)
+	}
+	if c.now-c.lastTick >= 1e9 {
+		c.Advance(c.now)
+	}
+}
+
+// Per-call list caps; what goes beyond them is counted.
+const (
+	maxSeenPerCall    = 1024
+	maxUserAgents     = 8
+	maxInfoDTMF       = 256
+	maxAddrsPerSide   = 16
+	maxNonRTPPerSide  = 8
+	maxPayloadTypes   = 32
+	maxHeaderlessKept = 128 // bytes kept of a frame whose RTP header is not in it (KeepRTP headers)
+)

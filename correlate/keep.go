@@ -1,0 +1,85 @@
+package correlate
+
+import (
+	"bytes"
+
+	"github.com/callscope/callscope/decode"
+)
+
+// mediaKeep holds the frames kept for one call. Frame data is packed into chunks that
+// grow from 2 KiB to 64 KiB, so keeping a frame costs no allocation of its own.
+type mediaKeep struct {
+	frames []Frame
+	buf    []byte // current chunk; frames alias it
+	bytes  int
+}
+
+// Kept-media modes, from Config.KeepRTP (and Config.KeepMessages).
+const (
+	keepNone uint8 = iota
+	keepHeaders
+	keepFull
+)
+
+func keepModeOf(cfg *Config) uint8 {
+	if !cfg.KeepMessages {
+		return keepNone
+	}
+	switch cfg.KeepRTP {
+	case KeepRTPHeaders:
+		return keepHeaders
+	case KeepRTPFull:
+		return keepFull
+	}
+	return keepNone
+}
+
+// keepFrame copies the frame of a media packet of cl for pcap export. rtpHdr is the RTP
+// header length (0 for RTCP, which is kept whole): in headers mode the frame is cut
+// right after it.
+func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
+	data := ev.Frame
+	if len(data) == 0 {
+		return
+	}
+	if c.keepMode == keepHeaders && rtpHdr > 0 {
+		data = data[:rtpHeaderEnd(data, ev.Payload, rtpHdr)]
+	}
+	k := cl.keep
+	if k == nil {
+		k = &mediaKeep{}
+		cl.keep = k
+	}
+	if len(k.frames) >= c.cfg.MaxMediaFramesPerCall || k.bytes+len(data) > c.cfg.MaxMediaBytesPerCall {
+		c.cnt.MediaFramesDropped++
+		return
+	}
+	if cap(k.buf)-len(k.buf) < len(data) {
+		size := 2 * cap(k.buf)
+		size = min(max(size, 2<<10), 64<<10)
+		k.buf = make([]byte, 0, max(size, len(data)))
+	}
+	off := len(k.buf)
+	k.buf = append(k.buf, data...)
+	k.frames = append(k.frames, Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: k.buf[off:len(k.buf):len(k.buf)]})
+	k.bytes += len(data)
+}
+
+// rtpHeaderEnd returns the offset in frame just past the RTP header that starts payload
+// (a datagram of the frame): usually the payload is the frame's tail; with Ethernet
+// padding it is found by its header bytes. A frame that does not hold the header (the
+// last fragment of a reassembled datagram) is cut at maxHeaderlessKept bytes.
+func rtpHeaderEnd(frame, payload []byte, hl int) int {
+	if hl > len(payload) {
+		hl = len(payload)
+	}
+	if off := len(frame) - len(payload); off >= 0 && bytes.Equal(frame[off:off+hl], payload[:hl]) {
+		return off + hl
+	}
+	if hl >= 12 {
+		if i := bytes.Index(frame, payload[:hl]); i >= 0 {
+			return i + hl
+		}
+	}
+	return min(len(frame), maxHeaderlessKept)
+}

@@ -1,0 +1,221 @@
+package correlate
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sdp"
+	"github.com/callscope/callscope/quality"
+)
+
+// stream is one RTP stream. Fields are chosen and sized so that the struct (most of it
+// the quality state) fits the runtime's 416-byte size class: with 100k calls of two
+// streams each, every byte is 200 kB (BenchmarkMemory100k; TestStreamSize guards it).
+type stream struct {
+	q         quality.Stream
+	call      *call
+	next      *stream // hash-collision chain of streamTable
+	key       streamKey
+	codec     uint16 // codecNames id of the main payload type's encoding
+	clock     uint32
+	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
+	repeats   uint16 // of those, the ones that repeated the previous number (RFC 4733 end packets)
+	pt        int16  // main payload type: the first audio one, else the first seen; -1 none
+	lastSeq   uint16
+	side      uint8 // sending side
+	mismatch  bool
+	audio     bool // an audio (not event or comfort noise) packet was seen
+	newSSRC   bool // another SSRC already flowed on this source→destination in the call
+}
+
+func (c *Correlator) rtpEvent(ev *decode.Event) {
+	h := ev.RTP
+	if h == nil {
+		return
+	}
+	var key streamKey
+	key.set(h.SSRC, ev.Src, ev.Dst)
+	st := c.streams.get(&key)
+	if st == nil {
+		st = c.newStream(&key, ev)
+		if st == nil {
+			return
+		}
+	}
+	c.rtpPacket(st, ev)
+}
+
+func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
+	var cl *call
+	side := sideNone
+	mismatch := false
+	if e, ok := c.media[ev.Dst]; ok {
+		cl, side = e.call, 1-e.side
+		if other := cl.media[side].addrs; len(other) > 0 && !containsAP(other, ev.Src) {
+			mismatch = true
+		}
+	} else if e, ok := c.media[ev.Src]; ok {
+		cl, side = e.call, e.side
+		mismatch = true
+	}
+	if cl != nil && len(cl.streams) >= c.cfg.MaxStreamsPerCall {
+		c.cnt.StreamsDroppedPerCall++
+		return nil
+	}
+	if c.streams.len() >= c.cfg.MaxStreams {
+		c.evictStream()
+	}
+	st := &stream{key: *key, call: cl, side: side, mismatch: mismatch, pt: -1}
+	if cl != nil {
+		for _, o := range cl.streams {
+			if o.key.sameFlow(key) && o.key.ssrc != key.ssrc {
+				st.newSSRC = true // the source changed SSRC mid-call (RFC 3550 §8.2)
+				break
+			}
+		}
+	}
+	st.q.Init(&c.cfg.Quality, key.ssrc, 0, quality.LookupCodec(nil, 0))
+	c.streams.add(st)
+	c.bySSRC[key.ssrc] = st
+	if cl != nil {
+		cl.streams = append(cl.streams, st)
+	}
+	return st
+}
+
+// evictStream drops the least recently active orphan candidate, or else the least
+// recently active stream.
+func (c *Correlator) evictStream() {
+	all := make([]*stream, 0, c.streams.len())
+	c.streams.each(func(st *stream) { all = append(all, st) })
+	// Orphan candidates first, then the least recently active; batches as for calls.
+	slices.SortFunc(all, func(a, b *stream) int {
+		if ao, bo := a.call == nil, b.call == nil; ao != bo {
+			if ao {
+				return -1
+			}
+			return 1
+		}
+		if d := cmp.Compare(a.q.Last(), b.q.Last()); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.key.ssrc, b.key.ssrc)
+	})
+	for _, victim := range all[:min(evictBatch(c.cfg.MaxStreams), len(all))] {
+		c.cnt.StreamsEvicted++
+		c.dropStream(victim)
+		if victim.call == nil {
+			c.emitOrphan(victim)
+		}
+	}
+}
+
+func (c *Correlator) dropStream(s *stream) {
+	c.streams.del(s)
+	if c.bySSRC[s.key.ssrc] == s {
+		delete(c.bySSRC, s.key.ssrc)
+	}
+}
+
+// ptFor resolves a payload type through the receiver's SDP, then the sender's.
+func (cl *call) ptFor(sender uint8, pt uint8) (ptInfo, bool) {
+	if cl == nil || sender > sideCallee {
+		return ptInfo{}, false
+	}
+	for _, side := range [2]uint8{1 - sender, sender} {
+		for _, p := range cl.media[side].pts {
+			if p.pt == pt {
+				return p, true
+			}
+		}
+	}
+	return ptInfo{}, false
+}
+
+func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
+	if st.call != nil && (len(st.call.media[0].nonRTP) > 0 || len(st.call.media[1].nonRTP) > 0) &&
+		st.call.nonRTP(ev.Src, ev.Dst) {
+		c.cnt.NonRTPMedia++
+		return
+	}
+	h := ev.RTP
+	pt := h.PayloadType
+	kind := quality.Audio
+	info, known := st.call.ptFor(st.side, pt)
+	if !known {
+		if _, clock, ok := sdp.StaticPayload(pt); ok {
+			info = ptInfo{pt: pt, enc: c.static[pt&0x7f], clock: clock, cn: pt == 13}
+			known = true
+		}
+	}
+	switch {
+	case info.tevent:
+		kind = quality.Event
+		st.q.SetEventClock(info.clock)
+	case info.cn || pt == 13:
+		kind = quality.ComfortNoise
+	}
+	seen := st.packets()
+	if seen == 0 || (kind == quality.Audio && !st.audio) {
+		st.pt = int16(pt)
+		st.codec, st.clock = info.enc, info.clock
+	}
+	if kind == quality.Audio && !st.audio {
+		st.audio = true
+		if known {
+			st.codec, st.clock = info.enc, info.clock
+			st.q.SetClock(info.clock, quality.LookupCodec([]byte(c.codecs.name(info.enc)), info.clock))
+		}
+	}
+	if seen > 0 && seen < math.MaxUint16 {
+		switch d := h.SequenceNumber - st.lastSeq; {
+		case d >= 1 && d <= 10:
+			st.advancing++
+		case d == 0:
+			st.repeats++
+		}
+	}
+	st.lastSeq = h.SequenceNumber
+	if st.call != nil && ev.TS > st.call.lastMedia {
+		st.call.lastMedia = ev.TS
+	}
+	var payload []byte
+	hl := h.MarshalSize()
+	if hl <= len(ev.Payload) && hl+ev.RTPPayloadLen <= len(ev.Payload) && ev.RTPPayloadLen >= 0 {
+		payload = ev.Payload[hl : hl+ev.RTPPayloadLen]
+	}
+	st.q.Packet(ev.TS, h.SequenceNumber, h.Timestamp, h.Marker, kind, payload)
+	if st.call != nil && c.keepMode != keepNone {
+		c.keepFrame(st.call, ev, hl)
+	}
+}
+
+func lessStream(a, b *stream) bool {
+	if af, bf := a.q.First(), b.q.First(); af != bf {
+		return af < bf
+	}
+	if as, bs := a.key.ssrc, b.key.ssrc; as != bs {
+		return as < bs
+	}
+	if as, bs := a.key.src(), b.key.src(); as != bs {
+		return as.Compare(bs) < 0
+	}
+	return a.key.dst().Compare(b.key.dst()) < 0
+}
+
+// packets is the stream's packet count, saturating at 65535 like advancing.
+func (s *stream) packets() int { return int(min(s.q.Packets(), math.MaxUint16)) }
+
+// plausibleOrphan is the heuristic for RTP seen without SIP: enough packets whose
+// sequence numbers mostly (80 %) advance in small steps. A packet repeating the previous
+// number counts neither way: RFC 4733 senders repeat an event's end packet, some with
+// the same sequence number.
+func plausibleOrphan(s *stream) bool {
+	n := s.packets()
+	if n < 8 || int(s.advancing) < 7 {
+		return false
+	}
+	return int(s.advancing)*10 >= (n-1-int(s.repeats))*8
+}

@@ -1,0 +1,309 @@
+package correlate
+
+import (
+	"bytes"
+	"hash/maphash"
+	"strings"
+
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sip"
+	"github.com/callscope/callscope/quality"
+)
+
+func (c *Correlator) sipEvent(ev *decode.Event) {
+	m := ev.SIP
+	if m == nil || len(m.CallID) == 0 {
+		return
+	}
+	method := m.Method
+	if !m.Request {
+		method = m.CSeqMethod
+	}
+	if bytes.EqualFold(method, []byte("REGISTER")) {
+		c.register(ev, m)
+		return
+	}
+	cl := c.calls[string(m.CallID)]
+	if cl == nil {
+		isInvite := m.Request && bytes.EqualFold(m.Method, []byte("INVITE"))
+		if !isInvite && !inviteDialogMethod(method) {
+			c.cnt.NonCallSIP++
+			return
+		}
+		cl = c.newCall(ev, m)
+		if cl == nil {
+			return
+		}
+	}
+	c.addMessage(cl, ev, m)
+}
+
+// inviteDialogMethod reports whether a message of this method belongs to an INVITE dialog,
+// so that a capture starting mid-call still shows the call.
+func inviteDialogMethod(method []byte) bool {
+	for _, s := range [...]string{"INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE", "INFO", "REFER"} {
+		if bytes.EqualFold(method, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// senderSide says which side of the call sent m.
+func (cl *call) senderSide(m *sip.Message) uint8 {
+	if cl.fromTag == "" || len(m.FromTag) == 0 {
+		if m.Request {
+			return sideCaller
+		}
+		return sideCallee
+	}
+	fromCaller := string(m.FromTag) == cl.fromTag
+	if m.Request == fromCaller {
+		return sideCaller
+	}
+	return sideCallee
+}
+
+func (c *Correlator) msgHash(ev *decode.Event, m *sip.Message) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	a := ev.Src.Addr().As16()
+	h.Write(a[:])
+	a = ev.Dst.Addr().As16()
+	h.Write(a[:])
+	var b [16]byte
+	b[0] = byte(ev.Src.Port() >> 8)
+	b[1] = byte(ev.Src.Port())
+	b[2] = byte(ev.Dst.Port() >> 8)
+	b[3] = byte(ev.Dst.Port())
+	b[4] = byte(m.CSeq >> 24)
+	b[5] = byte(m.CSeq >> 16)
+	b[6] = byte(m.CSeq >> 8)
+	b[7] = byte(m.CSeq)
+	b[8] = byte(m.StatusCode >> 8)
+	b[9] = byte(m.StatusCode)
+	if m.Request {
+		b[10] = 1
+	}
+	h.Write(b[:11])
+	h.Write(m.Method)
+	h.Write(m.CSeqMethod)
+	h.Write(m.ViaBranch)
+	h.Write(m.ToTag)
+	return h.Sum64()
+}
+
+// dtmfSameKey is how close two reports of the same digit must start to be one key press.
+const dtmfSameKey = 200e6
+
+func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
+	cl.msgs++
+	if ev.TS > cl.lastSIP {
+		cl.lastSIP = ev.TS
+	}
+	hv := c.msgHash(ev, m)
+	retrans := false
+	for _, s := range cl.seen {
+		if s == hv {
+			retrans = true
+			break
+		}
+	}
+	if retrans {
+		cl.retrans++
+	} else if len(cl.seen) < maxSeenPerCall {
+		cl.seen = append(cl.seen, hv)
+	} else {
+		c.cnt.SeenHashesDropped++
+	}
+	if c.cfg.KeepMessages {
+		if len(cl.messages) < c.cfg.MaxMessagesPerCall {
+			meth := string(m.Method)
+			cl.messages = append(cl.messages, Message{
+				TS: ev.TS, Src: ev.Src, Dst: ev.Dst, Transport: ev.Transport.String(),
+				Request: m.Request, Method: meth, Status: m.StatusCode, CSeq: m.CSeq,
+				Retrans: retrans, Raw: bytes.Clone(ev.Payload), Frame: bytes.Clone(ev.Frame),
+				LinkType: ev.LinkType,
+			})
+		} else {
+			c.cnt.MessagesDropped++
+		}
+	}
+	c.userAgent(cl, m.UserAgent)
+	c.userAgent(cl, m.Server)
+	if retrans {
+		return
+	}
+	if m.Request {
+		c.request(cl, ev, m)
+	} else {
+		c.response(cl, ev, m)
+	}
+	if body := m.SDP(); len(body) > 0 {
+		c.sdp(cl, cl.senderSide(m), body, ev.TS)
+	}
+}
+
+func (c *Correlator) userAgent(cl *call, ua []byte) {
+	if len(ua) == 0 {
+		return
+	}
+	for _, u := range cl.userAgents {
+		if u == string(ua) {
+			return
+		}
+	}
+	if len(cl.userAgents) < maxUserAgents {
+		cl.userAgents = append(cl.userAgents, string(ua))
+	} else {
+		c.cnt.UserAgentsDropped++
+	}
+}
+
+func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
+	switch {
+	case bytes.EqualFold(m.Method, []byte("INVITE")):
+		if !cl.hasInvite && len(m.ToTag) == 0 {
+			cl.hasInvite = true
+			cl.inviteCSeq = m.CSeq
+			cl.start = ev.TS
+			cl.from, cl.to = string(m.From), string(m.To)
+			cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
+			cl.fromTag = string(m.FromTag)
+			cl.caller, cl.callee = ev.Src, ev.Dst
+			cl.transport = ev.Transport.String()
+			c.linkKeys(cl, m)
+			c.indexLinks(cl)
+		} else if !cl.hasInvite && cl.fromTag == "" {
+			c.adoptMidDialog(cl, ev, m)
+		}
+	case bytes.EqualFold(m.Method, []byte("BYE")):
+		if cl.fromTag == "" {
+			c.adoptMidDialog(cl, ev, m)
+		}
+		if cl.byeTS == 0 {
+			cl.byeTS = ev.TS
+			cl.byeSide = cl.senderSide(m)
+		}
+		c.reasonHeader(cl, m)
+	case bytes.EqualFold(m.Method, []byte("CANCEL")):
+		if cl.answer == 0 {
+			cl.cancelled = true
+		}
+		c.reasonHeader(cl, m)
+	case bytes.EqualFold(m.Method, []byte("INFO")):
+		if d, dur, ok := quality.ParseDTMFInfo(m.ContentType, m.Body); ok {
+			if len(cl.infoDTMF) < maxInfoDTMF {
+				cl.infoDTMF = append(cl.infoDTMF, quality.DTMFEvent{Digit: d, Start: ev.TS, DurationMs: float64(dur)})
+			} else {
+				c.cnt.DTMFDropped++
+			}
+		}
+	default:
+		if cl.fromTag == "" {
+			c.adoptMidDialog(cl, ev, m)
+		}
+	}
+}
+
+// adoptMidDialog fills a call whose INVITE was not captured from an in-dialog request.
+func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) {
+	cl.from, cl.to = string(m.From), string(m.To)
+	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
+	cl.fromTag = string(m.FromTag)
+	cl.caller, cl.callee = ev.Src, ev.Dst
+	cl.transport = ev.Transport.String()
+	if len(m.ToTag) > 0 && cl.answer == 0 {
+		// An in-dialog request means the dialog was established before the capture.
+		cl.answer = ev.TS
+		cl.finalCode = 200
+	}
+}
+
+func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
+	if len(m.Reason) == 0 || cl.hasQ850 {
+		return
+	}
+	if cause, ok := sip.Q850Cause(m.Reason); ok {
+		cl.q850, cl.hasQ850 = cause, true
+	}
+}
+
+func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
+	code := m.StatusCode
+	isInvite := bytes.EqualFold(m.CSeqMethod, []byte("INVITE"))
+	if isInvite && cl.hasInvite && m.CSeq == cl.inviteCSeq {
+		switch {
+		case code == 180 || code == 183:
+			if cl.ringing == 0 {
+				cl.ringing = ev.TS
+			}
+		case code >= 200 && code < 300:
+			if cl.answer == 0 {
+				if cl.done && cl.byeTS == 0 {
+					// A forked INVITE (RFC 3261 §13.2.2.4): another branch's error
+					// response or a CANCEL came first, the answered branch wins. The
+					// Reason header of the failed branch is not this call's.
+					cl.done, cl.end, cl.endReason = false, 0, ""
+					cl.cancelled, cl.hasQ850, cl.q850 = false, false, 0
+				}
+				cl.answer = ev.TS
+				cl.finalTS = ev.TS
+				cl.finalCode, cl.finalReason = code, string(m.ReasonPhrase)
+			}
+		case code >= 300:
+			if cl.answer == 0 && cl.finalCode == 0 {
+				cl.finalTS = ev.TS
+				cl.finalCode, cl.finalReason = code, string(m.ReasonPhrase)
+				c.reasonHeader(cl, m)
+				cl.end = ev.TS
+				cl.endReason = "error_response"
+				if cl.cancelled || code == 487 {
+					cl.endReason = "cancel"
+				}
+				cl.done = true
+			}
+		}
+		return
+	}
+	if !isInvite && code >= 200 && code < 300 && bytes.EqualFold(m.CSeqMethod, []byte("BYE")) {
+		if cl.end == 0 && cl.byeTS != 0 {
+			cl.end = cl.byeTS
+			cl.endReason = "bye"
+			cl.done = true
+		}
+		return
+	}
+	if code == 408 || code == 481 {
+		if !bytes.EqualFold(m.CSeqMethod, []byte("CANCEL")) && (m.CSeq != cl.inviteCSeq || !isInvite) && cl.answer != 0 {
+			cl.inDialogErr = code
+		}
+	}
+}
+
+func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
+	cl.linkKeys = append(cl.linkKeys, "cid:"+cl.id)
+	for _, h := range c.cfg.LinkHeaders {
+		v := m.Get(h)
+		if len(v) == 0 {
+			continue
+		}
+		switch {
+		case strings.EqualFold(h, "P-Charging-Vector"):
+			v = sip.Param(append([]byte(";"), v...), "icid-value")
+			if len(v) > 0 {
+				cl.linkKeys = append(cl.linkKeys, "icid:"+strings.Trim(string(v), `"`))
+			}
+		case strings.EqualFold(h, "Session-ID"):
+			if i := bytes.IndexByte(v, ';'); i >= 0 {
+				v = v[:i]
+			}
+			v = bytes.TrimSpace(v)
+			if len(v) > 0 && !bytes.Equal(v, []byte("00000000000000000000000000000000")) {
+				cl.linkKeys = append(cl.linkKeys, "sid:"+strings.ToLower(string(v)))
+			}
+		default:
+			cl.linkKeys = append(cl.linkKeys, "cid:"+string(bytes.TrimSpace(v)))
+		}
+	}
+}
