@@ -103,7 +103,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		CallID: cl.id, From: cl.from, To: cl.to, FromUser: cl.fromUser, ToUser: cl.toUser,
 		Transport: cl.transport, FinalCode: cl.finalCode, FinalReason: cl.finalReason,
 		Start: Time(cl.start), Ringing: Time(cl.ringing), Answer: Time(cl.answer), End: Time(cl.end),
-		EndReason: cl.endReason, SIPMessages: cl.msgs, Retrans: cl.retrans,
+		EndReason: string(cl.endReason), SIPMessages: cl.msgs, Retrans: cl.retrans,
 		LinkedCallIDs: append([]string{}, cl.linked...), UserAgents: append([]string{}, cl.userAgents...),
 	}
 	slices.Sort(out.LinkedCallIDs)
@@ -114,17 +114,18 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		out.Callee = cl.callee.String()
 	}
 	out.ID = CallUID(out.CallID, out.Start)
-	out.State = cl.state()
+	out.State = string(cl.state())
 	if cl.hasInvite {
 		switch {
 		case cl.ringing != 0:
-			out.PDDMs = ms(cl.ringing - cl.start)
+			out.PDDMs = ms(cl.ringing - cl.inviteTS)
 		case cl.finalTS != 0:
-			out.PDDMs = ms(cl.finalTS - cl.start)
+			out.PDDMs = ms(cl.finalTS - cl.inviteTS)
 		}
 		if cl.answer != 0 {
-			out.SetupMs = ms(cl.answer - cl.start)
+			out.SetupMs = ms(cl.answer - cl.inviteTS)
 		}
+		out.AuthChallenges = cl.challenges
 	}
 	if cl.answer != 0 {
 		end := cl.byeTS
@@ -212,9 +213,9 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 	case cl.byeTS != 0 && cl.lastMedia != 0 && !cl.media[0].hold && !cl.media[1].hold &&
 		cl.byeTS-cl.lastMedia >= int64(c.cfg.MediaStopBeforeBye):
 		reason = "media_stopped_before_bye"
-	case cl.inDialogErr == 408:
+	case cl.deadCode == 408:
 		reason = "in_dialog_408"
-	case cl.inDialogErr == 481:
+	case cl.deadCode == 481:
 		reason = "in_dialog_481"
 	}
 	if reason != "" {

@@ -70,7 +70,7 @@ type Call struct {
 	Ringing       Time     `json:"ringing"`
 	Answer        Time     `json:"answer"`
 	End           Time     `json:"end"`
-	PDDMs         *float64 `json:"pdd_ms"`
+	PDDMs         *float64 `json:"pdd_ms"` // from the INVITE that got the answer (docs/calls.md)
 	SetupMs       *float64 `json:"setup_ms"`
 	DurationMs    *float64 `json:"duration_ms"`
 	EndedBy       *string  `json:"ended_by"`
@@ -85,7 +85,10 @@ type Call struct {
 	UserAgents    []string `json:"user_agents"`
 	DTMF          string   `json:"dtmf"`
 	MOSMin        *float64 `json:"mos_min"`
-	Streams       []Stream `json:"streams"`
+	// AuthChallenges counts the 401/407 answers to this call's initial INVITEs: each
+	// was followed by an INVITE with credentials (or, for the last, by nothing).
+	AuthChallenges int      `json:"auth_challenges"`
+	Streams        []Stream `json:"streams"`
 }
 
 // Stream is one RTP stream (one SSRC in one direction) as the JSON contract names it.

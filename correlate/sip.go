@@ -163,33 +163,29 @@ func (c *Correlator) userAgent(cl *call, ua []byte) {
 func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 	switch {
 	case bytes.EqualFold(m.Method, []byte("INVITE")):
-		if !cl.hasInvite && len(m.ToTag) == 0 {
-			cl.hasInvite = true
-			cl.inviteCSeq = m.CSeq
-			cl.start = ev.TS
-			cl.from, cl.to = string(m.From), string(m.To)
-			cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
-			cl.fromTag = string(m.FromTag)
-			cl.caller, cl.callee = ev.Src, ev.Dst
-			cl.transport = ev.Transport.String()
-			c.linkKeys(cl, m)
-			c.indexLinks(cl)
-		} else if !cl.hasInvite && cl.fromTag == "" {
+		switch {
+		case len(m.ToTag) == 0 && (!cl.hasInvite || cl.fromTag == "" || string(m.FromTag) == cl.fromTag):
+			first := !cl.hasInvite
+			if cl.initialInvite(ev.TS, m.CSeq) && first {
+				cl.from, cl.to = string(m.From), string(m.To)
+				cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
+				cl.fromTag = string(m.FromTag)
+				cl.caller, cl.callee = ev.Src, ev.Dst
+				cl.transport = ev.Transport.String()
+				c.linkKeys(cl, m)
+				c.indexLinks(cl)
+			}
+		case !cl.hasInvite && cl.fromTag == "":
 			c.adoptMidDialog(cl, ev, m)
 		}
 	case bytes.EqualFold(m.Method, []byte("BYE")):
 		if cl.fromTag == "" {
 			c.adoptMidDialog(cl, ev, m)
 		}
-		if cl.byeTS == 0 {
-			cl.byeTS = ev.TS
-			cl.byeSide = cl.senderSide(m)
-		}
+		cl.bye(ev.TS, cl.senderSide(m))
 		c.reasonHeader(cl, m)
 	case bytes.EqualFold(m.Method, []byte("CANCEL")):
-		if cl.answer == 0 {
-			cl.cancelled = true
-		}
+		cl.cancel()
 		c.reasonHeader(cl, m)
 	case bytes.EqualFold(m.Method, []byte("INFO")):
 		if d, dur, ok := quality.ParseDTMFInfo(m.ContentType, m.Body); ok {
@@ -213,10 +209,9 @@ func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) 
 	cl.fromTag = string(m.FromTag)
 	cl.caller, cl.callee = ev.Src, ev.Dst
 	cl.transport = ev.Transport.String()
-	if len(m.ToTag) > 0 && cl.answer == 0 {
+	if len(m.ToTag) > 0 {
 		// An in-dialog request means the dialog was established before the capture.
-		cl.answer = ev.TS
-		cl.finalCode = 200
+		cl.adopt(ev.TS)
 	}
 }
 
@@ -229,56 +224,40 @@ func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
 	}
 }
 
+// toCaller reports whether a response answers a request the caller sent: its From tag
+// is the caller's (or a tag is unknown). A callee's re-INVITE may carry the same CSeq
+// number as the caller's initial INVITE; its responses are not the call's outcome.
+func (cl *call) toCaller(m *sip.Message) bool {
+	return cl.fromTag == "" || len(m.FromTag) == 0 || string(m.FromTag) == cl.fromTag
+}
+
 func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 	code := m.StatusCode
 	isInvite := bytes.EqualFold(m.CSeqMethod, []byte("INVITE"))
-	if isInvite && cl.hasInvite && m.CSeq == cl.inviteCSeq {
+	if isInvite && cl.hasInvite && m.CSeq == cl.inviteCSeq && cl.toCaller(m) {
 		switch {
 		case code == 180 || code == 183:
-			if cl.ringing == 0 {
-				cl.ringing = ev.TS
-			}
+			cl.provisional(ev.TS)
 		case code >= 200 && code < 300:
-			if cl.answer == 0 {
-				if cl.done && cl.byeTS == 0 {
-					// A forked INVITE (RFC 3261 §13.2.2.4): another branch's error
-					// response or a CANCEL came first, the answered branch wins. The
-					// Reason header of the failed branch is not this call's.
-					cl.done, cl.end, cl.endReason = false, 0, ""
-					cl.cancelled, cl.hasQ850, cl.q850 = false, false, 0
-				}
-				cl.answer = ev.TS
-				cl.finalTS = ev.TS
-				cl.finalCode, cl.finalReason = code, string(m.ReasonPhrase)
+			if cl.answered(ev.TS, code, string(m.ReasonPhrase)) {
+				cl.hasQ850, cl.q850 = false, 0
 			}
 		case code >= 300:
-			if cl.answer == 0 && cl.finalCode == 0 {
-				cl.finalTS = ev.TS
-				cl.finalCode, cl.finalReason = code, string(m.ReasonPhrase)
+			if cl.failed(ev.TS, code, string(m.ReasonPhrase)) {
 				c.reasonHeader(cl, m)
-				cl.end = ev.TS
-				cl.endReason = "error_response"
-				if cl.cancelled || code == 487 {
-					cl.endReason = "cancel"
-				}
-				cl.done = true
 			}
 		}
 		return
 	}
-	if !isInvite && code >= 200 && code < 300 && bytes.EqualFold(m.CSeqMethod, []byte("BYE")) {
-		if cl.end == 0 && cl.byeTS != 0 {
-			cl.end = cl.byeTS
-			cl.endReason = "bye"
-			cl.done = true
-		}
+	if code < 200 {
 		return
 	}
-	if code == 408 || code == 481 {
-		if !bytes.EqualFold(m.CSeqMethod, []byte("CANCEL")) && (m.CSeq != cl.inviteCSeq || !isInvite) && cl.answer != 0 {
-			cl.inDialogErr = code
-		}
+	byeOrCancel := bytes.EqualFold(m.CSeqMethod, []byte("BYE")) || bytes.EqualFold(m.CSeqMethod, []byte("CANCEL"))
+	if code < 300 && bytes.EqualFold(m.CSeqMethod, []byte("BYE")) {
+		cl.byeAnswered()
+		return
 	}
+	cl.inDialogResult(code, byeOrCancel)
 }
 
 func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
