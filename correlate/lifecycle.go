@@ -17,24 +17,24 @@ package correlate
 //   - 408/481 to an in-dialog request marks the dialog dead only if no later in-dialog
 //     request is answered 2xx.
 type lifecycle struct {
-	hasInvite  bool
-	inviteCSeq uint32 // CSeq of the current initial INVITE transaction
-	start      int64  // first initial INVITE (or first message), the call's identity
-	inviteTS   int64  // the current initial INVITE: PDD and setup time start here
-	ringing    int64
-	answer     int64
-	finalTS    int64
-	end        int64
-	finalCode  int
+	hasInvite   bool
+	inviteCSeq  uint32 // CSeq of the current initial INVITE transaction
+	start       int64  // first initial INVITE (or first message), the call's identity
+	inviteTS    int64  // the current initial INVITE: PDD and setup time start here
+	ringing     int64
+	answer      int64
+	finalTS     int64
+	end         int64
+	finalCode   int
 	finalReason string
-	cancelled  bool
-	byeTS      int64
-	byeSide    uint8
-	endReason  EndReason
-	done       bool // ended; emitted after Linger
-	pending    pendingFinal
-	challenges int // 401/407 answers to initial INVITEs
-	deadCode   int // 408/481 to an in-dialog request, until a later 2xx
+	cancelled   bool
+	byeTS       int64
+	byeSide     uint8
+	endReason   EndReason
+	done        bool // ended; emitted after Linger
+	pending     pendingFinal
+	challenges  int // 401/407 answers to initial INVITEs
+	deadCode    int // 408/481 to an in-dialog request, until a later 2xx
 }
 
 // pendingFinal is a non-2xx final response that a new INVITE may still supersede.
