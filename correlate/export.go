@@ -149,6 +149,10 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		}
 		out.EndedBy = &by
 	}
+	if cl.transferred != "" {
+		t := cl.transferred
+		out.TransferredTo = &t
+	}
 	if cl.hasQ850 {
 		q := cl.q850
 		out.Q850Cause = &q
@@ -210,7 +214,7 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 		reason = "abnormal_q850_cause"
 	case cl.endReason == "rtp_timeout":
 		reason = "rtp_timeout"
-	case cl.byeTS != 0 && cl.lastMedia != 0 && !cl.media[0].hold && !cl.media[1].hold &&
+	case cl.byeTS != 0 && cl.lastMedia != 0 && cl.transferred == "" && !cl.media[0].hold && !cl.media[1].hold &&
 		cl.byeTS-cl.lastMedia >= int64(c.cfg.MediaStopBeforeBye):
 		reason = "media_stopped_before_bye"
 	case cl.deadCode == 408:

@@ -82,6 +82,8 @@ type Call struct {
 	SIPMessages   int      `json:"sip_messages"`
 	Retrans       int      `json:"retransmissions"`
 	LinkedCallIDs []string `json:"linked_call_ids"`
+	// TransferredTo is the target URI of an accepted REFER (blind or attended transfer).
+	TransferredTo *string  `json:"transferred_to"`
 	UserAgents    []string `json:"user_agents"`
 	DTMF          string   `json:"dtmf"`
 	MOSMin        *float64 `json:"mos_min"`

@@ -167,7 +167,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 		case len(m.ToTag) == 0 && (!cl.hasInvite || cl.fromTag == "" || string(m.FromTag) == cl.fromTag):
 			first := !cl.hasInvite
 			if cl.initialInvite(ev.TS, m.CSeq) && first {
-				cl.from, cl.to = string(m.From), string(m.To)
+				cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
 				cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
 				cl.fromTag = string(m.FromTag)
 				cl.caller, cl.callee = ev.Src, ev.Dst
@@ -184,6 +184,11 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 		}
 		cl.bye(ev.TS, cl.senderSide(m))
 		c.reasonHeader(cl, m)
+	case bytes.EqualFold(m.Method, []byte("REFER")):
+		if cl.fromTag == "" {
+			c.adoptMidDialog(cl, ev, m)
+		}
+		c.refer(cl, m)
 	case bytes.EqualFold(m.Method, []byte("CANCEL")):
 		cl.cancel()
 		c.reasonHeader(cl, m)
@@ -204,7 +209,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 
 // adoptMidDialog fills a call whose INVITE was not captured from an in-dialog request.
 func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) {
-	cl.from, cl.to = string(m.From), string(m.To)
+	cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
 	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
 	cl.fromTag = string(m.FromTag)
 	cl.caller, cl.callee = ev.Src, ev.Dst
@@ -252,6 +257,10 @@ func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 	if code < 200 {
 		return
 	}
+	if bytes.EqualFold(m.CSeqMethod, []byte("REFER")) {
+		cl.referAnswered(code)
+		return
+	}
 	byeOrCancel := bytes.EqualFold(m.CSeqMethod, []byte("BYE")) || bytes.EqualFold(m.CSeqMethod, []byte("CANCEL"))
 	if code < 300 && bytes.EqualFold(m.CSeqMethod, []byte("BYE")) {
 		cl.byeAnswered()
@@ -283,6 +292,19 @@ func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
 			}
 		default:
 			cl.linkKeys = append(cl.linkKeys, "cid:"+string(bytes.TrimSpace(v)))
+		}
+	}
+	// Attended transfer (RFC 3891): the INVITE names the call it replaces.
+	if v := m.Get("Replaces"); len(v) > 0 {
+		if id := replacesCallID(v); id != "" {
+			cl.linkKeys = append(cl.linkKeys, "cid:"+id)
+		}
+	}
+	// Blind transfer (RFC 3515, RFC 3892): the transferee's INVITE to the target says who
+	// referred it; the REFER's call carries the same key (see refer).
+	if v := m.Get("Referred-By"); len(v) > 0 {
+		if k := transferKey(sip.URIUser(sip.AddrURI(v)), sip.URIUser(m.RequestURI)); k != "" {
+			cl.linkKeys = append(cl.linkKeys, k)
 		}
 	}
 }

@@ -196,3 +196,8 @@ func Q850Cause(reason []byte) (cause int, ok bool) {
 	}
 	return 0, false
 }
+
+// AddrURI returns the URI of a name-addr or addr-spec header value (From, To, Contact,
+// Refer-To, Referred-By): the part inside <...>, or the addr-spec before its ';'
+// parameters. The result is a view into v.
+func AddrURI(v []byte) []byte { return addrURI(v) }
