@@ -82,8 +82,9 @@ func TestExpectations(t *testing.T) {
 			if err != nil {
 				t.Logf("%s: file error (report kept): %v", name, err)
 			}
-			got := genericReport(t, rep)
-			compareExpectation(t, name, exp, got)
+			for _, p := range compareExpectation(name, exp, genericReport(t, rep)) {
+				t.Error(p)
+			}
 		})
 	}
 }
@@ -156,15 +157,17 @@ func callsByID(got map[string]any) map[string][]map[string]any {
 	return out
 }
 
-func compareExpectation(t *testing.T, name string, exp expectation, got map[string]any) {
-	t.Helper()
+// compareExpectation returns one message per difference between the expectation and the
+// generic analyze report, each naming the capture, the call and the field.
+func compareExpectation(name string, exp expectation, got map[string]any) []string {
+	var probs []string
 	byID := callsByID(got)
 	want := map[string][]map[string]json.RawMessage{}
 	var wantIDs []string
 	for _, c := range exp.Calls {
 		var id string
 		if err := json.Unmarshal(c["call_id"], &id); err != nil {
-			t.Fatalf("%s: call_id: %v", name, err)
+			return append(probs, fmt.Sprintf("%s: call_id: %v", name, err))
 		}
 		if _, ok := want[id]; !ok {
 			wantIDs = append(wantIDs, id)
@@ -173,19 +176,17 @@ func compareExpectation(t *testing.T, name string, exp expectation, got map[stri
 	}
 	for _, id := range wantIDs {
 		if g, w := len(byID[id]), len(want[id]); g != w {
-			t.Errorf("%s: call %s: reported %d times, expected %d", name, id, g, w)
+			probs = append(probs, fmt.Sprintf("%s: call %s: reported %d times, expected %d", name, id, g, w))
 		}
 	}
 	var extra []string
 	for id, g := range byID {
 		if _, ok := want[id]; !ok {
-			extra = append(extra, fmt.Sprintf("%s (x%d, state %v)", id, len(g), str(g[0]["state"])))
+			extra = append(extra, fmt.Sprintf("%s: call %s reported but not expected (x%d, state %s)", name, id, len(g), show(g[0]["state"])))
 		}
 	}
 	sort.Strings(extra)
-	for _, e := range extra {
-		t.Errorf("%s: call %s reported but not expected", name, e)
-	}
+	probs = append(probs, extra...)
 	for _, id := range wantIDs {
 		for i, w := range want[id] {
 			if i >= len(byID[id]) {
@@ -195,19 +196,20 @@ func compareExpectation(t *testing.T, name string, exp expectation, got map[stri
 			if len(want[id]) > 1 {
 				label = fmt.Sprintf("%s [#%d by start]", id, i+1)
 			}
-			compareCall(t, name, label, w, byID[id][i])
+			probs = append(probs, compareCall(name, label, w, byID[id][i])...)
 		}
 	}
 	if exp.OrphanStreams != nil {
 		orphans, _ := got["orphan_streams"].([]any)
 		if len(orphans) != *exp.OrphanStreams {
-			t.Errorf("%s: orphan_streams: expected %d, got %d", name, *exp.OrphanStreams, len(orphans))
+			probs = append(probs, fmt.Sprintf("%s: orphan_streams: expected %d, got %d", name, *exp.OrphanStreams, len(orphans)))
 		}
 	}
+	return probs
 }
 
-func compareCall(t *testing.T, name, label string, want map[string]json.RawMessage, got map[string]any) {
-	t.Helper()
+func compareCall(name, label string, want map[string]json.RawMessage, got map[string]any) []string {
+	var probs []string
 	for _, f := range expectedFields {
 		raw, ok := want[f]
 		if !ok {
@@ -215,35 +217,29 @@ func compareCall(t *testing.T, name, label string, want map[string]json.RawMessa
 		}
 		var w any
 		if err := json.Unmarshal(raw, &w); err != nil {
-			t.Errorf("%s: call %s: expectation field %s: %v", name, label, f, err)
+			probs = append(probs, fmt.Sprintf("%s: call %s: expectation field %s: %v", name, label, f, err))
 			continue
 		}
-		var g any
+		g := got[f]
 		switch f {
 		case "streams":
 			ss, _ := got["streams"].([]any)
 			g = float64(len(ss))
-		case "auth_challenges":
-			// Absent in the report counts as 0, as an absent expectation value does.
-			g = got[f]
+		case "auth_challenges", "final_code":
+			// Absent (or null) counts as 0 on both sides: the report may not carry the
+			// field yet, and an expectation may write null for "none".
 			if g == nil {
 				g = float64(0)
 			}
 			if w == nil {
 				w = float64(0)
 			}
-		case "final_code":
-			g = got[f]
-			if g == nil {
-				g = float64(0)
-			}
-		default:
-			g = got[f]
 		}
 		if !jsonEqual(w, g) {
-			t.Errorf("%s: call %s: %s: expected %s, got %s", name, label, f, show(w), show(g))
+			probs = append(probs, fmt.Sprintf("%s: call %s: %s: expected %s, got %s", name, label, f, show(w), show(g)))
 		}
 	}
+	return probs
 }
 
 func jsonEqual(a, b any) bool {
@@ -255,4 +251,71 @@ func jsonEqual(a, b any) bool {
 func show(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestCompareExpectation checks the comparison itself on hand-made reports, so that a
+// harness bug cannot make TestExpectations pass: every case names the differences it must
+// find (substrings), or none.
+func TestCompareExpectation(t *testing.T) {
+	const exp = `{"capture": "x.pcap", "checked": "by hand", "calls": [
+		{"call_id": "a", "state": "answered", "final_code": 200, "ended_by": "caller", "auth_challenges": 1, "streams": 2},
+		{"call_id": "b", "state": "failed", "final_code": 404, "ended_by": null},
+		{"call_id": "b", "state": "answered"},
+		{"call_id": "c", "note": "only counted"}
+	], "orphan_streams": 1}`
+	good := `{"calls": [
+		{"call_id": "b", "start": "2020-01-01T00:00:02.000000Z", "state": "answered", "final_code": 200, "ended_by": "callee"},
+		{"call_id": "a", "start": "2020-01-01T00:00:00.000000Z", "state": "answered", "final_code": 200, "ended_by": "caller", "auth_challenges": 1, "streams": [{}, {}]},
+		{"call_id": "b", "start": "2020-01-01T00:00:01.000000Z", "state": "failed", "final_code": 404, "ended_by": null},
+		{"call_id": "c", "start": null, "state": "failed", "final_code": 500}
+	], "orphan_streams": [{}]}`
+	cases := []struct {
+		name   string
+		report string
+		want   []string
+	}{
+		{"match", good, nil},
+		{"auth_challenges absent in the report counts as 0",
+			strings.Replace(good, `, "auth_challenges": 1`, ``, 1),
+			[]string{"call a: auth_challenges: expected 1, got 0"}},
+		{"ended_by null is checked",
+			strings.Replace(good, `"final_code": 404, "ended_by": null`, `"final_code": 404, "ended_by": "caller"`, 1),
+			[]string{`call b [#1 by start]: ended_by: expected null, got "caller"`}},
+		{"streams compare by count",
+			strings.Replace(good, `"streams": [{}, {}]`, `"streams": [{}]`, 1),
+			[]string{"call a: streams: expected 2, got 1"}},
+		{"split call",
+			strings.Replace(good, `{"call_id": "c", "start": null`, `{"call_id": "a", "start": "2020-01-01T00:00:09.000000Z"}, {"call_id": "c", "start": null`, 1),
+			[]string{"call a: reported 2 times, expected 1"}},
+		{"missing and extra calls",
+			strings.Replace(good, `"call_id": "c"`, `"call_id": "d"`, 1),
+			[]string{"call c: reported 0 times, expected 1", `call d reported but not expected (x1, state "failed")`}},
+		{"orphans",
+			strings.Replace(good, `"orphan_streams": [{}]`, `"orphan_streams": []`, 1),
+			[]string{"orphan_streams: expected 1, got 0"}},
+		{"state and final code",
+			strings.Replace(good, `"state": "answered", "final_code": 200, "ended_by": "caller"`, `"state": "failed", "final_code": 401, "ended_by": "caller"`, 1),
+			[]string{`call a: state: expected "answered", got "failed"`, "call a: final_code: expected 200, got 401"}},
+	}
+	var e expectation
+	if err := json.Unmarshal([]byte(exp), &e); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got map[string]any
+			if err := json.Unmarshal([]byte(tc.report), &got); err != nil {
+				t.Fatal(err)
+			}
+			probs := compareExpectation("x.pcap", e, got)
+			if len(probs) != len(tc.want) {
+				t.Fatalf("got %d differences %q, want %d %q", len(probs), probs, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(probs[i], w) {
+					t.Errorf("difference %d: %q does not contain %q", i, probs[i], w)
+				}
+			}
+		})
+	}
 }
