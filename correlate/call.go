@@ -12,33 +12,34 @@ import (
 )
 
 type call struct {
-	lifecycle   // outcome and timings; changed only through its methods
-	id          string
-	from, to    string
-	fromUser    string
-	toUser      string
-	fromTag     string
-	caller      netip.AddrPort
-	callee      netip.AddrPort
-	transport   string
-	lastSIP     int64
-	q850        int
-	hasQ850     bool
-	msgs        int
-	retrans     int
-	seen        []uint64
-	userAgents  []string
-	infoDTMF    []quality.DTMFEvent
-	media       [2]sideMedia
-	streams     []*stream
-	rtcpAddrs   []netip.AddrPort // RTCP addresses from a=rtcp (port+1 ones are derived from media addrs)
-	lastMedia   int64
-	linkKeys    []string
-	linked      []string // Call-IDs of the legs linked while in the table (links.go)
-	referTo     string   // target of the latest REFER (transfer.go)
-	transferred string   // target of an accepted REFER
-	messages    []Message
-	keep        *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
+	lifecycle    // outcome and timings; changed only through its methods
+	id           string
+	from, to     string
+	fromUser     string
+	toUser       string
+	fromTag      string
+	caller       netip.AddrPort
+	callee       netip.AddrPort
+	transport    string
+	lastSIP      int64
+	q850         int
+	hasQ850      bool
+	msgs         int
+	retrans      int
+	seen         []uint64
+	userAgents   []string
+	infoDTMF     []quality.DTMFEvent
+	media        [2]sideMedia
+	streams      []*stream
+	rtcpAddrs    []netip.AddrPort // RTCP addresses from a=rtcp (port+1 ones are derived from media addrs)
+	lastMedia    int64
+	linkKeys     []string
+	linked       []string // Call-IDs of the legs linked while in the table (links.go)
+	inviteBranch string   // top Via branch of the current initial INVITE
+	referTo      string   // target of the latest REFER (transfer.go)
+	transferred  string   // target of an accepted REFER
+	messages     []Message
+	keep         *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
 }
 
 func (c *Correlator) newCall(ev *decode.Event, m *sip.Message) *call {

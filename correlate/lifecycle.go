@@ -35,6 +35,9 @@ type lifecycle struct {
 	pending     pendingFinal
 	challenges  int // 401/407 answers to initial INVITEs
 	deadCode    int // 408/481 to an in-dialog request, until a later 2xx
+	// responseOnly: the INVITE was not captured, but responses to it were; inviteCSeq is
+	// theirs. PDD and setup time stay unknown.
+	responseOnly bool
 }
 
 // pendingFinal is a non-2xx final response that a new INVITE may still supersede.
@@ -62,6 +65,13 @@ func (l *lifecycle) initialInvite(ts int64, cseq uint32) bool {
 	l.cancelled, l.pending = false, pendingNone
 	l.done, l.end, l.endReason = false, 0, ""
 	return true
+}
+
+// inviteResponseOnly takes the transaction of a response whose INVITE was not captured.
+func (l *lifecycle) inviteResponseOnly(cseq uint32) {
+	if !l.hasInvite && !l.responseOnly {
+		l.responseOnly, l.inviteCSeq = true, cseq
+	}
 }
 
 // adopt marks a call whose INVITE was not captured as established before the capture.

@@ -60,6 +60,10 @@ func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 		cl, side = e.call, e.side
 		mismatch = true
 	}
+	if cl != nil && (len(cl.media[0].nonRTP) > 0 || len(cl.media[1].nonRTP) > 0) && cl.nonRTP(ev.Src, ev.Dst) {
+		c.cnt.NonRTPMedia++ // T.38 after a fax re-INVITE: no stream of 0 packets
+		return nil
+	}
 	if cl != nil && len(cl.streams) >= c.cfg.MaxStreamsPerCall {
 		c.cnt.StreamsDroppedPerCall++
 		return nil

@@ -164,9 +164,17 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 	switch {
 	case bytes.EqualFold(m.Method, []byte("INVITE")):
 		switch {
-		case len(m.ToTag) == 0 && (!cl.hasInvite || cl.fromTag == "" || string(m.FromTag) == cl.fromTag):
+		case len(m.ToTag) == 0 && (!cl.hasInvite || cl.fromTag == "" || string(m.FromTag) == cl.fromTag ||
+			(cl.finalCode != 0 && cl.answer == 0)):
+			// Some UAs send the INVITE with credentials with a new From tag: after a final
+			// answer it is still this call's next attempt (the tag follows it).
 			first := !cl.hasInvite
-			if cl.initialInvite(ev.TS, m.CSeq) && first {
+			if !cl.initialInvite(ev.TS, m.CSeq) {
+				break
+			}
+			cl.fromTag = string(m.FromTag)
+			cl.inviteBranch = string(m.ViaBranch)
+			if first {
 				cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
 				cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
 				cl.fromTag = string(m.FromTag)
@@ -220,6 +228,18 @@ func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) 
 	}
 }
 
+// adoptFromResponse fills a call whose INVITE was not captured from a response to it:
+// the response goes from callee to caller, and its CSeq names the INVITE transaction
+// whose outcome it is.
+func (c *Correlator) adoptFromResponse(cl *call, ev *decode.Event, m *sip.Message) {
+	cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
+	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
+	cl.fromTag = string(m.FromTag)
+	cl.caller, cl.callee = ev.Dst, ev.Src
+	cl.transport = ev.Transport.String()
+	cl.inviteResponseOnly(m.CSeq)
+}
+
 func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
 	if len(m.Reason) == 0 || cl.hasQ850 {
 		return
@@ -239,7 +259,13 @@ func (cl *call) toCaller(m *sip.Message) bool {
 func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 	code := m.StatusCode
 	isInvite := bytes.EqualFold(m.CSeqMethod, []byte("INVITE"))
-	if isInvite && cl.hasInvite && m.CSeq == cl.inviteCSeq && cl.toCaller(m) {
+	if isInvite && !cl.hasInvite && cl.fromTag == "" && cl.answer == 0 {
+		c.adoptFromResponse(cl, ev, m)
+	}
+	// A response carrying the INVITE's Via branch answers it (RFC 3261 §17.1.3), even when
+	// its CSeq could not be read or its From tag was mangled.
+	branch := (isInvite || len(m.CSeqMethod) == 0) && len(m.ViaBranch) > 0 && string(m.ViaBranch) == cl.inviteBranch
+	if (isInvite && (cl.hasInvite || cl.responseOnly) && m.CSeq == cl.inviteCSeq && cl.toCaller(m)) || branch {
 		switch {
 		case code == 180 || code == 183:
 			cl.provisional(ev.TS)
