@@ -154,6 +154,15 @@ func TestGoldenScenarios(t *testing.T) {
 					t.Errorf("call %s: sip_messages %d retransmissions %d, truth %d %d", ct.CallID,
 						c.SIPMessages, c.Retrans, ct.SIPMessages, ct.Retransmissions)
 				}
+				if c.AuthChallenges != ct.AuthChallenges {
+					t.Errorf("call %s: auth_challenges %d, truth %d", ct.CallID, c.AuthChallenges, ct.AuthChallenges)
+				}
+				if got := deref(c.TransferredTo); got != ct.TransferredTo {
+					t.Errorf("call %s: transferred_to %q, truth %q", ct.CallID, got, ct.TransferredTo)
+				}
+				if ct.TransferredTo != "" && c.Dropped {
+					t.Errorf("call %s: a transferred call is dropped (%s)", ct.CallID, deref(c.DropReason))
+				}
 				for _, st := range ct.Streams {
 					checkStreamTruth(t, "call "+ct.CallID, c.Streams, st)
 				}
@@ -436,4 +445,11 @@ func TestCLI(t *testing.T) {
 	if code := run([]string{"analyze", "-r", "/nonexistent.pcap"}, &table, &errb); code != 1 {
 		t.Errorf("missing file: exit %d, want 1", code)
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

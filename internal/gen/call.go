@@ -20,6 +20,8 @@ type callGen struct {
 	sip     *listSource
 	streams []*rtpStream
 	rtcp    *rtcpSource
+	// transferredTo is the Refer-To target of an accepted REFER.
+	transferredTo string
 }
 
 func outcomeOf(c *CallSpec) (string, int) {
@@ -28,6 +30,9 @@ func outcomeOf(c *CallSpec) (string, int) {
 			return c.FinalCode
 		}
 		return d
+	}
+	if c.AuthChallenge != 0 && c.AuthNoRetry {
+		return "failed", c.AuthChallenge
 	}
 	switch c.Outcome {
 	case Busy:
@@ -101,12 +106,56 @@ func newCallGen(sc *Scenario, c *CallSpec, idx int, rng *rand.Rand) *callGen {
 	if c.LinkTo != "" {
 		extra = append(extra, "X-CID: "+c.LinkTo)
 	}
+	var invOnly []string
+	if c.ReferredBy != "" {
+		invOnly = append(invOnly, "Referred-By: <sip:"+c.ReferredBy+"@"+host(c.Caller)+">")
+	}
 	t := c.Start
 	inv := &tx{method: "INVITE", cseq: 1, fromCaller: true, via: via(c.Caller), from: fromHdr, to: toHdr, ruri: "sip:" + c.ToUser + "@" + hostport(c.Callee)}
 	addBranch(inv)
 	offer := sdp(c.FromUser, sessA, verA, c.CallerMedia, cd, c.PtimeMs, "sendrecv", c.Payload)
-	invExtra := append([]string{"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO", "Supported: replaces, timer"}, extra...)
+	invExtra := append([]string{"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER", "Supported: replaces, timer"}, extra...)
+	invExtra = append(invExtra, invOnly...)
 	h.request(t, inv, "", callerContact, invExtra, "application/sdp", offer)
+	ack := func(at time.Duration, x *tx, tag string) {
+		// ACK for a non-2xx final response is part of the INVITE transaction (same branch, RFC 3261 section 17.1.1.3).
+		a := *x
+		a.method = "ACK"
+		h.request(at, &a, tag, "", nil, "", nil)
+	}
+	if c.AuthChallenge != 0 || c.RedirectFollow {
+		// The first INVITE is challenged (RFC 3261 §22.2) or redirected (§8.1.3.4); the
+		// follow-up INVITE has the same Call-ID and From tag and CSeq 2.
+		code, hdr, cred := c.AuthChallenge, "", ""
+		nonce := randHex(rng, 16)
+		switch {
+		case c.RedirectFollow:
+			code, hdr = 302, "Contact: <sip:"+c.ToUser+"@"+hostport(c.Callee)+">"
+		case code == 401:
+			hdr = `WWW-Authenticate: Digest realm="callscope.test", nonce="` + nonce + `", algorithm=MD5`
+			cred = "Authorization: "
+		default:
+			hdr = `Proxy-Authenticate: Digest realm="callscope.test", nonce="` + nonce + `", algorithm=MD5`
+			cred = "Proxy-Authorization: "
+		}
+		ctag := randHex(rng, 10)
+		h.response(t+ms(4), inv, code, ctag, "", []string{hdr}, "", nil)
+		ack(t+ms(8), inv, ctag)
+		if c.AuthChallenge != 0 && c.AuthNoRetry {
+			g.sip = &listSource{evs: transportEvents(sc, h.msgs, rng)}
+			return g
+		}
+		inv2 := &tx{method: "INVITE", cseq: 2, fromCaller: true, via: via(c.Caller), from: fromHdr, to: toHdr, ruri: inv.ruri}
+		addBranch(inv2)
+		ex := invExtra
+		if cred != "" {
+			ex = append(append([]string{}, invExtra...), cred+`Digest username="`+c.FromUser+`", realm="callscope.test", nonce="`+nonce+
+				`", uri="`+inv.ruri+`", response="`+md5hex(c.FromUser+nonce)+`", algorithm=MD5`)
+		}
+		t += ms(12)
+		h.request(t, inv2, "", callerContact, ex, "application/sdp", offer)
+		inv = inv2
+	}
 	trying := t + ms(5)
 	if c.RetransmitInvite {
 		h.request(t+ms(500), inv, "", callerContact, invExtra, "application/sdp", offer)
@@ -139,12 +188,6 @@ func newCallGen(sc *Scenario, c *CallSpec, idx int, rng *rand.Rand) *callGen {
 		s.jitter = c.JitterMs
 		return s
 	}
-	ack := func(at time.Duration, x *tx, tag string) {
-		// ACK for a non-2xx final response is part of the INVITE transaction (same branch, RFC 3261 section 17.1.1.3).
-		a := *x
-		a.method = "ACK"
-		h.request(at, &a, tag, "", nil, "", nil)
-	}
 	if g.state != "answered" {
 		switch c.Outcome {
 		case Cancelled:
@@ -166,7 +209,7 @@ func newCallGen(sc *Scenario, c *CallSpec, idx int, rng *rand.Rand) *callGen {
 		}
 	} else {
 		h.response(fin, inv, 200, toTag, calleeContact, extra, "application/sdp", answer)
-		callerCSeq := 1
+		callerCSeq := inv.cseq
 		inDialog := func(fromCaller bool, method string) *tx {
 			x := &tx{method: method, fromCaller: fromCaller}
 			if fromCaller {
@@ -231,6 +274,28 @@ func newCallGen(sc *Scenario, c *CallSpec, idx int, rng *rand.Rand) *callGen {
 			a.move(at, na, aDst)
 			b.move(at, bSrc, na)
 		}
+		if c.ReInviteFail != 0 {
+			// A re-INVITE the callee cannot take (488 Not Acceptable Here, 491 Request
+			// Pending): the session goes on unchanged (RFC 3261 §14.1).
+			x := inDialog(true, "INVITE")
+			verA++
+			h.request(fin+ms(c.TalkMs/2), x, toTag, callerContact, nil, "application/sdp", sdp(c.FromUser, sessA, verA, c.CallerMedia, cd, c.PtimeMs, "sendrecv", c.Payload))
+			h.response(fin+ms(c.TalkMs/2)+ms(20), x, c.ReInviteFail, toTag, "", nil, "", nil)
+			ack(fin+ms(c.TalkMs/2)+ms(25), x, toTag)
+		}
+		if c.ReferTo != "" {
+			// Blind transfer by the callee (RFC 3515): REFER answered 202 Accepted.
+			x := inDialog(false, "REFER")
+			target := "sip:" + c.ReferTo + "@" + host(c.Callee)
+			h.request(fin+ms(c.TalkMs/2), x, fromTag, calleeContact, []string{"Refer-To: <" + target + ">",
+				"Referred-By: <sip:" + c.ToUser + "@" + host(c.Callee) + ">"}, "", nil)
+			h.response(fin+ms(c.TalkMs/2)+ms(10), x, 202, fromTag, "", nil, "", nil)
+			g.transferredTo = target
+		}
+		if c.StallMs > 0 {
+			at := mediaStart + ms(c.TalkMs/2)
+			a.stalls = append(a.stalls, [2]time.Duration{at, at + ms(c.StallMs)})
+		}
 		g.streams = append(g.streams, a, b)
 		if c.RTCP {
 			g.rtcp = newRTCPSource(sc, a, b, aSrc, aDst, bSrc, bDst, mediaStart, mediaEnd, c.RTTMs,
@@ -266,7 +331,11 @@ func (g *callGen) sources() []source {
 }
 
 func (g *callGen) truth() CallTruth {
-	ct := CallTruth{CallID: g.c.CallID, State: g.state, FinalCode: g.code, SIPMessages: g.h.count, Retransmissions: g.h.retrans}
+	ct := CallTruth{CallID: g.c.CallID, State: g.state, FinalCode: g.code, SIPMessages: g.h.count, Retransmissions: g.h.retrans,
+		TransferredTo: g.transferredTo}
+	if g.c.AuthChallenge != 0 {
+		ct.AuthChallenges = 1
+	}
 	for _, s := range g.streams {
 		for _, st := range s.finalTruths() {
 			if st.Packets > 0 {

@@ -149,6 +149,22 @@ func Catalogue() []Scenario {
 		add(one("codec-"+strings.ToLower(cd), withCall(func(c *CallSpec) { c.Codec = cd })))
 	}
 	add(one("rtp-rtcp", withCall(func(c *CallSpec) { c.RTCP, c.RTTMs = true, 120; c.TalkMs = 11000; c.LossBack = []int{100, 101} })))
+	// real-world call rules (issue "Calls right on real-world traffic")
+	add(one("call-auth-407", withCall(func(c *CallSpec) { c.AuthChallenge = 407 })))
+	add(one("call-auth-401", withCall(func(c *CallSpec) { c.AuthChallenge = 401; c.ByeFromCallee = true })))
+	add(one("call-auth-no-retry", withCall(func(c *CallSpec) { c.AuthChallenge = 407; c.AuthNoRetry = true })))
+	add(one("call-redirect-follow", withCall(func(c *CallSpec) { c.RedirectFollow = true })))
+	add(one("call-reinvite-488", withCall(func(c *CallSpec) { c.ReInviteFail = 488; c.TalkMs = 4000 })))
+	add(one("call-transfer-blind", func(s *Scenario) {
+		a := basicCall("call-transfer-a", 1)
+		a.TalkMs, a.MediaStopEarlyMs, a.ReferTo = 4000, 1500, "3001"
+		b := basicCall("call-transfer-b", 2)
+		b.Caller, b.CallerMedia = a.Caller, ap("10.0.1.10:40100")
+		b.FromUser, b.ToUser, b.ReferredBy = a.FromUser, "3001", a.ToUser
+		b.Start = a.Start + 2900*time.Millisecond
+		s.Calls = []CallSpec{a, b}
+	}))
+	add(one("rtp-stall", withCall(func(c *CallSpec) { c.TalkMs, c.StallMs = 8000, 2000 })))
 	add(one("calls-three", func(s *Scenario) {
 		s.Calls = []CallSpec{basicCall("calls-three", 1), basicCall("calls-three", 2), basicCall("calls-three", 3)}
 		s.Calls[1].Outcome, s.Calls[1].TalkMs = Busy, 0

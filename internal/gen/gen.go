@@ -140,6 +140,21 @@ type CallSpec struct {
 	Fork                     bool
 	LinkTo                   string
 	Payload                  []byte
+	// AuthChallenge (401 or 407) answers the first INVITE with a challenge; the caller
+	// ACKs it and sends the INVITE again with credentials (CSeq 2), unless AuthNoRetry.
+	AuthChallenge int
+	AuthNoRetry   bool
+	// RedirectFollow answers the first INVITE 302; the caller ACKs and sends a new
+	// INVITE (CSeq 2) to the Contact, which is answered.
+	RedirectFollow bool
+	// ReInviteFail (488, 491) answers a mid-call re-INVITE with that error; the call goes on.
+	ReInviteFail int
+	// ReferTo makes the callee transfer the call (blind REFER, answered 202) to this user
+	// halfway through; ReferredBy puts a Referred-By of that user in this call's INVITE.
+	ReferTo, ReferredBy string
+	// StallMs holds the caller's media for that long halfway through the call, then
+	// delivers the held packets in a burst (sequence numbers and timestamps contiguous).
+	StallMs int
 }
 
 // StreamSpec is an RTP stream with no signalling.
@@ -176,6 +191,8 @@ type CallTruth struct {
 	FinalCode       int
 	SIPMessages     int
 	Retransmissions int
+	AuthChallenges  int
+	TransferredTo   string
 	Streams         []StreamTruth
 }
 

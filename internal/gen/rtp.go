@@ -90,6 +90,7 @@ type rtpStream struct {
 	payload     []byte
 	start, end  time.Duration
 	pauses      [][2]time.Duration
+	stalls      [][2]time.Duration // packets due inside arrive in a burst at the end
 	moveAt      time.Duration
 	src, dst    [2]netip.AddrPort
 	loss, dups  map[int]bool
@@ -201,6 +202,12 @@ func (s *rtpStream) nextDesc() (pkt, bool) {
 			continue
 		}
 		d := pkt{n: s.n, slot: s.slot, t: t}
+		for _, p := range s.stalls {
+			if t >= p[0] && t < p[1] {
+				// Held by the network: delivered back to back when the stall ends.
+				d.t = p[1] + time.Duration(s.slot-int((p[0]-s.start)/s.ptime))*100*time.Microsecond
+			}
+		}
 		s.n++
 		s.slot++
 		return d, true
