@@ -75,6 +75,7 @@ type Counters struct {
 	PayloadTypesDropped                  uint64
 	UserAgentsDropped, DTMFDropped       uint64
 	BadSDP, BadRTCP                      uint64
+	SDPPartsDropped                      uint64 // m= sections, formats, rtpmaps past the sdp package's limits
 	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
 	LinksDropped                         uint64 // leg links past maxLinksPerCall or maxCallsPerLinkKey
 
@@ -85,22 +86,26 @@ type Counters struct {
 
 // Correlator turns events into calls. See the package doc for its rules.
 type Correlator struct {
-	cfg      Config
-	out      Output
-	calls    map[string]*call
-	media    map[netip.AddrPort]mediaEntry
-	streams  streamTable
-	bySSRC   map[uint32]*stream
-	regs     map[string]*regFlow
-	seed     maphash.Seed
-	codecs   codecNames
-	links    linkIndex
-	static   [128]uint16 // codecNames ids of the RFC 3551 static payload types
-	keepMode uint8
-	msg      sdp.Session
-	cnt      Counters
-	now      int64
-	lastTick int64
+	cfg     Config
+	out     Output
+	calls   map[string]*call
+	media   map[netip.AddrPort]mediaEntry
+	streams streamTable
+	bySSRC  map[uint32]*stream
+	// orphanQ holds the streams created without a call, in creation order, for eviction
+	// (rtp.go); entries before orphanHead are consumed.
+	orphanQ    []orphanEntry
+	orphanHead int
+	regs       map[string]*regFlow
+	seed       maphash.Seed
+	codecs     codecNames
+	links      linkIndex
+	static     [128]uint16 // codecNames ids of the RFC 3551 static payload types
+	keepMode   uint8
+	msg        sdp.Session
+	cnt        Counters
+	now        int64
+	lastTick   int64
 }
 
 // New returns a Correlator that reports finished calls, orphan streams and registrations

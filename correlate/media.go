@@ -37,6 +37,9 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 		c.cnt.BadSDP++
 		return
 	}
+	if s.Dropped > 0 {
+		c.cnt.SDPPartsDropped += uint64(s.Dropped) // past sdp.MaxMedia, MaxFormats, MaxRTPMaps
+	}
 	sm := &cl.media[side]
 	hold := len(s.Media) > 0
 	sm.nonRTP = sm.nonRTP[:0]

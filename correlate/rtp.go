@@ -28,6 +28,7 @@ type stream struct {
 	mismatch  bool
 	audio     bool // an audio (not event or comfort noise) packet was seen
 	newSSRC   bool // another SSRC already flowed on this source→destination in the call
+	gone      bool // dropped from the table (orphan queue entries skip it)
 }
 
 func (c *Correlator) rtpEvent(ev *decode.Event) {
@@ -85,29 +86,51 @@ func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 	c.bySSRC[key.ssrc] = st
 	if cl != nil {
 		cl.streams = append(cl.streams, st)
+	} else {
+		c.orphanQ = append(c.orphanQ, orphanEntry{s: st})
 	}
 	return st
 }
 
-// evictStream drops the least recently active orphan candidate, or else the least
-// recently active stream.
+// evictStream makes room in a full stream table, a batch at once (as for calls).
+// Orphan candidates go first, oldest first, from a queue in creation order with a second
+// chance: an orphan that received packets since it was queued goes to the back once. That
+// is O(1) amortised per eviction, so a flood of unique SSRCs costs no sort. Only when
+// fewer orphans than a batch are left are the least recently active attached streams
+// chosen by a sort (a table full of streams of live calls, a sizing problem).
 func (c *Correlator) evictStream() {
+	want := min(evictBatch(c.cfg.MaxStreams), c.streams.len())
+	n := 0
+	for passes := len(c.orphanQ) - c.orphanHead; n < want && c.orphanHead < len(c.orphanQ); passes-- {
+		e := c.orphanQ[c.orphanHead]
+		c.orphanQ[c.orphanHead] = orphanEntry{}
+		c.orphanHead++
+		s := e.s
+		if s.gone || s.call != nil {
+			continue
+		}
+		if passes > 0 && s.q.Last() > e.at {
+			c.orphanQ = append(c.orphanQ, orphanEntry{s: s, at: s.q.Last()})
+			continue
+		}
+		c.cnt.StreamsEvicted++
+		c.dropStream(s)
+		c.emitOrphan(s)
+		n++
+	}
+	c.compactOrphanQ()
+	if n >= want {
+		return
+	}
 	all := make([]*stream, 0, c.streams.len())
 	c.streams.each(func(st *stream) { all = append(all, st) })
-	// Orphan candidates first, then the least recently active; batches as for calls.
 	slices.SortFunc(all, func(a, b *stream) int {
-		if ao, bo := a.call == nil, b.call == nil; ao != bo {
-			if ao {
-				return -1
-			}
-			return 1
-		}
 		if d := cmp.Compare(a.q.Last(), b.q.Last()); d != 0 {
 			return d
 		}
 		return cmp.Compare(a.key.ssrc, b.key.ssrc)
 	})
-	for _, victim := range all[:min(evictBatch(c.cfg.MaxStreams), len(all))] {
+	for _, victim := range all[:min(want-n, len(all))] {
 		c.cnt.StreamsEvicted++
 		c.dropStream(victim)
 		if victim.call == nil {
@@ -116,7 +139,33 @@ func (c *Correlator) evictStream() {
 	}
 }
 
+// orphanEntry is a stream in the orphan eviction queue and the time of its last packet
+// when it was queued.
+type orphanEntry struct {
+	s  *stream
+	at int64
+}
+
+// compactOrphanQ drops the consumed head of the queue and entries of streams already
+// gone (timed out, attached, evicted), once they are the bigger part of it, so the queue
+// stays within about twice the stream table.
+func (c *Correlator) compactOrphanQ() {
+	queued := len(c.orphanQ) - c.orphanHead
+	if (c.orphanHead < 1024 || c.orphanHead < len(c.orphanQ)/2) && queued <= 2*c.streams.len()+1024 {
+		return
+	}
+	live := c.orphanQ[:0]
+	for _, e := range c.orphanQ[c.orphanHead:] {
+		if !e.s.gone && e.s.call == nil {
+			live = append(live, e)
+		}
+	}
+	clear(c.orphanQ[len(live):])
+	c.orphanQ, c.orphanHead = live, 0
+}
+
 func (c *Correlator) dropStream(s *stream) {
+	s.gone = true
 	c.streams.del(s)
 	if c.bySSRC[s.key.ssrc] == s {
 		delete(c.bySSRC, s.key.ssrc)

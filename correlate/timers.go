@@ -28,6 +28,7 @@ func (c *Correlator) Advance(now int64) {
 			c.emitOrphan(s)
 		}
 	})
+	c.compactOrphanQ()
 	for k, f := range c.regs {
 		if now-f.started >= int64(c.cfg.SIPTimeout) {
 			c.emitReg(k, f)

@@ -9,7 +9,7 @@ import (
 // Capacity limits. Media sections, formats and rtpmaps beyond them are ignored (and
 // counted in Session.Dropped).
 const (
-	MaxMedia   = 8
+	MaxMedia   = 32 // an IMS offer with audio, video, BFCP, T.38 and their alternatives stays well under
 	MaxFormats = 32
 	MaxRTPMaps = 32
 )

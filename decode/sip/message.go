@@ -4,7 +4,7 @@ import "errors"
 
 // MaxHeaders is the number of header fields a Message records in Headers. Messages with
 // more still have their well-known fields decoded, but Parse reports ErrTooManyHeaders.
-const MaxHeaders = 128
+const MaxHeaders = 256
 
 // Sentinel errors returned by Parse; test with errors.Is.
 var (

@@ -8,7 +8,7 @@ import (
 // Defaults applied by New for zero Config fields.
 const (
 	DefaultMaxStreams  = 65536
-	DefaultMaxBuffer   = 256 << 10
+	DefaultMaxBuffer   = 2 << 20 // a 50,000-line SDP is about 1 MiB
 	DefaultMaxOOO      = 64
 	DefaultIdleTimeout = int64(5 * 60 * 1e9)
 )
