@@ -40,6 +40,7 @@ type call struct {
 	transferred  string   // target of an accepted REFER
 	messages     []Message
 	keep         *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
+	retained     int64      // bytes of messages and frame chunks counted against MaxRetainedBytes
 }
 
 func (c *Correlator) newCall(ev *decode.Event, m *sip.Message) *call {

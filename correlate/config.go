@@ -64,6 +64,11 @@ type Config struct {
 	// frames beyond either are counted in Counters.MediaFramesDropped.
 	MaxMediaFramesPerCall int
 	MaxMediaBytesPerCall  int
+	// MaxRetainedBytes bounds the SIP text and media frames all calls in the table keep
+	// for ladders and pcap export, together. A message or frame that would go past it is
+	// not kept (counted in dropped_total{what="retained_bytes"}); the call is still
+	// analysed. The bytes are released when the call leaves the table.
+	MaxRetainedBytes int64
 
 	Quality quality.Config
 }
@@ -89,6 +94,7 @@ func DefaultConfig() Config {
 		KeepRTP:               KeepRTPHeaders,
 		MaxMediaFramesPerCall: 50000,
 		MaxMediaBytesPerCall:  16 << 20,
+		MaxRetainedBytes:      1 << 30,
 		Quality:               quality.DefaultConfig(),
 	}
 }
@@ -106,6 +112,8 @@ func (c *Config) Validate() error {
 		return errors.New("correlate: table caps must be positive")
 	case c.KeepRTP != KeepRTPNone && c.KeepRTP != KeepRTPHeaders && c.KeepRTP != KeepRTPFull:
 		return errors.New(`correlate: keep-rtp must be "none", "headers" or "full"`)
+	case c.MaxRetainedBytes < 0:
+		return errors.New("correlate: max retained bytes must not be negative")
 	case c.KeepRTP != KeepRTPNone && (c.MaxMediaFramesPerCall <= 0 || c.MaxMediaBytesPerCall <= 0):
 		return errors.New("correlate: media frame caps must be positive")
 	case c.LinkByNumber && c.LinkWindow <= 0:

@@ -76,12 +76,14 @@ type Counters struct {
 	UserAgentsDropped, DTMFDropped       uint64
 	BadSDP, BadRTCP                      uint64
 	SDPPartsDropped                      uint64 // m= sections, formats, rtpmaps past the sdp package's limits
+	RetainedBytesDropped                 uint64 // messages and frame chunks not kept: Config.MaxRetainedBytes
 	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
 	LinksDropped                         uint64 // leg links past maxLinksPerCall or maxCallsPerLinkKey
 
 	// Gauges at the time Counters was called.
 	ActiveCalls, ActiveStreams       int
 	ActiveMedia, ActiveRegistrations int
+	RetainedBytes                    int64 // SIP text and media frames kept by the calls in the table
 }
 
 // Correlator turns events into calls. See the package doc for its rules.
@@ -106,6 +108,7 @@ type Correlator struct {
 	cnt        Counters
 	now        int64
 	lastTick   int64
+	retained   int64 // bytes kept by the calls in the table (keep.go)
 }
 
 // New returns a Correlator that reports finished calls, orphan streams and registrations
@@ -137,6 +140,7 @@ func (c *Correlator) Counters() Counters {
 	n := c.cnt
 	n.ActiveCalls, n.ActiveStreams = len(c.calls), c.streams.len()
 	n.ActiveMedia, n.ActiveRegistrations = len(c.media), len(c.regs)
+	n.RetainedBytes = c.retained
 	return n
 }
 

@@ -56,8 +56,12 @@ func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
 	}
 	if cap(k.buf)-len(k.buf) < len(data) {
 		size := 2 * cap(k.buf)
-		size = min(max(size, 2<<10), 64<<10)
-		k.buf = make([]byte, 0, max(size, len(data)))
+		size = max(min(max(size, 2<<10), 64<<10), len(data))
+		if !c.retain(cl, int64(size)) {
+			c.cnt.RetainedBytesDropped++
+			return
+		}
+		k.buf = make([]byte, 0, size)
 	}
 	off := len(k.buf)
 	k.buf = append(k.buf, data...)
@@ -82,4 +86,21 @@ func rtpHeaderEnd(frame, payload []byte, hl int) int {
 		}
 	}
 	return min(len(frame), maxHeaderlessKept)
+}
+
+// retain accounts n more bytes kept by cl against Config.MaxRetainedBytes; it reports
+// false, keeping nothing, when that would go past the budget.
+func (c *Correlator) retain(cl *call, n int64) bool {
+	if c.cfg.MaxRetainedBytes > 0 && c.retained+n > c.cfg.MaxRetainedBytes {
+		return false
+	}
+	c.retained += n
+	cl.retained += n
+	return true
+}
+
+// release returns what cl kept to the budget when it leaves the table.
+func (c *Correlator) release(cl *call) {
+	c.retained -= cl.retained
+	cl.retained = 0
 }

@@ -26,7 +26,8 @@ type collector struct {
 //	callscope_correlate_bad_input_total{reason="sdp|rtcp"}
 //	callscope_correlate_evictions_total{table="calls|streams|media|registrations"}
 //	callscope_correlate_dropped_total{what="messages|streams|media_frames|seen_hashes|
-//	    media_addrs|payload_types|user_agents|dtmf"}
+//	    media_addrs|payload_types|user_agents|dtmf|codec_names|links|sdp_parts|retained_bytes"}
+//	callscope_correlate_retained_bytes (gauge)
 //	callscope_correlate_active{table="calls|streams|media|registrations"} (gauge)
 //
 // get is called once per scrape (see collector for its concurrency rule).
@@ -77,17 +78,19 @@ func newCollector(get func() Counters) *collector {
 		}, []string{"calls", "streams", "media", "registrations"})
 	labelled("dropped_total", "Items not kept because a cap was reached (per call; codec_names: the correlator's encoding-name table).", "what", prometheus.CounterValue,
 		map[string]func(*Counters) float64{
-			"messages":      u(func(n *Counters) uint64 { return n.MessagesDropped }),
-			"streams":       u(func(n *Counters) uint64 { return n.StreamsDroppedPerCall }),
-			"media_frames":  u(func(n *Counters) uint64 { return n.MediaFramesDropped }),
-			"seen_hashes":   u(func(n *Counters) uint64 { return n.SeenHashesDropped }),
-			"media_addrs":   u(func(n *Counters) uint64 { return n.MediaAddrsDropped }),
-			"payload_types": u(func(n *Counters) uint64 { return n.PayloadTypesDropped }),
-			"user_agents":   u(func(n *Counters) uint64 { return n.UserAgentsDropped }),
-			"dtmf":          u(func(n *Counters) uint64 { return n.DTMFDropped }),
-			"codec_names":   u(func(n *Counters) uint64 { return n.CodecNamesDropped }),
-			"links":         u(func(n *Counters) uint64 { return n.LinksDropped }),
-		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf", "codec_names", "links"})
+			"messages":       u(func(n *Counters) uint64 { return n.MessagesDropped }),
+			"streams":        u(func(n *Counters) uint64 { return n.StreamsDroppedPerCall }),
+			"media_frames":   u(func(n *Counters) uint64 { return n.MediaFramesDropped }),
+			"seen_hashes":    u(func(n *Counters) uint64 { return n.SeenHashesDropped }),
+			"media_addrs":    u(func(n *Counters) uint64 { return n.MediaAddrsDropped }),
+			"payload_types":  u(func(n *Counters) uint64 { return n.PayloadTypesDropped }),
+			"user_agents":    u(func(n *Counters) uint64 { return n.UserAgentsDropped }),
+			"dtmf":           u(func(n *Counters) uint64 { return n.DTMFDropped }),
+			"codec_names":    u(func(n *Counters) uint64 { return n.CodecNamesDropped }),
+			"links":          u(func(n *Counters) uint64 { return n.LinksDropped }),
+			"sdp_parts":      u(func(n *Counters) uint64 { return n.SDPPartsDropped }),
+			"retained_bytes": u(func(n *Counters) uint64 { return n.RetainedBytesDropped }),
+		}, []string{"messages", "streams", "media_frames", "seen_hashes", "media_addrs", "payload_types", "user_agents", "dtmf", "codec_names", "links", "sdp_parts", "retained_bytes"})
 	labelled("active", "Entries in the correlator's tables.", "table", prometheus.GaugeValue,
 		map[string]func(*Counters) float64{
 			"calls":         i(func(n *Counters) int { return n.ActiveCalls }),
@@ -95,6 +98,12 @@ func newCollector(get func() Counters) *collector {
 			"media":         i(func(n *Counters) int { return n.ActiveMedia }),
 			"registrations": i(func(n *Counters) int { return n.ActiveRegistrations }),
 		}, []string{"calls", "streams", "media", "registrations"})
+	c.metrics = append(c.metrics, metric{
+		desc: prometheus.NewDesc("callscope_correlate_retained_bytes",
+			"SIP text and media frames kept by the calls in the table, against max_retained_bytes.", nil, nil),
+		typ:   prometheus.GaugeValue,
+		value: func(n *Counters) float64 { return float64(n.RetainedBytes) },
+	})
 	return c
 }
 

@@ -117,7 +117,13 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 		c.cnt.SeenHashesDropped++
 	}
 	if c.cfg.KeepMessages {
-		if len(cl.messages) < c.cfg.MaxMessagesPerCall {
+		size := int64(len(ev.Payload) + len(ev.Frame))
+		switch {
+		case len(cl.messages) >= c.cfg.MaxMessagesPerCall:
+			c.cnt.MessagesDropped++
+		case !c.retain(cl, size):
+			c.cnt.RetainedBytesDropped++
+		default:
 			meth := string(m.Method)
 			cl.messages = append(cl.messages, Message{
 				TS: ev.TS, Src: ev.Src, Dst: ev.Dst, Transport: ev.Transport.String(),
@@ -125,8 +131,6 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 				Retrans: retrans, Raw: bytes.Clone(ev.Payload), Frame: bytes.Clone(ev.Frame),
 				LinkType: ev.LinkType,
 			})
-		} else {
-			c.cnt.MessagesDropped++
 		}
 	}
 	c.userAgent(cl, m.UserAgent)

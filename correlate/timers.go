@@ -122,6 +122,7 @@ func (c *Correlator) emit(cl *call) {
 		c.dropStream(s)
 	}
 	c.unindexMedia(cl)
+	c.release(cl)
 	if c.out.Call == nil {
 		return
 	}
