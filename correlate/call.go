@@ -26,7 +26,7 @@ type call struct {
 	hasQ850      bool
 	msgs         int
 	retrans      int
-	seen         []uint64
+	seen         []seenMsg
 	userAgents   []string
 	infoDTMF     []quality.DTMFEvent
 	media        [2]sideMedia

@@ -62,6 +62,7 @@ type Output struct {
 type Counters struct {
 	SIPMessages, RTPPackets, RTCPPackets uint64
 	NonCallSIP                           uint64 // OPTIONS, SUBSCRIBE, MESSAGE... outside INVITE dialogs
+	DuplicateSIP                         uint64 // the same message again within 10 ms: the capture saw it twice
 	UnmatchedRTCP                        uint64
 	NonRTPMedia                          uint64 // RTP-looking datagrams on media the SDP says is not RTP (T.38)
 	CallsEvicted, StreamsEvicted         uint64 // table full

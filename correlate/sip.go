@@ -96,23 +96,41 @@ func (c *Correlator) msgHash(ev *decode.Event, m *sip.Message) uint64 {
 // dtmfSameKey is how close two reports of the same digit must start to be one key press.
 const dtmfSameKey = 200e6
 
+// captureDupWindow: the same message again within this time is the capture seeing it
+// twice (a SPAN port mirroring both directions, the wire and a HEP agent both feeding the
+// probe, Kamailio's siptrace mirroring an ACK twice), not the network repeating it: SIP
+// over UDP retransmits after T1 (500 ms, RFC 3261 §17.1.1.2) at the earliest.
+const captureDupWindow = 10e6
+
+// seenMsg is a message already seen in a call: its hash and when it was last seen.
+type seenMsg struct {
+	h    uint64
+	last int64
+}
+
 func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
+	hv := c.msgHash(ev, m)
+	retrans := false
+	for i := range cl.seen {
+		s := &cl.seen[i]
+		if s.h != hv {
+			continue
+		}
+		if d := ev.TS - s.last; d <= captureDupWindow && d >= -captureDupWindow {
+			c.cnt.DuplicateSIP++ // a second copy of a message we already have
+			return
+		}
+		retrans, s.last = true, ev.TS
+		break
+	}
 	cl.msgs++
 	if ev.TS > cl.lastSIP {
 		cl.lastSIP = ev.TS
 	}
-	hv := c.msgHash(ev, m)
-	retrans := false
-	for _, s := range cl.seen {
-		if s == hv {
-			retrans = true
-			break
-		}
-	}
 	if retrans {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
-		cl.seen = append(cl.seen, hv)
+		cl.seen = append(cl.seen, seenMsg{h: hv, last: ev.TS})
 	} else {
 		c.cnt.SeenHashesDropped++
 	}
