@@ -114,17 +114,27 @@ type proc struct {
 //   - serve -i cstbr: live AF_PACKET capture of the bridge (SIP and RTP on the wire);
 //   - serve --hep: Kamailio's siptrace HEPv3 mirror (SIP only, as the proxy saw it).
 //
-// Two instances, not one with both inputs: the README says all live sources share one
-// correlator, so with -i and --hep together each SIP message arrives twice (once on the
-// wire, once mirrored) with the same addresses, Via branch and CSeq, and the correlator's
-// retransmission check takes the mirrored copy for a retransmission. A NOC feeds a probe
-// either the span port or the proxy's HEP for the same signalling, not both; the two views
-// are compared here instead, and the mixed case is measured offline (analyze -r wire.pcap
-// -r hep.pcap, one correlator for both) and must not count the mirror as retransmissions.
+// Two instances, not one with both inputs. The README says all live sources share one
+// correlator; with -i and --hep together each SIP message arrives twice (on the wire, and
+// mirrored) with the same addresses, Via branch and CSeq, and today's correlator takes
+// every mirrored copy for a retransmission (measured: an answered call shows 17 of its 16
+// wire messages "retransmitted"), which makes retransmissions useless to a NOC. A probe
+// should be fed either the span port or the proxy's HEP for the same signalling; the two
+// views are compared here, and the mixed case is measured offline (analyze -r wire.pcap
+// -r hep.pcap: one correlator, both sources) where the mirror must not count as
+// retransmissions.
 //
-// Expectations come from the scenarios (what each SIPp XML makes happen), from SIPp's own
-// -trace_stat / -trace_counts files (calls completed, 407s received per call), and from
-// tshark on tcpdump's file of the bridge (SIP messages per Call-ID, RTP packets per stream).
+// Expectations come from the scenarios (what each SIPp XML makes happen, checked on the
+// wire with tshark when the XML was written), from SIPp's own -trace_stat / -trace_counts
+// files (calls completed, 407s received per call = auth_challenges), and from tshark on
+// tcpdump's files (SIP messages and repeats per Call-ID, RTP packets per stream).
+//
+// Kamailio's siptrace mirrors the ACK to each 407 twice (it is on the wire once, see
+// ../shared/lab/README.md): the HEP view may count it as a message, never as a
+// retransmission.
+//
+// CALLSCOPE_LAB_KEEP=DIR keeps the logs, captures and SIPp files in DIR;
+// CALLSCOPE_LAB_BIN=FILE tests a callscope binary built elsewhere. Takes about 40 s.
 func TestLab(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testutil.Missing(t, "root (network namespaces, AF_PACKET)")
@@ -273,6 +283,18 @@ func TestLab(t *testing.T) {
 	for cid, c := range wire {
 		if !strings.HasPrefix(cid, "lab-load-") {
 			wireFull[cid] = l.getCall(wireListen, c["id"])
+		}
+	}
+	// Loss at the probe would make every comparison below meaningless: there is none.
+	for listen, names := range map[string][]string{
+		wireListen: {"callscope_capture_kernel_drops_total", "callscope_capture_queue_drops_total"},
+		hepListen:  {"callscope_hep_dropped_total"},
+	} {
+		metrics := string(l.curl("http://" + listen + "/metrics"))
+		for _, name := range names {
+			if v, ok := metric(metrics, name); !ok || v != 0 {
+				t.Errorf("%s: %s = %v (exported: %v); want 0", listen, name, v, ok)
+			}
 		}
 	}
 	l.stop(tdWire)
@@ -437,9 +459,10 @@ func TestLab(t *testing.T) {
 			}
 			for _, f := range fields {
 				want := w[f]
-				if f == "sip_messages" {
-					// Each message once per source: the wire's plus the mirror's.
-					want = float64(wireSIP[cid].messages + hepSIP[cid].messages)
+				if f == "sip_messages" && num(m[f]) == wireSIP[cid].messages+hepSIP[cid].messages {
+					// Each copy counted as a message (the ladder shows both) is as right
+					// as the mirror's copies dropped (the wire's count).
+					want = m[f]
 				}
 				if fmt.Sprint(want) != fmt.Sprint(m[f]) {
 					if n[f]++; n[f] == 1 {
@@ -457,6 +480,17 @@ func TestLab(t *testing.T) {
 	if d := time.Since(begin); d > 2*time.Minute {
 		t.Logf("TestLab took %v; the target is under 2 minutes", d)
 	}
+}
+
+// metric returns the value of an unlabelled sample in a Prometheus text exposition.
+func metric(text, name string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 func scenarioByName(name string) scenario {
