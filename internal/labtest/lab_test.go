@@ -133,7 +133,7 @@ type proc struct {
 // ../shared/lab/README.md): the HEP view may count it as a message, never as a
 // retransmission.
 //
-// CALLSCOPE_LAB_KEEP=DIR keeps the logs, captures and SIPp files in DIR;
+// CALLSCOPE_LAB_KEEP=DIR keeps the logs, captures and SIPp files in a new directory in DIR;
 // CALLSCOPE_LAB_BIN=FILE tests a callscope binary built elsewhere. Takes about 40 s.
 func TestLab(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -152,11 +152,13 @@ func TestLab(t *testing.T) {
 	begin := time.Now()
 	l := &lab{t: t, work: t.TempDir()}
 	if keep := os.Getenv("CALLSCOPE_LAB_KEEP"); keep != "" {
-		// A directory to keep the logs, captures and SIPp files in for a look afterwards.
-		if err := os.RemoveAll(keep); err != nil {
+		// The logs, captures and SIPp files stay in a new directory under keep.
+		dir, err := os.MkdirTemp(keep, "lab-")
+		if err != nil {
 			t.Fatal(err)
 		}
-		l.work = keep
+		l.work = dir
+		t.Logf("work directory %s", dir)
 	}
 	bin := os.Getenv("CALLSCOPE_LAB_BIN") // a callscope built elsewhere, to try it in the lab
 	if bin == "" {
@@ -277,7 +279,7 @@ func TestLab(t *testing.T) {
 	for _, sc := range scenarios {
 		total += sc.calls
 	}
-	wire := l.waitCalls(wireListen, total, 45*time.Second)
+	wire := l.waitCalls(wireListen, total, 60*time.Second)
 	hep := l.waitCalls(hepListen, total, 15*time.Second)
 	wireFull := map[string]map[string]any{}
 	for cid, c := range wire {
