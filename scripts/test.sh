@@ -13,6 +13,13 @@ command -v sngrep >/dev/null || need+=(sngrep)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
 command -v chromium >/dev/null || need+=(chromium)
+# The lab of real SIP servers (internal/labtest): Kamailio (siptrace and rtpengine modules),
+# rtpengine in userspace, network namespaces (iproute2) and curl into them.
+command -v kamailio >/dev/null || need+=(kamailio)
+dpkg -s kamailio-extra-modules >/dev/null 2>&1 || need+=(kamailio-extra-modules)
+command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing: ${need[*]}"
