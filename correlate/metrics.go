@@ -61,7 +61,7 @@ func newCollector(get func() Counters) *collector {
 	counter("rtcp_packets_total", "RTCP compounds correlated.", u(func(n *Counters) uint64 { return n.RTCPPackets }))
 	counter("non_call_sip_total", "SIP messages outside INVITE dialogs and REGISTER flows (OPTIONS, SUBSCRIBE...).",
 		u(func(n *Counters) uint64 { return n.NonCallSIP }))
-	counter("duplicate_sip_total", "SIP messages seen again within 10 ms (a SPAN port or wire+HEP feeding both copies), not counted as retransmissions.",
+	counter("duplicate_sip_total", "SIP messages seen twice by the capture (within 10 ms, or 250 ms between wire and HEP copies), not counted as retransmissions.",
 		u(func(n *Counters) uint64 { return n.DuplicateSIP }))
 	counter("unmatched_rtcp_total", "RTCP compounds naming no known stream.", u(func(n *Counters) uint64 { return n.UnmatchedRTCP }))
 	counter("non_rtp_media_total", "RTP-looking datagrams on media the SDP declared non-RTP (T.38).",

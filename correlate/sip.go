@@ -97,15 +97,22 @@ func (c *Correlator) msgHash(ev *decode.Event, m *sip.Message) uint64 {
 const dtmfSameKey = 200e6
 
 // captureDupWindow: the same message again within this time is the capture seeing it
-// twice (a SPAN port mirroring both directions, the wire and a HEP agent both feeding the
-// probe, Kamailio's siptrace mirroring an ACK twice), not the network repeating it: SIP
-// over UDP retransmits after T1 (500 ms, RFC 3261 §17.1.1.2) at the earliest.
-const captureDupWindow = 10e6
+// twice (a SPAN port mirroring both directions, Kamailio's siptrace mirroring an ACK
+// twice), not the network repeating it: SIP over UDP retransmits after T1 (500 ms,
+// RFC 3261 §17.1.1.2) at the earliest. A copy that came the other way (one from the wire,
+// one from a HEP agent, whose timestamp is the agent's and may lag under load) is a
+// duplicate within crossSourceDupWindow, half of T1.
+const (
+	captureDupWindow     = 10e6
+	crossSourceDupWindow = 250e6
+)
 
-// seenMsg is a message already seen in a call: its hash and when it was last seen.
+// seenMsg is a message already seen in a call: its hash, when it was last seen, and
+// whether that copy came from HEP.
 type seenMsg struct {
 	h    uint64
 	last int64
+	hep  bool
 }
 
 func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
@@ -116,11 +123,15 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 		if s.h != hv {
 			continue
 		}
-		if d := ev.TS - s.last; d <= captureDupWindow && d >= -captureDupWindow {
+		window := int64(captureDupWindow)
+		if s.hep != ev.FromHEP {
+			window = crossSourceDupWindow
+		}
+		if d := ev.TS - s.last; d <= window && d >= -window {
 			c.cnt.DuplicateSIP++ // a second copy of a message we already have
 			return
 		}
-		retrans, s.last = true, ev.TS
+		retrans, s.last, s.hep = true, ev.TS, ev.FromHEP
 		break
 	}
 	cl.msgs++
@@ -130,7 +141,7 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 	if retrans {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
-		cl.seen = append(cl.seen, seenMsg{h: hv, last: ev.TS})
+		cl.seen = append(cl.seen, seenMsg{h: hv, last: ev.TS, hep: ev.FromHEP})
 	} else {
 		c.cnt.SeenHashesDropped++
 	}
