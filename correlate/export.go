@@ -16,7 +16,7 @@ func ms(ns int64) *float64 {
 
 // export renders the stream. live (Snapshot) leaves the quality state untouched and
 // omits the intervals.
-func (s *stream) export(live bool, codec string) Stream {
+func (s *stream) export(live bool, codec string) (Stream, []quality.DTMFEvent) {
 	if !live {
 		s.q.Finish(s.q.Last())
 	}
@@ -76,7 +76,7 @@ func (s *stream) export(live bool, codec string) Stream {
 		out.RTCP = info
 	}
 	if live {
-		return out
+		return out, sum.DTMFEvents
 	}
 	for _, iv := range sum.Intervals {
 		o := Interval{Start: Time(iv.Start), Packets: iv.Packets, Lost: iv.Lost, JitterMs: round3(iv.JitterMs)}
@@ -85,7 +85,7 @@ func (s *stream) export(live bool, codec string) Stream {
 		}
 		out.Intervals = append(out.Intervals, o)
 	}
-	return out
+	return out, sum.DTMFEvents
 }
 
 func round3(v float64) float64 {
@@ -166,7 +166,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 	var mosMin *float64
 	out.Streams = make([]Stream, 0, len(sts))
 	for _, s := range sts {
-		so := s.export(live, c.codecs.name(s.codec))
+		so, events := s.export(live, c.codecs.name(s.codec))
 		out.Streams = append(out.Streams, so)
 		if s.q.Packets() >= 1 {
 			dirs[s.side] = true
@@ -175,7 +175,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 			v := *so.MOSMin
 			mosMin = &v
 		}
-		dtmf = append(dtmf, s.q.Summary().DTMFEvents...)
+		dtmf = append(dtmf, events...)
 	}
 	out.MOSMin = mosMin
 	sort.SliceStable(dtmf, func(i, j int) bool { return dtmf[i].Start < dtmf[j].Start })

@@ -111,7 +111,7 @@ func (c *Correlator) emitOrphan(s *stream) {
 		return
 	}
 	s.q.Finish(s.q.Last())
-	out := s.export(false, c.codecs.name(s.codec))
+	out, _ := s.export(false, c.codecs.name(s.codec))
 	c.out.Orphan(&out)
 }
 
