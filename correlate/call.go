@@ -72,7 +72,7 @@ func (c *Correlator) evictOldestCall() {
 	})
 	for _, cl := range all[:min(evictBatch(c.cfg.MaxCalls), len(all))] {
 		c.cnt.CallsEvicted++
-		c.finishCall(cl, "capture_end")
+		c.finishCall(cl, EndEvicted)
 		c.emit(cl)
 	}
 }

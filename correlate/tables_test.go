@@ -152,7 +152,7 @@ func TestTableCaps(t *testing.T) {
 				d := newDialog(fmt.Sprint("c", i))
 				h.sipAt(time.Duration(i)*sec, aSig, bSig, d.req("INVITE", 1, "inv", false, ""))
 			}
-			if len(h.recs) != 1 || h.recs[0].Call.CallID != "c0" || h.recs[0].Call.EndReason != "capture_end" {
+			if len(h.recs) != 1 || h.recs[0].Call.CallID != "c0" || h.recs[0].Call.EndReason != "evicted" {
 				h.t.Errorf("evicted call not emitted first: %d", len(h.recs))
 			}
 		}, func(t *testing.T, h *harness, n Counters) {

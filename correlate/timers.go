@@ -72,7 +72,7 @@ func (c *Correlator) Finish() {
 	c.Advance(c.now)
 	all := make([]*call, 0, len(c.calls))
 	for _, cl := range c.calls {
-		c.finishCall(cl, "capture_end")
+		c.finishCall(cl, EndCaptureEnd)
 		all = append(all, cl)
 	}
 	sort.Slice(all, func(i, j int) bool { return lessCall(all[i], all[j]) })
