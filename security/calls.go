@@ -100,18 +100,7 @@ func (d *Detector) Call(r *correlate.Record) {
 	}
 	if tc.ShortCalls > 0 && answered && caller.IsValid() && !trusted && c.DurationMs != nil &&
 		*c.DurationMs < float64(tc.ShortCallMax)/1e6 {
-		slot := d.source(caller, d.now)
-		s := &d.srcs[slot]
-		if start-s.shortStart >= d.window || start < s.shortStart {
-			s.short, s.shortStart = 0, start
-		}
-		s.short++
-		key := evKey{src: caller}
-		if s.active&(1<<rShortCalls) != 0 {
-			d.hit(rShortCalls, key, s.shortStart, end, 1, "", nil, callID, nil, slot)
-		} else if int(s.short) >= tc.ShortCalls {
-			d.hit(rShortCalls, key, s.shortStart, end, uint64(s.short), "", nil, callID, nil, slot)
-		}
+		d.shortCall(caller, c, start, end, callID)
 	}
 	if tc.OpenRelay > 0 && answered {
 		callee := addrOf(c.Callee)
@@ -159,4 +148,24 @@ func addrOf(s string) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(s)
 	return a
+}
+
+// shortCall counts one short answered call of caller for the wangiri rule.
+func (d *Detector) shortCall(caller netip.Addr, c *correlate.Call, start, end int64, callID []byte) {
+	tc := &d.cfg.TollFraud
+	slot := d.source(caller, d.now)
+	s := &d.srcs[slot]
+	if start-s.shortStart >= d.window || start < s.shortStart {
+		s.short, s.shortStart, s.nShortTo = 0, start, 0
+	}
+	if !addDistinct(&s.shortTo, &s.nShortTo, uint32(d.hash([]byte(c.ToUser)))) && s.active&(1<<rShortCalls) == 0 {
+		return // the same destination again: a test load, not wangiri
+	}
+	s.short++
+	key := evKey{src: caller}
+	if s.active&(1<<rShortCalls) != 0 {
+		d.hit(rShortCalls, key, s.shortStart, end, 1, "", nil, callID, nil, slot)
+	} else if int(s.short) >= tc.ShortCalls {
+		d.hit(rShortCalls, key, s.shortStart, end, uint64(s.short), "", nil, callID, nil, slot)
+	}
 }

@@ -92,8 +92,8 @@ type TollFraudConfig struct {
 	// MaxConcurrent: more simultaneous calls from one account (from_user) than this
 	// (default 0: off).
 	MaxConcurrent int `json:"max_concurrent" yaml:"max_concurrent"`
-	// ShortCalls answered calls shorter than ShortCallMax from one caller IP in a window
-	// (wangiri; default 10 calls under 3s).
+	// ShortCalls answered calls shorter than ShortCallMax from one caller IP to as many
+	// distinct to_users in a window (wangiri; default 10 calls under 3s; at most MaxDistinct).
 	ShortCalls   int      `json:"short_calls" yaml:"short_calls"`
 	ShortCallMax Duration `json:"short_call_max" yaml:"short_call_max"`
 	// OpenRelay: once a callee (proxy) has challenged at least this many answered calls
@@ -174,7 +174,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("security.scanner.user_agents: empty entry"))
 		}
 	}
-	for name, v := range map[string]int{"scanner.distinct_users": c.Scanner.DistinctUsers, "scanner.distinct_hosts": c.Scanner.DistinctHosts} {
+	for name, v := range map[string]int{"scanner.distinct_users": c.Scanner.DistinctUsers,
+		"scanner.distinct_hosts": c.Scanner.DistinctHosts, "toll_fraud.short_calls": c.TollFraud.ShortCalls} {
 		if v < 0 || v > MaxDistinct {
 			errs = append(errs, fmt.Errorf("security.%s %d: want 0 to %d", name, v, MaxDistinct))
 		}
@@ -182,8 +183,8 @@ func (c *Config) Validate() error {
 	neg := map[string]int{
 		"brute_force.source_failures": c.BruteForce.SourceFailures, "brute_force.aor_failures": c.BruteForce.AORFailures,
 		"flood.invite": c.Flood.Invite, "flood.register": c.Flood.Register, "flood.options": c.Flood.Options,
-		"toll_fraud.max_concurrent": c.TollFraud.MaxConcurrent, "toll_fraud.short_calls": c.TollFraud.ShortCalls,
-		"toll_fraud.open_relay": c.TollFraud.OpenRelay, "anomaly.max_forwards": c.Anomaly.MaxForwards,
+		"toll_fraud.max_concurrent": c.TollFraud.MaxConcurrent,
+		"toll_fraud.open_relay":     c.TollFraud.OpenRelay, "anomaly.max_forwards": c.Anomaly.MaxForwards,
 		"anomaly.malformed": c.Anomaly.Malformed, "anomaly.oversized": c.Anomaly.Oversized,
 	}
 	for name, v := range neg {

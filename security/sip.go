@@ -26,8 +26,10 @@ type srcState struct {
 	cred  [8]uint64 // recent requests that carried credentials (Call-ID hash ^ CSeq)
 	credN uint8
 
-	short      uint32 // short answered calls (wangiri), windowed by call start
+	short      uint32 // short answered calls (wangiri) to distinct to_users, windowed by call start
 	shortStart int64
+	nShortTo   uint8
+	shortTo    [MaxDistinct]uint32
 }
 
 // roll starts a new window at ts. Events in progress keep counting (active bits stay).
@@ -376,7 +378,7 @@ func (d *Detector) response(ev *decode.Event, m *sip.Message, ts int64, malforme
 	if meth != mInvite && meth != mRegister {
 		return
 	}
-	if code != 403 {
+	if code != 403 || meth == mInvite {
 		k := credKey(d, m)
 		found := false
 		for _, c := range s.cred {
@@ -386,7 +388,7 @@ func (d *Detector) response(ev *decode.Event, m *sip.Message, ts int64, malforme
 			}
 		}
 		if !found {
-			return // the challenge of a normal digest exchange
+			return // the challenge of a normal digest exchange, or a 403 policy answer to an INVITE
 		}
 	}
 	bf := &d.cfg.BruteForce
