@@ -107,7 +107,7 @@ type Detector struct {
 	now, lastTick int64
 	uas           [][]byte // lower-cased scanner User-Agent substrings
 
-	srcIdx  map[netip.Addr]int32
+	srcIdx  map[[16]byte]int32 // by As16: hashes faster than netip.Addr
 	srcs    []srcState
 	srcNext int32
 
@@ -129,6 +129,7 @@ type Detector struct {
 	peerNext int32
 
 	messages, calls uint64
+	reported        uint64 // messages already added to the metric
 	raised          [len(Types)]uint64
 	evictions       [numTables]uint64
 	nActive         int
@@ -147,7 +148,7 @@ func New(cfg Config, out Output, reg prometheus.Registerer) (*Detector, error) {
 	d := &Detector{
 		cfg: cfg, out: out, m: m, seed: maphash.MakeSeed(),
 		window: int64(cfg.Window), hold: int64(cfg.Hold),
-		srcIdx: map[netip.Addr]int32{}, aorIdx: map[uint64]int32{}, evIdx: map[evKey]int32{},
+		srcIdx: map[[16]byte]int32{}, aorIdx: map[uint64]int32{}, evIdx: map[evKey]int32{},
 		acctIdx: map[string]int32{}, peerIdx: map[netip.Addr]int32{},
 	}
 	for _, u := range cfg.Scanner.UserAgents {
@@ -171,6 +172,8 @@ func (d *Detector) Advance(now int64) {
 		d.now = now
 	}
 	d.lastTick = d.now
+	d.m.messages.Add(float64(d.messages - d.reported))
+	d.reported = d.messages
 	if d.nActive == 0 {
 		return
 	}
@@ -184,6 +187,7 @@ func (d *Detector) Advance(now int64) {
 
 // Finish ends every event in progress (end of a capture, shutdown).
 func (d *Detector) Finish() {
+	d.Advance(d.now)
 	for i := range d.evs {
 		if d.evs[i].used {
 			d.end(int32(i))

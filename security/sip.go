@@ -1,6 +1,7 @@
 package security
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/callscope/callscope/decode"
@@ -57,7 +58,7 @@ func addDistinct(set *[MaxDistinct]uint32, n *uint8, h uint32) bool {
 // source returns the state slot of a at packet time ts, rolling its window or recycling
 // the oldest slot when the table is full.
 func (d *Detector) source(a netip.Addr, ts int64) int32 {
-	if i, ok := d.srcIdx[a]; ok {
+	if i, ok := d.srcIdx[a.As16()]; ok {
 		if s := &d.srcs[i]; ts-s.winStart >= d.window {
 			s.roll(ts)
 		}
@@ -70,11 +71,11 @@ func (d *Detector) source(a netip.Addr, ts int64) int32 {
 	} else {
 		i = d.srcNext
 		d.srcNext = (d.srcNext + 1) % int32(len(d.srcs))
-		delete(d.srcIdx, d.srcs[i].addr)
+		delete(d.srcIdx, d.srcs[i].addr.As16())
 		d.evict(tableSources)
 	}
 	d.srcs[i] = srcState{addr: a, winStart: ts}
-	d.srcIdx[a] = i
+	d.srcIdx[a.As16()] = i
 	return i
 }
 
@@ -175,6 +176,9 @@ func scanHeaders(m *sip.Message) (maxFwd int, cred bool) {
 	maxFwd = -1
 	for i := range m.Headers {
 		h := &m.Headers[i]
+		if len(h.Name) < 12 {
+			continue
+		}
 		switch len(h.Name) {
 		case 12:
 			if eqFold(h.Name, "max-forwards") {
@@ -212,12 +216,8 @@ func credKey(d *Detector, m *sip.Message) uint64 {
 
 func addrHash(a netip.Addr) uint32 {
 	b := a.As16()
-	var h uint64 = 14695981039346656037
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return uint32(h ^ h>>32)
+	h := (binary.LittleEndian.Uint64(b[:8])*0x9E3779B97F4A7C15 ^ binary.LittleEndian.Uint64(b[8:])) * 0xC2B2AE3D27D4EB4F
+	return uint32(h >> 32)
 }
 
 // sip applies the message rules to one SIP message.
@@ -228,7 +228,6 @@ func (d *Detector) sip(ev *decode.Event) {
 		d.now = ts
 	}
 	d.messages++
-	d.m.messages.Inc()
 	if d.now-d.lastTick >= 1e9 {
 		d.Advance(d.now)
 	}
