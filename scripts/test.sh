@@ -20,6 +20,8 @@ dpkg -s kamailio-extra-modules >/dev/null 2>&1 || need+=(kamailio-extra-modules)
 command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+# SIPVicious for the security tests (cmd/callscope security_lab_test.go).
+command -v svmap >/dev/null || need+=(sipvicious)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing: ${need[*]}"

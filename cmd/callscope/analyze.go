@@ -13,6 +13,7 @@ import (
 
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/security"
 )
 
 type multiFlag []string
@@ -22,10 +23,11 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // Report is the `analyze --json` document.
 type Report struct {
-	Capture       CaptureInfo              `json:"capture"`
-	Calls         []correlate.Call         `json:"calls"`
-	OrphanStreams []correlate.Stream       `json:"orphan_streams"`
-	Registrations []correlate.Registration `json:"registrations"`
+	Capture        CaptureInfo              `json:"capture"`
+	Calls          []correlate.Call         `json:"calls"`
+	OrphanStreams  []correlate.Stream       `json:"orphan_streams"`
+	Registrations  []correlate.Registration `json:"registrations"`
+	SecurityEvents []security.Event         `json:"security_events"`
 }
 
 // CaptureInfo describes the input of a report.
@@ -88,9 +90,16 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 		OrphanStreams: []correlate.Stream{},
 		Registrations: []correlate.Registration{},
 	}
+	rep.SecurityEvents = []security.Event{}
+	sec, err := security.New(security.DefaultConfig(), security.Output{
+		Ended: func(e *security.Event) { rep.SecurityEvents = append(rep.SecurityEvents, *e) },
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
 	var recs []*correlate.Record
 	cor := correlate.New(ccfg, correlate.Output{
-		Call:         func(r *correlate.Record) { recs = append(recs, r) },
+		Call:         func(r *correlate.Record) { recs = append(recs, r); sec.Call(r) },
 		Orphan:       func(s *correlate.Stream) { rep.OrphanStreams = append(rep.OrphanStreams, *s) },
 		Registration: func(r *correlate.Registration) { rep.Registrations = append(rep.Registrations, *r) },
 	})
@@ -98,10 +107,12 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 	if err != nil {
 		return nil, err
 	}
+	pl.sec = sec
 	defer pl.close()
 	if err := pl.run(ctx, nil); err != nil {
 		return nil, err
 	}
+	security.Sort(rep.SecurityEvents)
 	correlate.LinkCalls(recs)
 	for _, r := range recs {
 		rep.Calls = append(rep.Calls, r.Call)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callscope/callscope/security"
 	"github.com/callscope/callscope/web"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,8 @@ type serveConfig struct {
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
+	// Security configures the security analytics (security.Config: rules, thresholds, caps).
+	Security security.Config `json:"security" yaml:"security"`
 
 	retention time.Duration
 }
@@ -47,6 +50,7 @@ func defaultServeConfig() serveConfig {
 		KeepRTP:        "headers",
 		Retention:      "30d",
 		StoreBatchSize: 5000,
+		Security:       security.DefaultConfig(),
 	}
 }
 
@@ -121,6 +125,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.StoreBatchSize < 1 || c.StoreBatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("store_batch_size %d: want 1 to 100000", c.StoreBatchSize))
+	}
+	if err := c.Security.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	var err error
 	if c.retention, err = parseRetention(c.Retention); err != nil {

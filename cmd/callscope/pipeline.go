@@ -8,6 +8,7 @@ import (
 	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/security"
 )
 
 // pipeline replays capture files through one decoder into a correlator, on the calling
@@ -17,6 +18,7 @@ type pipeline struct {
 	src *capture.Merger
 	dec *decode.Decoder
 	cor *correlate.Correlator
+	sec *security.Detector // nil: no security analytics; fed every decoder event beside cor
 }
 
 func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator) (*pipeline, error) {
@@ -35,6 +37,10 @@ func (p *pipeline) run(ctx context.Context, tick func()) error {
 	var pkt capture.Packet
 	src, dec := p.src, p.dec
 	onEvent := p.cor.Event // bound once: a method value made per packet would allocate
+	if sec := p.sec; sec != nil {
+		cor := p.cor
+		onEvent = func(ev *decode.Event) { cor.Event(ev); sec.Event(ev) }
+	}
 	for i := 0; ; i++ {
 		if i&0xfff == 0 {
 			if err := ctx.Err(); err != nil {
@@ -54,6 +60,9 @@ func (p *pipeline) run(ctx context.Context, tick func()) error {
 	}
 	dec.Flush(onEvent)
 	p.cor.Finish()
+	if p.sec != nil {
+		p.sec.Finish()
+	}
 	return nil
 }
 
