@@ -212,7 +212,18 @@ function diagnosis(c) {
       in_dialog_481: 'a peer no longer knew the dialog (481) — it restarted or lost state' };
     parts.push('DROPPED: ' + (why[c.drop_reason] || c.drop_reason || 'abnormal end') + '.');
   }
+  if (c.auth_challenges) parts.push('The INVITE was challenged for credentials ' + c.auth_challenges + ' time(s) (401/407) before this outcome; PDD counts from the last INVITE.');
+  if (c.transferred_to) parts.push('The call was transferred to ' + c.transferred_to + ' (REFER accepted); media stopping before the BYE is expected.');
   if (c.one_way_audio) parts.push('One-way audio: media flowed in one direction only.');
+  for (const st of (c.streams || [])) {
+    const dir = st.src + ' → ' + st.dst;
+    const probs = st.problems || [];
+    const lossPct = st.expected ? 100 * st.lost / st.expected : 0;
+    if (lossPct >= 1) parts.push(dir + ': ' + lossPct.toFixed(1) + '% packet loss.');
+    if (probs.includes('network_stall')) parts.push(dir + ': ' + (st.network_stalls || 'a') + ' network stall(s), the longest ' + fmtMs(st.longest_stall_ms) + ' ms — packets held then delivered in a burst (Wi-Fi, congested uplink).');
+    if (probs.includes('clock_drift')) parts.push(dir + ': the sender clock runs at ' + (st.measured_clock_rate ? st.measured_clock_rate.toFixed(0) + ' Hz' : 'an off rate') + ' against ' + st.clock_rate + ' Hz (clock drift).');
+    if (st.mos !== null && st.mos !== undefined && st.mos < 3.6) parts.push(dir + ': MOS ' + fmtMOS(st.mos) + (st.jitter_max_ms > 40 ? ', driven by jitter up to ' + fmtMs(st.jitter_max_ms) + ' ms' : '') + '.');
+  }
   if (c.streams && c.streams.some(x => x.media_address_mismatch)) parts.push('Media came from an address other than the SDP said (NAT?).');
   if (c.retransmissions) parts.push(c.retransmissions + ' SIP retransmission(s): a peer was slow or messages were lost.');
   return parts.join(' ');
