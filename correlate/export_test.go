@@ -1,7 +1,6 @@
 package correlate
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -80,35 +79,4 @@ func hex8(v uint32) string {
 		v >>= 4
 	}
 	return string(b)
-}
-
-// TestEvictionInBatches floods a full call table with new Call-IDs: the table never
-// exceeds its cap, evictions come cap/64 at a time, the oldest calls go first, and no
-// call is lost (every evicted call is emitted).
-func TestEvictionInBatches(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.MaxCalls = 640 })
-	const n = 1000
-	for i := 0; i < n; i++ {
-		d := newDialog(fmt.Sprintf("flood-%04d", i))
-		h.sipAt(time.Duration(i)*time.Millisecond, aSig, bSig, d.req("INVITE", 1, "b", false, sdpBody(aMedia, "")))
-		if got := h.c.ActiveCalls(); got > 640 {
-			t.Fatalf("after %d calls the table holds %d, cap 640", i+1, got)
-		}
-	}
-	ev := h.c.Counters().CallsEvicted
-	if ev == 0 || ev%10 != 0 {
-		t.Errorf("evicted %d calls, want a multiple of the batch (640/64 = 10)", ev)
-	}
-	if len(h.recs) != int(ev) {
-		t.Fatalf("%d evicted but %d emitted", ev, len(h.recs))
-	}
-	for i, r := range h.recs {
-		if want := fmt.Sprintf("flood-%04d", i); r.Call.CallID != want {
-			t.Fatalf("eviction %d was %s, want the oldest, %s", i, r.Call.CallID, want)
-		}
-	}
-	h.finish()
-	if len(h.recs) != n {
-		t.Errorf("%d calls emitted in all, want %d", len(h.recs), n)
-	}
 }

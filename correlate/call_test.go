@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -562,5 +563,36 @@ func wantDrop(t *testing.T, c *Call, reason string) {
 	t.Helper()
 	if c.Dropped != (reason != "") || str(c.DropReason) != map[bool]string{true: reason, false: "null"}[reason != ""] {
 		t.Errorf("dropped %v reason %s, want %q", c.Dropped, str(c.DropReason), reason)
+	}
+}
+
+// TestEvictionInBatches floods a full call table with new Call-IDs: the table never
+// exceeds its cap, evictions come cap/64 at a time, the oldest calls go first, and no
+// call is lost (every evicted call is emitted).
+func TestEvictionInBatches(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxCalls = 640 })
+	const n = 1000
+	for i := 0; i < n; i++ {
+		d := newDialog(fmt.Sprintf("flood-%04d", i))
+		h.sipAt(time.Duration(i)*time.Millisecond, aSig, bSig, d.req("INVITE", 1, "b", false, sdpBody(aMedia, "")))
+		if got := h.c.ActiveCalls(); got > 640 {
+			t.Fatalf("after %d calls the table holds %d, cap 640", i+1, got)
+		}
+	}
+	ev := h.c.Counters().CallsEvicted
+	if ev == 0 || ev%10 != 0 {
+		t.Errorf("evicted %d calls, want a multiple of the batch (640/64 = 10)", ev)
+	}
+	if len(h.recs) != int(ev) {
+		t.Fatalf("%d evicted but %d emitted", ev, len(h.recs))
+	}
+	for i, r := range h.recs {
+		if want := fmt.Sprintf("flood-%04d", i); r.Call.CallID != want {
+			t.Fatalf("eviction %d was %s, want the oldest, %s", i, r.Call.CallID, want)
+		}
+	}
+	h.finish()
+	if len(h.recs) != n {
+		t.Errorf("%d calls emitted in all, want %d", len(h.recs), n)
 	}
 }
