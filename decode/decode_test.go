@@ -238,6 +238,8 @@ func walkCases(t testing.TB) []tcase {
 		tls := []byte{0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0}
 		add("dtls-like ignored", linkEthernet, nil, ethIP4UDP(t, ma, mb, tls))
 	}
+	// Appended last so the seed corpus names of the cases above stay put.
+	cs = append(cs, tunnelCases(t)...)
 	return cs
 }
 
