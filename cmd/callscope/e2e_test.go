@@ -138,6 +138,14 @@ func TestGoldenScenarios(t *testing.T) {
 			if len(rep.Capture.DecodeErrors) != 0 {
 				t.Errorf("decode errors on a clean scenario: %v", rep.Capture.DecodeErrors)
 			}
+			// With SpanDuplicates every frame was written twice: half the packets are copies.
+			wantDups := uint64(0)
+			if sc.SpanDuplicates {
+				wantDups = uint64(truth.Packets / 2)
+			}
+			if rep.Capture.DuplicateFrames != wantDups {
+				t.Errorf("duplicate frames %d, want %d", rep.Capture.DuplicateFrames, wantDups)
+			}
 			if len(rep.Calls) != len(truth.Calls) {
 				t.Errorf("%d calls, truth %d", len(rep.Calls), len(truth.Calls))
 			}
