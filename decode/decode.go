@@ -329,19 +329,12 @@ func (d *Decoder) ethertype(et uint16, b []byte, depth int) {
 			return
 		case 0x8864:
 			// PPPoE session stage (RFC 2516 §4): version/type, code, session id, length,
-			// then the PPP protocol (RFC 1661 §2): 0x0021 IPv4, 0x0057 IPv6.
-			if len(b) < 8 {
+			// then a PPP frame (RFC 1661 §2), walked like PPTP's (tunnel.go).
+			if len(b) < 6 {
 				d.errs.Inc(ReasonTruncatedL2)
 				return
 			}
-			switch binary.BigEndian.Uint16(b[6:]) {
-			case 0x0021:
-				d.ipv4(b[8:], depth)
-			case 0x0057:
-				d.ipv6(b[8:], depth)
-			default:
-				d.cnt.NonIP++
-			}
+			d.ppp(b[6:], depth)
 			return
 		default:
 			d.cnt.NonIP++

@@ -114,6 +114,12 @@ func tunnelCases(t testing.TB) []tcase {
 		add(v.name+" rtp", rtpWant, overIP4(t, layers.IPProtocolGRE, pptpGRE(v.seq, v.ack, pppFrame(v.acfc, v.pfc, pppIPv4, ip4UDP(t, ma, mb, rtpP)))))
 	}
 	add("pptp ppp ipv6", sip6Want, overIP4(t, layers.IPProtocolGRE, pptpGRE(true, false, pppFrame(false, true, pppIPv6, ip6UDP(t, a6, b6, inv)))))
+	pppoe := func(ppp []byte) []byte { // RFC 2516 §4: ver/type 0x11, code 0, session, length
+		h := binary.BigEndian.AppendUint16([]byte{0x11, 0x00, 0x12, 0x34}, uint16(len(ppp)))
+		return cat(macB, macA, []byte{0x88, 0x64}, h, ppp)
+	}
+	add("pppoe ipv4 sip", sipWant, pppoe(pppFrame(true, false, pppIPv4, ip4UDP(t, a, b, inv))))
+	add("pppoe ipv6 pfc sip", sip6Want, pppoe(pppFrame(true, true, pppIPv6, ip6UDP(t, a6, b6, inv))))
 	add("gtpu plain ipv4 sip", sipWant, gtpFrame(t, 2152, 2152, gtpuHdr(255, false, false, ip4UDP(t, a, b, inv))))
 	add("gtpu pdu session container rtp", rtpWant, gtpFrame(t, 2152, 2152, gtpuHdr(255, true, true, ip4UDP(t, ma, mb, rtpP))))
 	add("gtpu seq only ipv6 sip", sip6Want, gtpFrame(t, 40000, 2152, gtpuHdr(255, true, false, ip6UDP(t, a6, b6, inv))))
@@ -146,6 +152,8 @@ func TestTunnelReasons(t *testing.T) {
 		{"ppp ipcp", gre(pptpGRE(true, false, pppFrame(true, false, 0x8021, []byte{1, 1, 0, 4}))), ReasonPPPControl},
 		{"ppp ccp", gre(pptpGRE(true, false, pppFrame(false, false, 0x80FD, []byte{1, 1, 0, 4}))), ReasonPPPControl},
 		{"ppp compressed datagram", gre(pptpGRE(true, false, pppFrame(true, true, 0x00FD, []byte{0x90, 0, 1, 2}))), ReasonUnsupportedPPPProtocol},
+		{"pppoe lcp", cat(macB, macA, []byte{0x88, 0x64, 0x11, 0, 0x12, 0x34, 0, 6, 0xC0, 0x21, 9, 1, 0, 4}), ReasonPPPControl},
+		{"pppoe short", cat(macB, macA, []byte{0x88, 0x64, 0x11, 0}), ReasonTruncatedL2},
 		{"gre v0 wccp", gre([]byte{0, 0, 0x88, 0x3E, 0, 0, 0, 0}), ReasonUnsupportedGREProtocol},
 		{"gre v0 ppp", gre(append([]byte{0, 0, 0x88, 0x0B}, pppFrame(false, false, pppIPv4, ipPkt)...)), ReasonUnsupportedGREProtocol},
 		{"gtp short", gtpFrame(t, 2152, 2152, []byte{0x30, 0xff, 0, 0}), ReasonBadGTP},
