@@ -195,6 +195,48 @@ func TestGoldenScenarios(t *testing.T) {
 	}
 }
 
+// TestSpanDuplicatesWithoutDedup shows the span-duplicates scenario needs the duplicate
+// table: with it switched off every SIP message arrives twice (counted as retransmissions)
+// and every RTP packet twice (counted as stream duplicates), which the truth (one copy of
+// each, no retransmissions) rules out; TestGoldenScenarios checks the same file with it on.
+func TestSpanDuplicatesWithoutDedup(t *testing.T) {
+	var sc gen.Scenario
+	for _, s := range gen.Catalogue() {
+		if s.Name == "span-duplicates" {
+			sc = s
+		}
+	}
+	path := filepath.Join(t.TempDir(), "span.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := sc.Write(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg := decode.DefaultConfig()
+	dcfg.DuplicateWindow = -1
+	rep, err := analyzeFiles(context.Background(), []string{path}, dcfg, correlate.DefaultConfig())
+	if err != nil || len(rep.Calls) != 1 || len(truth.Calls) != 1 {
+		t.Fatalf("analyze: %v, %d calls", err, len(rep.Calls))
+	}
+	c, ct := rep.Calls[0], truth.Calls[0]
+	t.Logf("without the table: sip_messages %d retransmissions %d", c.SIPMessages, c.Retrans)
+	if ct.Retransmissions != 0 || c.SIPMessages != 2*ct.SIPMessages || c.Retrans != ct.SIPMessages {
+		t.Errorf("without the duplicate table: retransmissions %d (truth %d, %d messages)", c.Retrans, ct.Retransmissions, ct.SIPMessages)
+	}
+	for _, s := range c.Streams {
+		if s.Duplicates != s.Packets/2 {
+			t.Errorf("stream %s: duplicates %d of %d packets, want half", s.SSRC, s.Duplicates, s.Packets)
+		}
+	}
+	if rep.Capture.DuplicateFrames != 0 {
+		t.Errorf("duplicate frames %d with the check off", rep.Capture.DuplicateFrames)
+	}
+}
+
 // TestDemoCapture checks the bundled capture of real SIPp calls: the outcomes we know
 // the scenarios produce, and the streams against tshark.
 func TestDemoCapture(t *testing.T) {
