@@ -41,17 +41,27 @@ type Config struct {
 	// MaxTunnelDepth is the number of encapsulations (IP-in-IP, GRE, VXLAN, MPLS
 	// pseudowire) walked before giving up with ReasonTunnelTooDeep.
 	MaxTunnelDepth int
+	// DuplicateWindow is how far apart, in nanoseconds of packet time, two identical
+	// frames (identical from the first IP header on) may be for the second to be a
+	// capture duplicate, dropped and counted in Counters.DuplicateFrames. Zero takes the
+	// default (10 ms); negative disables the check.
+	DuplicateWindow int64
+	// DuplicateTable is the number of recent frames remembered for the duplicate check
+	// (rounded up to a power of two); see dup.go for the trade-off.
+	DuplicateTable int
 }
 
 // DefaultConfig returns the defaults: 4096 reassemblies, 65535+ bytes (an IPv4 datagram
 // at the largest offset with the largest fragment), 30 s fragment timeout, tunnel depth 4,
-// and tcpasm's own defaults.
+// a 10 ms duplicate window over the last 1024 frames, and tcpasm's own defaults.
 func DefaultConfig() Config {
 	return Config{
 		MaxFragments:    4096,
 		MaxFragmentSize: 65535 + 65535,
 		FragTimeout:     30e9,
 		MaxTunnelDepth:  4,
+		DuplicateWindow: 10e6,
+		DuplicateTable:  1024,
 	}
 }
 
@@ -68,6 +78,12 @@ func (c *Config) fill() {
 	}
 	if c.MaxTunnelDepth <= 0 {
 		c.MaxTunnelDepth = d.MaxTunnelDepth
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = d.DuplicateWindow
+	}
+	if c.DuplicateTable <= 0 {
+		c.DuplicateTable = d.DuplicateTable
 	}
 }
 
@@ -87,6 +103,9 @@ type Counters struct {
 	HEP         uint64 // HEP packets unwrapped
 	WS          uint64 // WebSocket messages completed
 	Ignored     uint64 // payloads not decoded on purpose (TLS, DNS, STUN, unknown)
+
+	DuplicateFrames    uint64 // frames dropped as capture duplicates (Config.DuplicateWindow)
+	DuplicateEvictions uint64 // duplicate-table entries replaced while still inside the window
 }
 
 // Decoder walks frames. One per worker goroutine; not safe for concurrent use.
@@ -116,6 +135,9 @@ type Decoder struct {
 
 	lastExpire int64
 	expireSet  bool
+
+	dups     dupTable
+	dupCheck bool // the current frame's first IP header is still to be checked
 }
 
 // New returns a decoder with cfg (zero fields defaulted).
@@ -126,11 +148,30 @@ func New(cfg Config) *Decoder {
 	d.tcp = tcpasm.New(cfg.TCP, d.consumeTCP)
 	d.ws.init(4096)
 	d.sctpR.init(1024, 256<<10)
+	d.dups.init(cfg.DuplicateTable, cfg.DuplicateWindow)
 	return d
 }
 
 // Counters returns a copy of the counters.
-func (d *Decoder) Counters() Counters { return d.cnt }
+func (d *Decoder) Counters() Counters {
+	c := d.cnt
+	c.DuplicateEvictions = d.dups.evicted
+	return c
+}
+
+// duplicate reports whether b, the frame's outermost IP packet, repeats a frame seen
+// within the duplicate window; only the first IP header of a frame is checked.
+func (d *Decoder) duplicate(b []byte) bool {
+	if !d.dupCheck {
+		return false
+	}
+	d.dupCheck = false
+	if d.dups.seen(b, d.ts) {
+		d.cnt.DuplicateFrames++
+		return true
+	}
+	return false
+}
 
 // Errors returns the decoder's error counts by reason (including the TCP reassembler's
 // table-full, overflow and gap counts). The pointer stays owned by the decoder.
@@ -196,7 +237,9 @@ func (d *Decoder) begin(linkType uint32, ts int64, frame []byte, fn func(*Event)
 func (d *Decoder) Decode(linkType uint32, ts int64, frame []byte, fn func(*Event)) {
 	d.cnt.Packets++
 	d.begin(linkType, ts, frame, fn)
+	d.dupCheck = true
 	d.link(linkType, frame)
+	d.dupCheck = false
 	d.frame, d.fn = nil, nil
 }
 
@@ -286,19 +329,12 @@ func (d *Decoder) ethertype(et uint16, b []byte, depth int) {
 			return
 		case 0x8864:
 			// PPPoE session stage (RFC 2516 §4): version/type, code, session id, length,
-			// then the PPP protocol (RFC 1661 §2): 0x0021 IPv4, 0x0057 IPv6.
-			if len(b) < 8 {
+			// then a PPP frame (RFC 1661 §2), walked like PPTP's (tunnel.go).
+			if len(b) < 6 {
 				d.errs.Inc(ReasonTruncatedL2)
 				return
 			}
-			switch binary.BigEndian.Uint16(b[6:]) {
-			case 0x0021:
-				d.ipv4(b[8:], depth)
-			case 0x0057:
-				d.ipv6(b[8:], depth)
-			default:
-				d.cnt.NonIP++
-			}
+			d.ppp(b[6:], depth)
 			return
 		default:
 			d.cnt.NonIP++

@@ -238,6 +238,8 @@ func walkCases(t testing.TB) []tcase {
 		tls := []byte{0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0}
 		add("dtls-like ignored", linkEthernet, nil, ethIP4UDP(t, ma, mb, tls))
 	}
+	// Appended last so the seed corpus names of the cases above stay put.
+	cs = append(cs, tunnelCases(t)...)
 	return cs
 }
 
@@ -378,7 +380,11 @@ func TestErrors(t *testing.T) {
 		{"bad hep", linkEthernet, [][]byte{ethIP4UDP(t, ap(tunA, 1), ap(tunB, 9060), []byte("HEP3\x00\x40garbage-garbage"))}, ReasonBadHEP, 1},
 		{"fragment overlap keeps first", linkEthernet, func() [][]byte {
 			frs := ip4Fragments(t, a, b, inv, 3)
-			return [][]byte{frs[0], frs[0], frs[1], frs[2]}
+			// The same fragment again with another TTL: not a capture duplicate (the
+			// bytes differ), but the same datagram and offset.
+			again := clone(frs[0])
+			again[14+8]--
+			return [][]byte{frs[0], again, frs[1], frs[2]}
 		}(), ReasonFragOverlap, 1},
 		{"fragment too large", linkEthernet, [][]byte{func() []byte {
 			ip := ip4L(layers.IPProtocolUDP, ip4A, ip4B)

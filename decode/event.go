@@ -65,7 +65,9 @@ type Event struct {
 }
 
 // Reason is why a packet (or part of one) could not be decoded. Reasons are counted,
-// never logged per packet.
+// never logged per packet. A few reasons are not damage but traffic seen and on purpose
+// not opened (ppp_control, gtp_control, the unsupported_* ones); they are reasons so that
+// nothing a tunnel carries disappears without a count.
 type Reason uint8
 
 // Decode error reasons. Names (see ReasonName) appear in `decode_errors` of analyze --json.
@@ -97,6 +99,14 @@ const (
 	ReasonBadSIP
 	ReasonBadRTP
 	ReasonBadRTCP
+	ReasonBadPPP                 // a PPP frame too short or with an invalid protocol field
+	ReasonPPPControl             // PPP control protocol (LCP, IPCP, CCP, ...): normal, not opened
+	ReasonUnsupportedPPPProtocol // PPP data we do not open (compressed/encrypted 0x00FD, VJ, ...)
+	ReasonUnsupportedGREProtocol // a GRE payload protocol we do not open (WCCP, NSH, ...)
+	ReasonBadGTP                 // a malformed GTP-U header or extension header chain
+	ReasonGTPControl             // GTP-U signalling (echo, error indication, end marker): normal
+	ReasonUnsupportedGTPPayload  // a G-PDU that is neither IPv4 nor IPv6 (Ethernet, unstructured)
+	ReasonUnsupportedTunnel      // L2TP, Geneve, VXLAN-GPE, EtherIP, L2TPv3: seen, not opened
 	numReasons
 )
 
@@ -128,6 +138,15 @@ var reasonNames = [numReasons]string{
 	ReasonBadSIP:            "bad_sip",
 	ReasonBadRTP:            "bad_rtp",
 	ReasonBadRTCP:           "bad_rtcp",
+
+	ReasonBadPPP:                 "bad_ppp",
+	ReasonPPPControl:             "ppp_control",
+	ReasonUnsupportedPPPProtocol: "unsupported_ppp_protocol",
+	ReasonUnsupportedGREProtocol: "unsupported_gre_protocol",
+	ReasonBadGTP:                 "bad_gtp",
+	ReasonGTPControl:             "gtp_control",
+	ReasonUnsupportedGTPPayload:  "unsupported_gtp_payload",
+	ReasonUnsupportedTunnel:      "unsupported_tunnel",
 }
 
 // ReasonName returns the stable snake_case name of r.

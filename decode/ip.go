@@ -15,6 +15,7 @@ const (
 	protoRouting  = 43
 	protoFragment = 44
 	protoGRE      = 47
+	protoEtherIP  = 97
 	protoESP      = 50
 	protoAH       = 51
 	protoNoNext   = 59
@@ -23,6 +24,7 @@ const (
 	protoHIP      = 139
 	protoShim6    = 140
 	protoSCTP     = 132
+	protoL2TPv3   = 115
 )
 
 // ipByVersion dispatches raw IP on the version nibble.
@@ -76,6 +78,9 @@ func (d *Decoder) ipv4(b []byte, depth int) {
 		truncated = true
 	}
 	b = b[:tot]
+	if d.duplicate(b) {
+		return
+	}
 	ff := binary.BigEndian.Uint16(b[6:])
 	mf := ff&0x2000 != 0
 	off := int(ff&0x1fff) * 8
@@ -118,6 +123,9 @@ func (d *Decoder) ipv6(b []byte, depth int) {
 	p := b[40:]
 	if plen != 0 && plen < len(p) {
 		p = p[:plen]
+	}
+	if d.duplicate(b[:40+len(p)]) {
+		return
 	}
 	d.ipv6Ext(b[6], addr16(b[8:]), addr16(b[24:]), p, depth, false)
 }
@@ -216,6 +224,8 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, p []byte, depth in
 		if d.deeper(depth) {
 			d.gre(p, depth+1)
 		}
+	case protoEtherIP, protoL2TPv3: // RFC 3378, RFC 3931 §4.1.1: tunnels we do not open
+		d.errs.Inc(ReasonUnsupportedTunnel)
 	default:
 		d.cnt.Ignored++ // ICMP, OSPF, ...
 	}
@@ -232,8 +242,8 @@ func (d *Decoder) gre(p []byte, depth int) {
 	proto := binary.BigEndian.Uint16(p[2:])
 	switch flags & 7 {
 	case 0:
-	case 1: // enhanced GRE of PPTP (RFC 2637): PPP inside, not VoIP
-		d.cnt.Ignored++
+	case 1: // enhanced GRE of PPTP (RFC 2637 §4.1): PPP inside
+		d.pptp(p, depth)
 		return
 	default:
 		d.errs.Inc(ReasonBadGRE)
@@ -302,7 +312,10 @@ func (d *Decoder) gre(p []byte, depth int) {
 			return
 		}
 		d.ethernet(body[h:], depth)
-	default:
+	case 0x0800, 0x86DD, 0x8847, 0x8848, 0x8100, 0x88a8, 0x9100, 0x9200, 0x8864:
+		// IP, MPLS (RFC 4023 §4), VLAN-tagged and PPPoE payloads: walked as EtherTypes.
 		d.ethertype(proto, body, depth)
+	default: // WCCP, NSH, PPP in version 0, keepalive formats, ...
+		d.errs.Inc(ReasonUnsupportedGREProtocol)
 	}
 }

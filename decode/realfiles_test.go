@@ -148,7 +148,9 @@ func tshark(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// TestRealCapturesAgainstTshark compares our SIP message count per file with tshark's.
+// TestRealCapturesAgainstTshark compares our SIP message count per file with tshark's,
+// run on a copy without capture duplicates (testutil.EditcapDedup; several shared
+// captures, the wswiki T.38 calls, hold every frame of one direction twice, 5 µs apart).
 // tshark counts frames with -Y sip; a frame can carry several SIP messages (TCP
 // coalescing), so we compare with sip.Method occurrences, which tshark reports once per
 // message. Heuristic SIP on any UDP/TCP port is enabled so non-5060 ports are dissected.
@@ -170,7 +172,7 @@ func TestRealCapturesAgainstTshark(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			c, _ := decodeFile(t, f)
-			out := tshark(t, "-r", f,
+			out := tshark(t, "-r", testutil.EditcapDedup(t, f),
 				"--enable-heuristic", "sip_udp", "--enable-heuristic", "sip_tcp", "--enable-heuristic", "sip_sctp",
 				"-Y", "sip", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-e", "sip.CSeq")
 			ts := 0
@@ -205,7 +207,7 @@ func TestRealCapturesRTPAgainstTshark(t *testing.T) {
 	for _, f := range captureFiles(t) {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
-			out := tshark(t, "-r", f, "-q", "-z", "rtp,streams")
+			out := tshark(t, "-r", testutil.EditcapDedup(t, f), "-q", "-z", "rtp,streams")
 			theirs := map[[2]string]int{}
 			for _, line := range strings.Split(out, "\n") {
 				fs := strings.Fields(line)

@@ -37,6 +37,15 @@ func (d *Decoder) udp(src, dst netip.Addr, p []byte, depth int) {
 		}
 		return
 	}
+	if sport == gtpuPort || dport == gtpuPort {
+		d.gtpu(payload, depth)
+		return
+	}
+	switch dport {
+	case 1701, 4790, 6081: // L2TP (RFC 2661 §8.1), VXLAN-GPE, Geneve (RFC 8926 §3.3): not opened
+		d.errs.Inc(ReasonUnsupportedTunnel)
+		return
+	}
 	s, t := netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
 	if hep.Looks(payload) {
 		d.hep(payload)

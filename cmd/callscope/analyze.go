@@ -38,7 +38,10 @@ type CaptureInfo struct {
 	First        correlate.Time    `json:"first"`
 	Last         correlate.Time    `json:"last"`
 	DecodeErrors map[string]uint64 `json:"decode_errors"`
-	FileErrors   []string          `json:"file_errors"`
+	// DuplicateFrames counts frames dropped as capture duplicates (the same IP packet
+	// again within 10 ms, as a SPAN session mirroring both directions delivers it).
+	DuplicateFrames uint64   `json:"duplicate_frames"`
+	FileErrors      []string `json:"file_errors"`
 }
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -121,6 +124,7 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 	rep.Capture.Packets, rep.Capture.Bytes = st.Packets, st.Bytes
 	rep.Capture.First, rep.Capture.Last = correlate.Time(st.First), correlate.Time(st.Last)
 	rep.Capture.DecodeErrors = pl.dec.Errors().Map()
+	rep.Capture.DuplicateFrames = pl.dec.Counters().DuplicateFrames
 	ferrs := pl.src.Errors()
 	for _, e := range ferrs {
 		rep.Capture.FileErrors = append(rep.Capture.FileErrors, e.Error())
@@ -146,6 +150,9 @@ func printTables(w io.Writer, rep *Report) {
 	c := rep.Capture
 	fmt.Fprintf(w, "%d packets, %d bytes, %d calls, %d orphan streams, %d registrations\n",
 		c.Packets, c.Bytes, len(rep.Calls), len(rep.OrphanStreams), len(rep.Registrations))
+	if c.DuplicateFrames > 0 {
+		fmt.Fprintf(w, "duplicate frames dropped: %d\n", c.DuplicateFrames)
+	}
 	if len(c.DecodeErrors) > 0 {
 		fmt.Fprintf(w, "decode errors: %v\n", c.DecodeErrors)
 	}

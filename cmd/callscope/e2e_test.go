@@ -138,6 +138,14 @@ func TestGoldenScenarios(t *testing.T) {
 			if len(rep.Capture.DecodeErrors) != 0 {
 				t.Errorf("decode errors on a clean scenario: %v", rep.Capture.DecodeErrors)
 			}
+			// With SpanDuplicates every frame was written twice: half the packets are copies.
+			wantDups := uint64(0)
+			if sc.SpanDuplicates {
+				wantDups = uint64(truth.Packets / 2)
+			}
+			if rep.Capture.DuplicateFrames != wantDups {
+				t.Errorf("duplicate frames %d, want %d", rep.Capture.DuplicateFrames, wantDups)
+			}
 			if len(rep.Calls) != len(truth.Calls) {
 				t.Errorf("%d calls, truth %d", len(rep.Calls), len(truth.Calls))
 			}
@@ -193,6 +201,48 @@ func TestGoldenScenarios(t *testing.T) {
 			rep.Capture.Files = []string{sc.Name + ".pcap"}
 			golden(t, "gen-"+sc.Name, reportJSON(t, rep))
 		})
+	}
+}
+
+// TestSpanDuplicatesWithoutDedup shows the span-duplicates scenario needs the duplicate
+// table: with it switched off every SIP message arrives twice (counted as retransmissions)
+// and every RTP packet twice (counted as stream duplicates), which the truth (one copy of
+// each, no retransmissions) rules out; TestGoldenScenarios checks the same file with it on.
+func TestSpanDuplicatesWithoutDedup(t *testing.T) {
+	var sc gen.Scenario
+	for _, s := range gen.Catalogue() {
+		if s.Name == "span-duplicates" {
+			sc = s
+		}
+	}
+	path := filepath.Join(t.TempDir(), "span.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := sc.Write(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg := decode.DefaultConfig()
+	dcfg.DuplicateWindow = -1
+	rep, err := analyzeFiles(context.Background(), []string{path}, dcfg, correlate.DefaultConfig())
+	if err != nil || len(rep.Calls) != 1 || len(truth.Calls) != 1 {
+		t.Fatalf("analyze: %v, %d calls", err, len(rep.Calls))
+	}
+	c, ct := rep.Calls[0], truth.Calls[0]
+	t.Logf("without the table: sip_messages %d retransmissions %d", c.SIPMessages, c.Retrans)
+	if ct.Retransmissions != 0 || c.SIPMessages != 2*ct.SIPMessages || c.Retrans != ct.SIPMessages {
+		t.Errorf("without the duplicate table: retransmissions %d (truth %d, %d messages)", c.Retrans, ct.Retransmissions, ct.SIPMessages)
+	}
+	for _, s := range c.Streams {
+		if s.Duplicates != s.Packets/2 {
+			t.Errorf("stream %s: duplicates %d of %d packets, want half", s.SSRC, s.Duplicates, s.Packets)
+		}
+	}
+	if rep.Capture.DuplicateFrames != 0 {
+		t.Errorf("duplicate frames %d with the check off", rep.Capture.DuplicateFrames)
 	}
 }
 
@@ -277,11 +327,14 @@ var tsharkKnownWrong = map[string]string{
 func compareWithTshark(t *testing.T, file string, rep *Report) int {
 	t.Helper()
 	ours := allStreams(rep)
+	// tshark counts every frame; we drop capture duplicates (the same IP packet within
+	// 10 ms), so tshark reads a copy editcap freed of them.
+	base := filepath.Base(file)
+	file = testutil.EditcapDedup(t, file)
 	heur := map[string]testutil.TsharkStream{}
 	for _, h := range testutil.TsharkRTPStreams(t, file, "-o", "rtp.heuristic_rtp:TRUE") {
 		heur[h.SSRC+" "+h.Src+" "+h.Dst] = h
 	}
-	base := filepath.Base(file)
 	checked := 0
 	for _, ts := range testutil.TsharkRTPStreams(t, file) {
 		s := findStream(ours, ts.SSRC, ts.Src, ts.Dst)

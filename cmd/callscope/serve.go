@@ -44,6 +44,7 @@ type published struct {
 	snap atomic.Pointer[[]correlate.Call]
 	cor  atomic.Pointer[correlate.Counters]
 	dec  atomic.Pointer[decode.ErrorCounts]
+	dups atomic.Uint64 // decode.Counters.DuplicateFrames
 }
 
 // publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
@@ -57,6 +58,7 @@ func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snap
 	p.cor.Store(&cc)
 	de := *dec.Errors()
 	p.dec.Store(&de)
+	p.dups.Store(dec.Counters().DuplicateFrames)
 }
 
 func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }
@@ -91,6 +93,17 @@ func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
 	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "callscope_capture_bytes_total", Help: "Bytes of captured packets read.",
 	}, func() float64 { return float64(l.bytes.Load()) })); err != nil {
+		return err
+	}
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "callscope_decode_duplicate_frames_total", Help: "Frames dropped as capture duplicates (the same IP packet again within 10 ms).",
+	}, func() float64 {
+		var n uint64
+		for _, src := range l.sources() {
+			n += src.dups.Load()
+		}
+		return float64(n)
+	})); err != nil {
 		return err
 	}
 	return reg.Register(decodeErrors{l})

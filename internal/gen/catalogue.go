@@ -28,6 +28,14 @@ func basicCall(id string, n int) CallSpec {
 	}
 }
 
+// ipv6Call moves a call's addresses into 2001:db8::/96 (the inner packets of a tunnel
+// whose outer header stays IPv4).
+func ipv6Call(c *CallSpec) {
+	for _, a := range []*netip.AddrPort{&c.Caller, &c.Callee, &c.CallerMedia, &c.CalleeMedia} {
+		*a = netip.AddrPortFrom(map6(a.Addr()), a.Port())
+	}
+}
+
 func one(name string, mod func(*Scenario)) Scenario {
 	s := Scenario{Name: name, Format: PcapMicro, Link: Ethernet, Seed: int64(len(name))*7919 + int64(name[len(name)-1]), Start: catalogueStart,
 		Calls: []CallSpec{basicCall(name, 1)}}
@@ -71,6 +79,11 @@ func Catalogue() []Scenario {
 		add(one("encap-"+e.n, func(s *Scenario) { s.Encap = e.e }))
 	}
 	add(one("encap-vlan-sll", func(s *Scenario) { s.Encap = VLAN; s.Link = LinuxSLL }))
+	// tunnels of access and mobile networks, and a SPAN session seeing every frame twice
+	add(one("pptp", func(s *Scenario) { s.Encap = PPTP }))
+	add(one("gtpu", func(s *Scenario) { s.Encap = GTPU }))
+	add(one("gtpu-ipv6", func(s *Scenario) { s.Encap = GTPU; ipv6Call(&s.Calls[0]) }))
+	add(one("span-duplicates", func(s *Scenario) { s.SpanDuplicates = true }))
 	// transports
 	add(one("transport-tcp", func(s *Scenario) { s.Transport = TCP }))
 	add(one("transport-sctp", func(s *Scenario) { s.Transport = SCTP }))

@@ -7,7 +7,9 @@
 // or two interfaces), a link type (Ethernet, Linux SLL and SLL2, raw IP, BSD
 // null and loop), an encapsulation (802.1Q, QinQ with 0x88a8/0x8100/0x9100,
 // MPLS, GRE with key and sequence, ERSPAN II and III, VXLAN, IP-in-IP,
-// IPv6-in-IPv4, IPv6 with extension headers), a SIP transport (UDP with
+// IPv6-in-IPv4, IPv6 with extension headers, PPTP enhanced GRE with PPP, GTP-U
+// with a PDU Session Container), optionally every frame twice as a SPAN session
+// mirroring both directions delivers it (the copy 1 ms later, VLAN-tagged), a SIP transport (UDP with
 // optional IP fragmentation, TCP with split, coalesced, retransmitted and
 // reordered segments, SCTP, WebSocket, HEPv3) and a list of calls,
 // registrations and orphan RTP streams. Scenario.Write writes it and returns
@@ -23,7 +25,8 @@
 // imports them. Headers are built with gopacket's serializers where gopacket
 // has one (Ethernet, 802.1Q, MPLS, IPv4, IPv6 and its extension headers, UDP,
 // TCP, SCTP, GRE, ERSPAN II, VXLAN) and by hand with encoding/binary where it
-// has none: ERSPAN III (draft-foschiano-erspan section 4.3), Linux SLL and SLL2,
+// has none: ERSPAN III (draft-foschiano-erspan section 4.3), PPTP's GRE and PPP
+// (RFC 2637 section 4.1, RFC 1661, RFC 1662), GTP-U (3GPP TS 29.281 section 5), Linux SLL and SLL2,
 // BSD null/loop, the SCTP CRC32c (RFC 9260 appendix A, computed here because
 // gopacket checksums a buffer it does not zero), HEPv3 chunks, WebSocket
 // frames (RFC 6455 section 5.2), RTP (RFC 3550 section 5.1), RTCP SR/SDES
@@ -51,5 +54,7 @@
 // stream to a new port (re-INVITE) keeps its SSRC and sequence space but makes
 // a second StreamTruth. SIPMessages counts every message written, on every
 // hop, retransmissions included; Retransmissions counts the SIP-level copies
-// (TCP retransmissions are not SIP retransmissions).
+// (TCP retransmissions are not SIP retransmissions). Truth describes one copy of
+// each frame: with SpanDuplicates the file holds every frame twice (Packets counts
+// both), but a correct analyser reports the call as if it held one.
 package gen

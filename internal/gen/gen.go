@@ -52,6 +52,8 @@ const (
 	IPIP          // outer IPv4 + inner IPv4 (protocol 4)
 	IP6in4        // outer IPv4 + inner IPv6 (protocol 41); IPv4 scenario addresses are mapped into 2001:db8::/96
 	IPv6          // plain IPv6 with hop-by-hop and destination option headers; IPv4 addresses are mapped
+	PPTP          // outer IPv4 + enhanced GRE (RFC 2637) + PPP; frames alternate full and ACFC+PFC PPP headers
+	GTPU          // outer IPv4 + UDP 2152 + GTP-U v1 G-PDU; frames alternate a bare header and S+E with a PDU Session Container
 )
 
 // Transport carries the SIP messages.
@@ -93,18 +95,22 @@ const (
 
 // Scenario describes a capture whose truth is known. See the package doc.
 type Scenario struct {
-	Name          string
-	Format        Format
-	Link          Link
-	Encap         Encap
-	Transport     Transport
-	TCPMode       TCPMode
-	Fragment      bool
-	Calls         []CallSpec
-	Orphans       []StreamSpec
-	Registrations []RegSpec
-	Seed          int64
-	Start         time.Time
+	Name      string
+	Format    Format
+	Link      Link
+	Encap     Encap
+	Transport Transport
+	TCPMode   TCPMode
+	Fragment  bool
+	// SpanDuplicates writes every frame twice, the copy 1 ms later (a SPAN session
+	// mirroring both directions); on Ethernet the copy carries an 802.1Q tag the
+	// original lacks, so the two are identical from the IP header on.
+	SpanDuplicates bool
+	Calls          []CallSpec
+	Orphans        []StreamSpec
+	Registrations  []RegSpec
+	Seed           int64
+	Start          time.Time
 }
 
 // CallSpec describes one call (one INVITE dialog).
@@ -349,6 +355,9 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 		} else {
 			heap.Pop(&h)
 		}
+	}
+	if err := fr.flushDups(time.Time{}, true); err != nil {
+		return truth, err
 	}
 	if err := fw.flush(); err != nil {
 		return truth, err

@@ -15,6 +15,7 @@ const (
 	fragMTU      = 576
 	hepPort      = 9060
 	vxlanPort    = 4789
+	gtpuPort     = 2152
 	afInet       = 2
 	afInet6BSD   = 24
 	ethIPv4      = 0x0800
@@ -52,6 +53,15 @@ type framer struct {
 	frame   []byte
 	scratch []byte
 	hep     []byte
+	tunN    int      // frames tunnelled so far (PPTP and GTP-U alternate header forms)
+	dups    []dupRec // SpanDuplicates copies not yet written, in time order
+}
+
+// dupRec is a frame copy waiting for its time (SpanDuplicates).
+type dupRec struct {
+	ts    time.Time
+	iface int
+	data  []byte
 }
 
 func newFramer(sc *Scenario, fw fileWriter) *framer {
@@ -91,12 +101,49 @@ func (f *framer) emit(ev *event) error {
 			return err
 		}
 		f.frame = frame[:0]
-		if err := f.fw.write(ts.Add(time.Duration(i)*time.Microsecond), iface, frame); err != nil {
+		at := ts.Add(time.Duration(i) * time.Microsecond)
+		if err := f.flushDups(at, false); err != nil {
+			return err
+		}
+		if err := f.fw.write(at, iface, frame); err != nil {
 			return err
 		}
 		f.packets++
+		if f.sc.SpanDuplicates {
+			f.dups = append(f.dups, dupRec{ts: at.Add(time.Millisecond), iface: iface, data: spanCopy(links[iface], frame)})
+		}
 	}
 	return nil
+}
+
+// flushDups writes the pending SpanDuplicates copies due at or before t (all of them
+// with all), keeping the file in time order.
+func (f *framer) flushDups(t time.Time, all bool) error {
+	n := 0
+	for _, d := range f.dups {
+		if !all && d.ts.After(t) {
+			break
+		}
+		if err := f.fw.write(d.ts, d.iface, d.data); err != nil {
+			return err
+		}
+		f.packets++
+		n++
+	}
+	f.dups = append(f.dups[:0], f.dups[n:]...)
+	return nil
+}
+
+// spanCopy returns the copy a SPAN session would deliver of frame: on Ethernet with an
+// 802.1Q tag (VLAN 999) inserted after the MAC addresses, elsewhere byte for byte.
+func spanCopy(l Link, frame []byte) []byte {
+	if l != Ethernet || len(frame) < 14 {
+		return append([]byte(nil), frame...)
+	}
+	c := make([]byte, 0, len(frame)+4)
+	c = append(c, frame[:12]...)
+	c = append(c, 0x81, 0x00, 0x03, 0xE7) // TPID, PCP 0 DEI 0 VID 999
+	return append(c, frame[12:]...)
 }
 
 // serialize runs gopacket.SerializeLayers into b and returns a copy appended to dst.
@@ -305,8 +352,68 @@ func (f *framer) encap(ip []byte, ev *event) (uint16, []byte, error) {
 	case IP6in4:
 		b, err = f.outer(layers.IPProtocolIPv6, gopacket.Payload(ip))
 		return ethIPv4, b, err
+	case PPTP:
+		f.tunN++
+		f.greSeq++
+		b, err = f.outer(layers.IPProtocolGRE, gopacket.Payload(pptpGRE(f.tunN%2 == 0, f.greSeq, ip)))
+		return ethIPv4, b, err
+	case GTPU:
+		f.tunN++
+		b, err = f.outer(layers.IPProtocolUDP, &layers.UDP{SrcPort: gtpuPort, DstPort: gtpuPort},
+			gopacket.Payload(gtpuGPDU(f.tunN%2 == 0, uint16(f.tunN), ip)))
+		return ethIPv4, b, err
 	}
 	return et, ip, nil
+}
+
+// pptpGRE builds the enhanced GRE packet of RFC 2637 section 4.1 around an IP
+// packet: flags K and S (and A with full), version 1, protocol 0x880B, the key as
+// payload length and call ID, sequence number (and acknowledgement number), then the
+// PPP frame (RFC 1661 section 2). full writes the 0xFF 0x03 address and control
+// octets (RFC 1662 section 3.1) and a two-octet protocol; otherwise both are
+// compressed as after ACFC and PFC were negotiated (RFC 1661 sections 6.5, 6.6).
+func pptpGRE(full bool, seq uint32, ip []byte) []byte {
+	var ppp []byte
+	proto := uint16(0x0021) // IPv4 (RFC 1332)
+	if len(ip) > 0 && ip[0]>>4 == 6 {
+		proto = 0x0057 // IPv6 (RFC 5072)
+	}
+	if full {
+		ppp = binary.BigEndian.AppendUint16(append(ppp, 0xFF, 0x03), proto)
+	} else {
+		ppp = append(ppp, byte(proto))
+	}
+	flags0, flags1 := byte(0x30), byte(0x01) // K, S; version 1
+	if full {
+		flags1 |= 0x80 // A
+	}
+	b := []byte{flags0, flags1, 0x88, 0x0B}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ppp)+len(ip)))
+	b = binary.BigEndian.AppendUint16(b, 0x1a2b) // call ID
+	b = binary.BigEndian.AppendUint32(b, seq)
+	if full {
+		b = binary.BigEndian.AppendUint32(b, seq-1)
+	}
+	return append(append(b, ppp...), ip...)
+}
+
+// gtpuGPDU builds a GTP-U G-PDU (3GPP TS 29.281 section 5.1): version 1, PT 1,
+// message type 255, length, TEID, the IP packet. With ext the S and E flags are set:
+// sequence number, N-PDU number 0, next type 0x85 and one PDU Session Container
+// (section 5.2.2.7; TS 38.415: length 1, UL PDU session information, QFI 9, next 0)
+// as on a 5G N3 interface.
+func gtpuGPDU(ext bool, seq uint16, ip []byte) []byte {
+	flags := byte(0x30)
+	var opt []byte
+	if ext {
+		flags |= 0x06
+		opt = binary.BigEndian.AppendUint16(opt, seq)
+		opt = append(opt, 0, 0x85, 1, 0x10, 9, 0)
+	}
+	b := []byte{flags, 255}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(opt)+len(ip)))
+	b = binary.BigEndian.AppendUint32(b, 0x00c0ffee) // TEID
+	return append(append(b, opt...), ip...)
 }
 
 // erspan3 builds the 12-byte ERSPAN type III header (draft-foschiano-erspan

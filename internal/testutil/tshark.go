@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,4 +71,19 @@ func hostPort(ip, port string) string {
 		return "[" + ip + "]:" + port
 	}
 	return ip + ":" + port
+}
+
+// EditcapDedup writes a copy of file without capture duplicates and returns its path:
+// Wireshark's editcap -w 0.01 drops a frame whose MD5 equals that of a frame seen up to
+// 10 ms before it (the window callscope's decoder uses). editcap hashes the whole frame,
+// so it drops a subset of what the decoder drops (the decoder compares from the IP
+// header on, so copies under another VLAN tag are duplicates to it, not to editcap).
+func EditcapDedup(t testing.TB, file string) string {
+	t.Helper()
+	bin := NeedTool(t, "editcap")
+	out := filepath.Join(t.TempDir(), "dedup.pcapng")
+	if b, err := exec.Command(bin, "-F", "pcapng", "-w", "0.01", file, out).CombinedOutput(); err != nil {
+		t.Fatalf("editcap %s: %v: %s", file, err, b)
+	}
+	return out
 }
