@@ -14,9 +14,26 @@ const (
 	// number (older ones are strays), so 128 bits cover every packet that can be a duplicate.
 	windowBits = 128
 
-	tsJumpNs   = 1e9 // |D(i-1,i)| above this is a timestamp jump, not jitter
-	lateResync = 50  // consecutive late packets after which the jitter buffer re-anchors
-	srHistory  = 8   // SRs remembered per stream for LSR matching
+	// A timestamp jump (re-based RTP clock) is a step whose |D(i-1,i)| exceeds tsJumpNs
+	// AND whose RTP timestamp step disagrees with the sequence step (seq step × the
+	// codec's packet time) by more than tsJumpNs. An arrival gap alone (a network stall:
+	// sequence and timestamps contiguous) is jitter, as in RFC 3550 A.8.
+	tsJumpNs = 1e9
+
+	// A network stall is an arrival gap of at least stallNs between consecutive audio
+	// packets with contiguous sequence numbers whose RTP timestamps advanced by less
+	// than half the gap (so the gap is not DTX silence).
+	stallNs = 300e6
+
+	// Clock drift: the minimum transit of each driftBlockMs block of arrival time is the
+	// stream's delay floor; the drift is the slope of that floor from the start anchor to
+	// the latest block, measured once they are driftMinMs apart.
+	driftBlockMs = 2000
+	driftMinMs   = 10000
+	driftLimit   = 0.01 // |measured/nominal − 1| above this is clock_drift
+
+	lateResync = 50 // consecutive late packets after which the jitter buffer re-anchors
+	srHistory  = 8  // SRs remembered per stream for LSR matching
 )
 
 type srRec struct {
@@ -40,6 +57,8 @@ type rtcpState struct {
 	rtcp   RTCPSummary
 	rttSum float64
 	hasXR  bool
+	hasE2E bool
+	e2eRTT float64 // ms, SetEndToEndRTT
 	xr     XRSummary
 }
 
@@ -116,6 +135,14 @@ type Stream struct {
 	jPrevTS uint32
 	badSeq  int32 // -1: none
 
+	// Network stalls: the longest in µs (saturating); the count is stalls.
+	stallMaxUs uint32
+	// Clock drift end anchor: the lowest-transit packet of the latest driftBlockMs block,
+	// its time in ms since jbOrigin and its transit in µs (both saturating). The start
+	// anchor is the origin itself (transit 0).
+	driftT  uint32
+	driftTr int32
+
 	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
 	// are packets − dups; comfort noise is packets − audio − events.
 	packets, dups, ooo uint32
@@ -126,8 +153,10 @@ type Stream struct {
 	jN, tsJumps, late  uint32
 	jbLateRun          uint32
 
-	maxSeq uint16
-	merges uint8 // interval merges (saturating); the interval length doubles at each
+	maxSeq   uint16
+	jPrevSeq uint16 // sequence number of the previous audio packet (arrival order)
+	stalls   uint16 // network stalls (saturating)
+	merges   uint8  // interval merges (saturating); the interval length doubles at each
 
 	started, validated, havePrev, jInit, ivOpen bool
 }
@@ -306,7 +335,7 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 	s.prevArr, s.havePrev = arrival, true
 	switch kind {
 	case Audio:
-		s.timing(arrival, rtpTS, marker)
+		s.timing(arrival, seq, rtpTS, marker)
 	case Event:
 		s.event(arrival, rtpTS, payload)
 	}
@@ -417,26 +446,33 @@ func (s *Stream) advance(cycles int64, seq uint16) {
 	s.iv.expected += uint32(d)
 }
 
-// timing updates the RFC 3550 A.8 jitter and the jitter-buffer model for an audio packet.
-func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
+// timing updates the RFC 3550 A.8 jitter, the stall and clock-drift detectors and the
+// jitter-buffer model for an audio packet.
+func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	if s.nsPerTick == 0 {
 		return
 	}
 	rel := arrival - s.first
 	if !s.jInit {
 		s.jInit = true
-		s.jPrevRel, s.jPrevTS = rel, ts
-		s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+		s.jPrevRel, s.jPrevTS, s.jPrevSeq = rel, ts, seq
+		s.anchor(rel)
 		return
 	}
+	gap := rel - s.jPrevRel
 	dts := int32(ts - s.jPrevTS)
-	d := float64(rel-s.jPrevRel) - float64(dts)*s.nsPerTick // D(i-1,i), eq. A.8
-	s.jPrevRel, s.jPrevTS = rel, ts
-	if d > tsJumpNs || d < -tsJumpNs {
-		// A source discontinuity, not network jitter: re-anchor both models.
+	dseq := int16(seq - s.jPrevSeq)
+	media := float64(dts) * s.nsPerTick
+	d := float64(gap) - media // D(i-1,i), eq. A.8
+	s.jPrevRel, s.jPrevTS, s.jPrevSeq = rel, ts, seq
+	if (d > tsJumpNs || d < -tsJumpNs) && s.rebased(media, dseq) {
+		// The source re-based its RTP clock: not network jitter; re-anchor the models.
 		s.tsJumps++
-		s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+		s.anchor(rel)
 		return
+	}
+	if dseq == 1 && gap >= stallNs && media < float64(gap)/2 {
+		s.stall(gap)
 	}
 	if d < 0 {
 		d = -d
@@ -469,6 +505,67 @@ func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
 	default:
 		s.jbLateRun = 0
 	}
+	s.drift(rel, transit)
+}
+
+// anchor (re)starts the jitter-buffer model and the drift anchors at the audio packet
+// arriving at rel (first audio packet, new clock, or re-based timestamps).
+func (s *Stream) anchor(rel int64) {
+	s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+	s.driftT, s.driftTr = 0, 0
+}
+
+// rebased reports whether an RTP timestamp step of media ns disagrees with a sequence
+// step of dseq packets (of the codec's packet time) by more than tsJumpNs.
+func (s *Stream) rebased(media float64, dseq int16) bool {
+	frame := s.codecOrUnknown().FrameMs
+	if frame <= 0 {
+		frame = 20
+	}
+	off := media - float64(dseq)*frame*1e6
+	return off > tsJumpNs || off < -tsJumpNs
+}
+
+// stall records a network stall of gap ns.
+func (s *Stream) stall(gap int64) {
+	if s.stalls < math.MaxUint16 {
+		s.stalls++
+	}
+	us := uint32(min(gap/1000, math.MaxUint32))
+	if us > s.stallMaxUs {
+		s.stallMaxUs = us
+	}
+}
+
+// drift tracks the delay floor for the clock-drift estimate. transit is the packet's
+// transit relative to the origin packet, ns.
+func (s *Stream) drift(rel int64, transit float64) {
+	if transit < 0 && rel < driftBlockMs*1e6 && s.tsJumps == 0 {
+		// Still in the stream's first block and below the origin's transit: the first
+		// packet was delayed. Move the origin (the start anchor) to this packet; every
+		// transit shifts by the same amount, so the jitter-buffer reference follows.
+		s.jbRef -= transit
+		s.jbOrigin, s.jbExtTS = rel, 0
+		s.driftT, s.driftTr = 0, 0
+		return
+	}
+	t := uint32(min(max((rel-s.jbOrigin)/1e6, 0), math.MaxUint32))
+	tr := int32(min(max(transit/1e3, math.MinInt32), math.MaxInt32))
+	if t/driftBlockMs != s.driftT/driftBlockMs || tr <= s.driftTr {
+		s.driftT, s.driftTr = t, tr
+	}
+}
+
+// measuredClock is the sender's RTP clock rate measured from the delay floor, Hz, or 0
+// when the anchors are less than driftMinMs apart.
+func (s *Stream) measuredClock() float64 {
+	if s.driftT < driftMinMs || s.clock == 0 {
+		return 0
+	}
+	// transit(t) = t − ts(t)/nominal = t·(1 − actual/nominal): the slope σ of the floor
+	// gives actual = nominal·(1 − σ).
+	slope := float64(s.driftTr) * 1e3 / (float64(s.driftT) * 1e6)
+	return float64(s.clock) * (1 - slope)
 }
 
 // rollInterval closes the open interval (if any) and opens the one holding arrival.
@@ -549,18 +646,27 @@ func (s *Stream) Finish(end int64) {
 	s.closeInterval()
 }
 
-// oneWayMs is Ta: half the round trip (RTCP-XR round-trip delay, else the probe-side
-// RTCP RTT, else Config.DefaultRTTMs) + jitter-buffer depth + packetisation + look-ahead.
+// oneWayMs is Ta: half the round trip (see rtt) + jitter-buffer depth + packetisation
+// + look-ahead.
 func (s *Stream) oneWayMs() float64 {
-	rtt := s.conf().DefaultRTTMs
-	switch {
-	case s.rc != nil && s.rc.hasXR && s.rc.xr.RoundTripDelayMs > 0:
-		rtt = s.rc.xr.RoundTripDelayMs
-	case s.rc != nil && s.rc.rtcp.HasRTT:
-		rtt = s.rc.rtcp.RTTMeanMs
-	}
+	rtt, _ := s.rtt()
 	codec := s.codecOrUnknown()
 	return rtt/2 + s.conf().JitterBufferMs + codec.FrameMs + codec.LookaheadMs
+}
+
+// rtt is the round trip for Ta, best source first: the receiver's RTCP-XR round-trip
+// delay, the end-to-end RTT set by SetEndToEndRTT, this stream's probe-side RTCP RTT
+// (the probe↔receiver segment only), Config.DefaultRTTMs.
+func (s *Stream) rtt() (float64, RTTSource) {
+	switch {
+	case s.rc != nil && s.rc.hasXR && s.rc.xr.RoundTripDelayMs > 0:
+		return s.rc.xr.RoundTripDelayMs, RTTXR
+	case s.rc != nil && s.rc.hasE2E:
+		return s.rc.e2eRTT, RTTEndToEnd
+	case s.rc != nil && s.rc.rtcp.HasRTT:
+		return s.rc.rtcp.RTTMeanMs, RTTProbeSegment
+	}
+	return s.conf().DefaultRTTMs, RTTDefault
 }
 
 // burstR estimates G.107 BurstR = 1/(p+q) from a two-state Markov model of the loss

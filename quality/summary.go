@@ -29,7 +29,15 @@ func (s *Stream) Summary() Summary {
 		TimestampJumps: uint64(s.tsJumps),
 		IntervalMerges: uint64(s.merges),
 		ClockUnknown:   s.clock == 0,
+		NetworkStalls:  uint64(s.stalls),
 	}
+	sum.LongestStallMs = float64(s.stallMaxUs) / 1e3
+	if r := s.measuredClock(); r > 0 {
+		sum.MeasuredClockRate = r
+		dev := r/float64(s.clock) - 1
+		sum.Problems.ClockDrift = dev > driftLimit || dev < -driftLimit
+	}
+	sum.RTTMs, sum.RTTSource = s.rtt()
 	sum.OneWayMs = s.oneWayMs()
 	if s.ev != nil {
 		sum.Problems.DTMFDropped = uint64(s.ev.dropped)
