@@ -31,6 +31,8 @@ const (
 	driftBlockMs = 2000
 	driftMinMs   = 10000
 	driftLimit   = 0.01 // |measured/nominal − 1| above this is clock_drift
+	// driftStepUs is half the floor step of a 1 % drift over one block (20 ms).
+	driftStepUs = driftLimit * driftBlockMs * 1e3 / 2
 
 	lateResync = 50 // consecutive late packets after which the jitter buffer re-anchors
 	srHistory  = 8  // SRs remembered per stream for LSR matching
@@ -135,13 +137,12 @@ type Stream struct {
 	jPrevTS uint32
 	badSeq  int32 // -1: none
 
-	// Network stalls: the longest in µs (saturating); the count is stalls.
-	stallMaxUs uint32
 	// Clock drift end anchor: the lowest-transit packet of the latest driftBlockMs block,
 	// its time in ms since jbOrigin and its transit in µs (both saturating). The start
-	// anchor is the origin itself (transit 0).
-	driftT  uint32
-	driftTr int32
+	// anchor is the origin itself (transit 0). driftPrev is the floor of the block before.
+	driftT    uint32
+	driftTr   int32
+	driftPrev int32
 
 	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
 	// are packets − dups; comfort noise is packets − audio − events.
@@ -151,12 +152,16 @@ type Stream struct {
 	strays, restarts   uint32
 	lossEvents         uint32 // gaps seen when the highest sequence advanced (loss bursts)
 	jN, tsJumps, late  uint32
-	jbLateRun          uint32
 
-	maxSeq   uint16
-	jPrevSeq uint16 // sequence number of the previous audio packet (arrival order)
-	stalls   uint16 // network stalls (saturating)
-	merges   uint8  // interval merges (saturating); the interval length doubles at each
+	maxSeq     uint16
+	jPrevSeq   uint16 // sequence number of the previous audio packet (arrival order)
+	stalls     uint16 // network stalls (saturating)
+	stallMaxMs uint16 // longest network stall, ms (saturating)
+	// Blocks whose delay floor rose / fell by more than driftStepUs from the block
+	// before (saturating): a drifting clock moves the floor steadily, a delay step once.
+	driftUp, driftDown uint16
+	merges             uint8 // interval merges (saturating); the interval length doubles at each
+	jbLateRun          uint8 // consecutive late packets (< lateResync)
 
 	started, validated, havePrev, jInit, ivOpen bool
 }
@@ -512,7 +517,7 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 // arriving at rel (first audio packet, new clock, or re-based timestamps).
 func (s *Stream) anchor(rel int64) {
 	s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
-	s.driftT, s.driftTr = 0, 0
+	s.driftT, s.driftTr, s.driftPrev, s.driftUp, s.driftDown = 0, 0, 0, 0, 0
 }
 
 // rebased reports whether an RTP timestamp step of media ns disagrees with a sequence
@@ -531,9 +536,8 @@ func (s *Stream) stall(gap int64) {
 	if s.stalls < math.MaxUint16 {
 		s.stalls++
 	}
-	us := uint32(min(gap/1000, math.MaxUint32))
-	if us > s.stallMaxUs {
-		s.stallMaxUs = us
+	if m := uint16(min(gap/1e6, math.MaxUint16)); m > s.stallMaxMs {
+		s.stallMaxMs = m
 	}
 }
 
@@ -551,7 +555,18 @@ func (s *Stream) drift(rel int64, transit float64) {
 	}
 	t := uint32(min(max((rel-s.jbOrigin)/1e6, 0), math.MaxUint32))
 	tr := int32(min(max(transit/1e3, math.MinInt32), math.MaxInt32))
-	if t/driftBlockMs != s.driftT/driftBlockMs || tr <= s.driftTr {
+	switch {
+	case t/driftBlockMs != s.driftT/driftBlockMs:
+		// A new block: the anchor's block is complete; compare its floor with the last.
+		switch step := int64(s.driftTr) - int64(s.driftPrev); {
+		case step > driftStepUs && s.driftUp < math.MaxUint16:
+			s.driftUp++
+		case step < -driftStepUs && s.driftDown < math.MaxUint16:
+			s.driftDown++
+		}
+		s.driftPrev = s.driftTr
+		s.driftT, s.driftTr = t, tr
+	case tr <= s.driftTr:
 		s.driftT, s.driftTr = t, tr
 	}
 }
@@ -566,6 +581,24 @@ func (s *Stream) measuredClock() float64 {
 	// gives actual = nominal·(1 − σ).
 	slope := float64(s.driftTr) * 1e3 / (float64(s.driftT) * 1e6)
 	return float64(s.clock) * (1 - slope)
+}
+
+// clockDrift reports whether the measured clock rate is off nominal by more than
+// driftLimit and the delay floor moved that way in at least half the blocks: a drifting
+// clock moves the floor a little in every block, while a delay step (a queue that
+// builds up and stays, a sender that holds its clock during a DTMF event) moves it in a
+// few blocks only, and is not drift.
+func (s *Stream) clockDrift(rate float64) bool {
+	if rate == 0 {
+		return false
+	}
+	dev := rate/float64(s.clock) - 1
+	moved := s.driftDown // a fast clock: transit falls
+	if dev < 0 {
+		moved = s.driftUp
+	}
+	blocks := s.driftT / driftBlockMs
+	return (dev > driftLimit || dev < -driftLimit) && 2*uint32(moved) >= blocks
 }
 
 // rollInterval closes the open interval (if any) and opens the one holding arrival.

@@ -31,12 +31,9 @@ func (s *Stream) Summary() Summary {
 		ClockUnknown:   s.clock == 0,
 		NetworkStalls:  uint64(s.stalls),
 	}
-	sum.LongestStallMs = float64(s.stallMaxUs) / 1e3
-	if r := s.measuredClock(); r > 0 {
-		sum.MeasuredClockRate = r
-		dev := r/float64(s.clock) - 1
-		sum.Problems.ClockDrift = dev > driftLimit || dev < -driftLimit
-	}
+	sum.LongestStallMs = float64(s.stallMaxMs)
+	sum.MeasuredClockRate = s.measuredClock()
+	sum.Problems.ClockDrift = s.clockDrift(sum.MeasuredClockRate)
 	sum.RTTMs, sum.RTTSource = s.rtt()
 	sum.OneWayMs = s.oneWayMs()
 	if s.ev != nil {
