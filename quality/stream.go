@@ -25,14 +25,15 @@ const (
 	// than half the gap (so the gap is not DTX silence).
 	stallNs = 300e6
 
-	// Clock drift: the minimum transit of each driftBlockMs block of arrival time is the
-	// stream's delay floor; the drift is the slope of that floor from the start anchor to
-	// the latest block, measured once they are driftMinMs apart.
-	driftBlockMs = 2000
-	driftMinMs   = 10000
-	driftLimit   = 0.01 // |measured/nominal − 1| above this is clock_drift
-	// driftStepUs is half the floor step of a 1 % drift over one block (20 ms).
-	driftStepUs = driftLimit * driftBlockMs * 1e3 / 2
+	// Clock drift: the minimum transit of each quality interval (the drift "block",
+	// Config.Interval) is the stream's delay floor; the drift is the slope of that floor
+	// from the start anchor to the latest block, measured once they are driftMinUnits
+	// apart. Anchor times are kept in units of 2^driftUnitShift ns (1.048576 ms).
+	driftUnitShift = 20
+	driftUnitNs    = 1 << driftUnitShift
+	driftMinUnits  = 9537 // 10.0003 s
+	driftLimit     = 0.01 // |measured/nominal − 1| above this is clock_drift
+	driftOriginNs  = 2e9  // the start anchor is the lowest transit of the first 2 s
 
 	lateResync = 50 // consecutive late packets after which the jitter buffer re-anchors
 	srHistory  = 8  // SRs remembered per stream for LSR matching
@@ -137,12 +138,13 @@ type Stream struct {
 	jPrevTS uint32
 	badSeq  int32 // -1: none
 
-	// Clock drift end anchor: the lowest-transit packet of the latest driftBlockMs block,
-	// its time in ms since jbOrigin and its transit in µs (both saturating). The start
-	// anchor is the origin itself (transit 0). driftPrev is the floor of the block before.
+	// Clock drift end anchor: the lowest-transit audio packet of the open block (the
+	// interval; +Inf before its first audio packet), its time since jbOrigin in
+	// 2^driftUnitShift ns units and its transit in ns. The start anchor is the origin
+	// itself (transit 0). driftPrev is the floor of the last closed block.
 	driftT    uint32
-	driftTr   int32
-	driftPrev int32
+	driftTr   float32
+	driftPrev float32
 
 	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
 	// are packets − dups; comfort noise is packets − audio − events.
@@ -157,8 +159,9 @@ type Stream struct {
 	jPrevSeq   uint16 // sequence number of the previous audio packet (arrival order)
 	stalls     uint16 // network stalls (saturating)
 	stallMaxMs uint16 // longest network stall, ms (saturating)
-	// Blocks whose delay floor rose / fell by more than driftStepUs from the block
-	// before (saturating): a drifting clock moves the floor steadily, a delay step once.
+	// Closed drift blocks whose delay floor rose / fell by more than half a 1 % drift
+	// from the block before (saturating): a drifting clock moves the floor steadily, a
+	// delay step once.
 	driftUp, driftDown uint16
 	merges             uint8 // interval merges (saturating); the interval length doubles at each
 	jbLateRun          uint8 // consecutive late packets (< lateResync)
@@ -466,18 +469,22 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	}
 	gap := rel - s.jPrevRel
 	dts := int32(ts - s.jPrevTS)
-	dseq := int16(seq - s.jPrevSeq)
 	media := float64(dts) * s.nsPerTick
 	d := float64(gap) - media // D(i-1,i), eq. A.8
+	prevSeq := s.jPrevSeq
 	s.jPrevRel, s.jPrevTS, s.jPrevSeq = rel, ts, seq
-	if (d > tsJumpNs || d < -tsJumpNs) && s.rebased(media, dseq) {
-		// The source re-based its RTP clock: not network jitter; re-anchor the models.
-		s.tsJumps++
-		s.anchor(rel)
-		return
-	}
-	if dseq == 1 && gap >= stallNs && media < float64(gap)/2 {
-		s.stall(gap)
+	// One test for both rare cases: a stall has D > gap/2 ≥ stallNs/2, a jump |D| > 1 s.
+	if d > stallNs/2 || d < -tsJumpNs {
+		dseq := int16(seq - prevSeq)
+		if (d > tsJumpNs || d < -tsJumpNs) && s.rebased(media, dseq) {
+			// The source re-based its RTP clock: not network jitter; re-anchor the models.
+			s.tsJumps++
+			s.anchor(rel)
+			return
+		}
+		if gap >= stallNs && dseq == 1 && media < float64(gap)/2 {
+			s.stall(gap)
+		}
 	}
 	if d < 0 {
 		d = -d
@@ -510,14 +517,19 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	default:
 		s.jbLateRun = 0
 	}
-	s.drift(rel, transit)
+
+	// Clock drift: track the delay floor (the lowest transit) of the interval.
+	if tr := float32(transit); tr <= s.driftTr {
+		s.driftFloor(rel, transit, tr)
+	}
 }
 
 // anchor (re)starts the jitter-buffer model and the drift anchors at the audio packet
 // arriving at rel (first audio packet, new clock, or re-based timestamps).
 func (s *Stream) anchor(rel int64) {
 	s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
-	s.driftT, s.driftTr, s.driftPrev, s.driftUp, s.driftDown = 0, 0, 0, 0, 0
+	s.driftT, s.driftTr, s.driftPrev = 0, 0, 0
+	s.driftUp, s.driftDown = 0, 0
 }
 
 // rebased reports whether an RTP timestamp step of media ns disagrees with a sequence
@@ -541,50 +553,58 @@ func (s *Stream) stall(gap int64) {
 	}
 }
 
-// drift tracks the delay floor for the clock-drift estimate. transit is the packet's
-// transit relative to the origin packet, ns.
-func (s *Stream) drift(rel int64, transit float64) {
-	if transit < 0 && rel < driftBlockMs*1e6 && s.tsJumps == 0 {
-		// Still in the stream's first block and below the origin's transit: the first
-		// packet was delayed. Move the origin (the start anchor) to this packet; every
-		// transit shifts by the same amount, so the jitter-buffer reference follows.
+// driftFloor records a new lowest transit of the current block. In the first 2 s of
+// a stream whose clock was never re-based, a transit below the origin's (0) means the
+// first packet was delayed: the origin (the start anchor) moves to this packet. Every
+// transit shifts by the same amount, so the jitter-buffer reference follows.
+func (s *Stream) driftFloor(rel int64, transit float64, tr float32) {
+	if tr < 0 && rel < driftOriginNs && s.tsJumps == 0 {
 		s.jbRef -= transit
 		s.jbOrigin, s.jbExtTS = rel, 0
 		s.driftT, s.driftTr = 0, 0
 		return
 	}
-	t := uint32(min(max((rel-s.jbOrigin)/1e6, 0), math.MaxUint32))
-	tr := int32(min(max(transit/1e3, math.MinInt32), math.MaxInt32))
-	switch {
-	case t/driftBlockMs != s.driftT/driftBlockMs:
-		// A new block: the anchor's block is complete; compare its floor with the last.
-		switch step := int64(s.driftTr) - int64(s.driftPrev); {
-		case step > driftStepUs && s.driftUp < math.MaxUint16:
-			s.driftUp++
-		case step < -driftStepUs && s.driftDown < math.MaxUint16:
-			s.driftDown++
-		}
-		s.driftPrev = s.driftTr
-		s.driftT, s.driftTr = t, tr
-	case tr <= s.driftTr:
-		s.driftT, s.driftTr = t, tr
+	if u := (rel - s.jbOrigin) >> driftUnitShift; uint64(u) <= math.MaxUint32 { // else backwards, or 52 days
+		s.driftT, s.driftTr = uint32(u), tr
 	}
 }
 
+// driftRoll closes a drift block (at an interval roll): its floor is compared with the
+// floor of the block before, and the next audio packet starts the new block's floor.
+func (s *Stream) driftRoll() {
+	if !s.jInit || math.IsInf(float64(s.driftTr), 1) {
+		return // no audio packet in the block
+	}
+	step := float64(s.driftTr - s.driftPrev)
+	limit := driftLimit * float64(s.ivLen()) / 2 // half the floor step of a 1 % drift
+	switch {
+	case step > limit && s.driftUp < math.MaxUint16:
+		s.driftUp++
+	case step < -limit && s.driftDown < math.MaxUint16:
+		s.driftDown++
+	}
+	s.driftPrev = s.driftTr
+	s.driftTr = float32(math.Inf(1))
+}
+
 // measuredClock is the sender's RTP clock rate measured from the delay floor, Hz, or 0
-// when the anchors are less than driftMinMs apart.
+// when the anchors are less than 10 s apart.
 func (s *Stream) measuredClock() float64 {
-	if s.driftT < driftMinMs || s.clock == 0 {
+	if s.driftT < driftMinUnits || s.clock == 0 {
 		return 0
+	}
+	tr := s.driftTr
+	if math.IsInf(float64(tr), 1) {
+		tr = s.driftPrev // the open block has no audio yet: driftT is still the last floor's
 	}
 	// transit(t) = t − ts(t)/nominal = t·(1 − actual/nominal): the slope σ of the floor
 	// gives actual = nominal·(1 − σ).
-	slope := float64(s.driftTr) * 1e3 / (float64(s.driftT) * 1e6)
+	slope := float64(tr) / (float64(s.driftT) * driftUnitNs)
 	return float64(s.clock) * (1 - slope)
 }
 
 // clockDrift reports whether the measured clock rate is off nominal by more than
-// driftLimit and the delay floor moved that way in at least half the blocks: a drifting
+// driftLimit and the delay floor moved that way in at least 3/4 of the blocks: a drifting
 // clock moves the floor a little in every block, while a delay step (a queue that
 // builds up and stays, a sender that holds its clock during a DTMF event) moves it in a
 // few blocks only, and is not drift.
@@ -597,8 +617,10 @@ func (s *Stream) clockDrift(rate float64) bool {
 	if dev < 0 {
 		moved = s.driftUp
 	}
-	blocks := s.driftT / driftBlockMs
-	return (dev > driftLimit || dev < -driftLimit) && 2*uint32(moved) >= blocks
+	// Blocks the floor anchors span (interval merges lengthen later blocks, so this
+	// errs towards fewer blocks).
+	blocks := int64(s.driftT) * driftUnitNs / max(s.ivLen(), 1)
+	return (dev > driftLimit || dev < -driftLimit) && 4*int64(moved) >= 3*blocks
 }
 
 // rollInterval closes the open interval (if any) and opens the one holding arrival.
@@ -607,6 +629,7 @@ func (s *Stream) rollInterval(arrival int64) {
 	wasOpen := s.ivOpen
 	if s.ivOpen {
 		s.closeInterval()
+		s.driftRoll()
 	}
 	ivLen := s.ivLen()
 	start := arrival - arrival%ivLen
