@@ -11,7 +11,8 @@ func (s *Stream) SenderReport(arrival int64, ntp uint64, rtpTS uint32) {
 	rc.srN++
 }
 
-// rtcpState returns the stream's RTCP state, allocating it at the first RTCP packet.
+// rtcpState returns the stream's out-of-line state, allocating it at the first RTCP
+// packet (or network stall).
 func (s *Stream) rtcpState() *rtcpState {
 	if s.rc == nil {
 		s.rc = new(rtcpState)

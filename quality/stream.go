@@ -53,8 +53,12 @@ func (s *Stream) conf() *Config {
 	return s.cfg
 }
 
-// rtcpState is what RTCP and RTCP-XR told about a stream.
+// rtcpState is what RTCP and RTCP-XR told about a stream, and the other rare records
+// not worth bytes in every Stream (network stalls). It is allocated at first use.
 type rtcpState struct {
+	stalls     uint64  // network stalls
+	stallMaxMs float64 // longest network stall
+
 	sr     [srHistory]srRec
 	srN    int
 	rtcp   RTCPSummary
@@ -69,8 +73,9 @@ type rtcpState struct {
 // stay in memory for the stream's life, so the record is kept to 48 bytes.
 type ivRec struct {
 	jSum            float64
-	oneWayMs        float64
-	slot            uint32 // start = ivBase + slot·cfg.Interval (see ivStart)
+	oneWayMs        float32
+	floor           float32 // lowest audio transit since the origin, ns (+Inf: no audio); clock drift
+	slot            uint32  // start = ivBase + slot·cfg.Interval (see ivStart)
 	packets, unique uint32
 	expected, audio uint32
 	late, bursts    uint32
@@ -121,10 +126,11 @@ type Stream struct {
 	jSum      float64
 	jMax      float64
 
-	// Fixed jitter-buffer model.
-	jbOrigin int64
-	jbExtTS  int64
-	jbRef    float64
+	// Fixed jitter-buffer model: the origin (first audio packet, or re-anchor) and the
+	// transit of the last audio packet relative to it, ns (transit advances by D).
+	jbOrigin  int64
+	jbTransit float64
+	jbRef     float64
 
 	// Intervals: the open one (iv, ending at ivEnd) and the closed ones.
 	ivEnd     int64
@@ -138,33 +144,27 @@ type Stream struct {
 	jPrevTS uint32
 	badSeq  int32 // -1: none
 
-	// Clock drift end anchor: the lowest-transit audio packet of the open block (the
-	// interval; +Inf before its first audio packet), its time since jbOrigin in
+	// Clock drift end anchor: the lowest-transit audio packet of the latest interval
+	// with audio (iv.floor is the open interval's), its time since jbOrigin in
 	// 2^driftUnitShift ns units and its transit in ns. The start anchor is the origin
-	// itself (transit 0). driftPrev is the floor of the last closed block.
-	driftT    uint32
-	driftTr   float32
-	driftPrev float32
+	// itself (transit 0).
+	driftT  uint32
+	driftTr float32
 
 	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
 	// are packets − dups; comfort noise is packets − audio − events.
 	packets, dups, ooo uint32
 	audio, events      uint32
 	expected           uint32
-	strays, restarts   uint32
+	strays             uint32
 	lossEvents         uint32 // gaps seen when the highest sequence advanced (loss bursts)
-	jN, tsJumps, late  uint32
+	jN, late           uint32
+	restarts, tsJumps  uint16 // rare problems: saturating
 
-	maxSeq     uint16
-	jPrevSeq   uint16 // sequence number of the previous audio packet (arrival order)
-	stalls     uint16 // network stalls (saturating)
-	stallMaxMs uint16 // longest network stall, ms (saturating)
-	// Closed drift blocks whose delay floor rose / fell by more than half a 1 % drift
-	// from the block before (saturating): a drifting clock moves the floor steadily, a
-	// delay step once.
-	driftUp, driftDown uint16
-	merges             uint8 // interval merges (saturating); the interval length doubles at each
-	jbLateRun          uint8 // consecutive late packets (< lateResync)
+	maxSeq    uint16
+	jPrevSeq  uint16 // sequence number of the previous audio packet (arrival order)
+	merges    uint8  // interval merges (saturating); the interval length doubles at each
+	jbLateRun uint8  // consecutive late packets (< lateResync)
 
 	started, validated, havePrev, jInit, ivOpen bool
 }
@@ -384,7 +384,9 @@ func (s *Stream) sequence(seq uint16) (dup bool) {
 		if int32(seq) == s.badSeq {
 			// A.1: two sequential packets after a jump — the source restarted. The
 			// stray before this one starts the new sequence.
-			s.restarts++
+			if s.restarts < math.MaxUint16 {
+				s.restarts++
+			}
 			s.strays--
 			s.reseq(seq - 1)
 			cyc := s.cycles
@@ -478,7 +480,9 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 		dseq := int16(seq - prevSeq)
 		if (d > tsJumpNs || d < -tsJumpNs) && s.rebased(media, dseq) {
 			// The source re-based its RTP clock: not network jitter; re-anchor the models.
-			s.tsJumps++
+			if s.tsJumps < math.MaxUint16 {
+				s.tsJumps++
+			}
 			s.anchor(rel)
 			return
 		}
@@ -486,6 +490,8 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 			s.stall(gap)
 		}
 	}
+	transit := s.jbTransit + d // T_i = T_{i-1} + D(i-1,i)
+	s.jbTransit = transit
 	if d < 0 {
 		d = -d
 	}
@@ -500,8 +506,6 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	s.iv.jN++
 
 	// Fixed jitter buffer: playout reference = lowest transit of the talkspurt.
-	s.jbExtTS += int64(dts)
-	transit := float64(rel-s.jbOrigin) - float64(s.jbExtTS)*s.nsPerTick
 	switch {
 	case marker:
 		s.jbRef, s.jbLateRun = transit, 0
@@ -519,7 +523,7 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	}
 
 	// Clock drift: track the delay floor (the lowest transit) of the interval.
-	if tr := float32(transit); tr <= s.driftTr {
+	if tr := float32(transit); tr <= s.iv.floor {
 		s.driftFloor(rel, transit, tr)
 	}
 }
@@ -527,9 +531,8 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 // anchor (re)starts the jitter-buffer model and the drift anchors at the audio packet
 // arriving at rel (first audio packet, new clock, or re-based timestamps).
 func (s *Stream) anchor(rel int64) {
-	s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
-	s.driftT, s.driftTr, s.driftPrev = 0, 0, 0
-	s.driftUp, s.driftDown = 0, 0
+	s.jbOrigin, s.jbTransit, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+	s.driftT, s.driftTr, s.iv.floor = 0, 0, 0
 }
 
 // rebased reports whether an RTP timestamp step of media ns disagrees with a sequence
@@ -545,11 +548,10 @@ func (s *Stream) rebased(media float64, dseq int16) bool {
 
 // stall records a network stall of gap ns.
 func (s *Stream) stall(gap int64) {
-	if s.stalls < math.MaxUint16 {
-		s.stalls++
-	}
-	if m := uint16(min(gap/1e6, math.MaxUint16)); m > s.stallMaxMs {
-		s.stallMaxMs = m
+	rc := s.rtcpState() // rare: kept out of line
+	rc.stalls++
+	if ms := float64(gap) / 1e6; ms > rc.stallMaxMs {
+		rc.stallMaxMs = ms
 	}
 }
 
@@ -560,31 +562,13 @@ func (s *Stream) stall(gap int64) {
 func (s *Stream) driftFloor(rel int64, transit float64, tr float32) {
 	if tr < 0 && rel < driftOriginNs && s.tsJumps == 0 {
 		s.jbRef -= transit
-		s.jbOrigin, s.jbExtTS = rel, 0
-		s.driftT, s.driftTr = 0, 0
+		s.jbOrigin, s.jbTransit = rel, 0
+		s.driftT, s.driftTr, s.iv.floor = 0, 0, 0
 		return
 	}
 	if u := (rel - s.jbOrigin) >> driftUnitShift; uint64(u) <= math.MaxUint32 { // else backwards, or 52 days
-		s.driftT, s.driftTr = uint32(u), tr
+		s.driftT, s.driftTr, s.iv.floor = uint32(u), tr, tr
 	}
-}
-
-// driftRoll closes a drift block (at an interval roll): its floor is compared with the
-// floor of the block before, and the next audio packet starts the new block's floor.
-func (s *Stream) driftRoll() {
-	if !s.jInit || math.IsInf(float64(s.driftTr), 1) {
-		return // no audio packet in the block
-	}
-	step := float64(s.driftTr - s.driftPrev)
-	limit := driftLimit * float64(s.ivLen()) / 2 // half the floor step of a 1 % drift
-	switch {
-	case step > limit && s.driftUp < math.MaxUint16:
-		s.driftUp++
-	case step < -limit && s.driftDown < math.MaxUint16:
-		s.driftDown++
-	}
-	s.driftPrev = s.driftTr
-	s.driftTr = float32(math.Inf(1))
 }
 
 // measuredClock is the sender's RTP clock rate measured from the delay floor, Hz, or 0
@@ -593,34 +577,53 @@ func (s *Stream) measuredClock() float64 {
 	if s.driftT < driftMinUnits || s.clock == 0 {
 		return 0
 	}
-	tr := s.driftTr
-	if math.IsInf(float64(tr), 1) {
-		tr = s.driftPrev // the open block has no audio yet: driftT is still the last floor's
-	}
 	// transit(t) = t − ts(t)/nominal = t·(1 − actual/nominal): the slope σ of the floor
 	// gives actual = nominal·(1 − σ).
-	slope := float64(tr) / (float64(s.driftT) * driftUnitNs)
+	slope := float64(s.driftTr) / (float64(s.driftT) * driftUnitNs)
 	return float64(s.clock) * (1 - slope)
 }
 
 // clockDrift reports whether the measured clock rate is off nominal by more than
-// driftLimit and the delay floor moved that way in at least 3/4 of the blocks: a drifting
-// clock moves the floor a little in every block, while a delay step (a queue that
-// builds up and stays, a sender that holds its clock during a DTMF event) moves it in a
-// few blocks only, and is not drift.
+// driftLimit and the delay floor moved that way in at least 3/4 of the intervals since
+// the origin, each move more than half a 1 % drift over the interval: a drifting clock
+// moves the floor in every interval, while a delay step (a queue that builds up and
+// stays, a sender that holds its clock during a DTMF event) moves it in a few, and is
+// not drift.
 func (s *Stream) clockDrift(rate float64) bool {
 	if rate == 0 {
 		return false
 	}
 	dev := rate/float64(s.clock) - 1
-	moved := s.driftDown // a fast clock: transit falls
-	if dev < 0 {
-		moved = s.driftUp
+	if dev <= driftLimit && dev >= -driftLimit {
+		return false
 	}
-	// Blocks the floor anchors span (interval merges lengthen later blocks, so this
-	// errs towards fewer blocks).
-	blocks := int64(s.driftT) * driftUnitNs / max(s.ivLen(), 1)
-	return (dev > driftLimit || dev < -driftLimit) && 4*int64(moved) >= 3*blocks
+	origin := s.first + s.jbOrigin
+	var prev float32
+	var prevStart int64
+	have := false
+	blocks, moved := 0, 0
+	visit := func(r *ivRec) {
+		start := s.ivStart(r)
+		if math.IsInf(float64(r.floor), 1) || start+s.ivLen() <= origin {
+			return // no audio, or before a re-base
+		}
+		if have {
+			step := float64(r.floor - prev)
+			limit := driftLimit * float64(start-prevStart) / 2
+			blocks++
+			if dev < 0 && step > limit || dev > 0 && step < -limit { // slow clock: transit rises
+				moved++
+			}
+		}
+		prev, prevStart, have = r.floor, start, true
+	}
+	for i := range s.intervals {
+		visit(&s.intervals[i])
+	}
+	if s.ivOpen {
+		visit(&s.iv)
+	}
+	return blocks > 0 && 4*moved >= 3*blocks
 }
 
 // rollInterval closes the open interval (if any) and opens the one holding arrival.
@@ -629,7 +632,6 @@ func (s *Stream) rollInterval(arrival int64) {
 	wasOpen := s.ivOpen
 	if s.ivOpen {
 		s.closeInterval()
-		s.driftRoll()
 	}
 	ivLen := s.ivLen()
 	start := arrival - arrival%ivLen
@@ -639,7 +641,7 @@ func (s *Stream) rollInterval(arrival int64) {
 	if wasOpen && start < prevEnd {
 		start = prevEnd
 	}
-	s.iv = ivRec{slot: s.slotOf(start)}
+	s.iv = ivRec{slot: s.slotOf(start), floor: float32(math.Inf(1))}
 	s.ivEnd = start + ivLen
 	s.ivOpen = true
 }
@@ -655,7 +657,7 @@ func (s *Stream) closeInterval() {
 	if len(s.intervals) >= s.conf().MaxIntervals {
 		s.mergeIntervals()
 	}
-	s.iv.oneWayMs = s.oneWayMs()
+	s.iv.oneWayMs = float32(s.oneWayMs())
 	if len(s.intervals) == cap(s.intervals) {
 		// Grow by a quarter, not append's doubling: the history of a long call is most
 		// of its stream's memory, and a doubled slice is half empty on average.
@@ -681,9 +683,8 @@ func (s *Stream) mergeIntervals() {
 		a.bursts += b.bursts
 		a.jSum += b.jSum
 		a.jN += b.jN
-		if b.oneWayMs > a.oneWayMs {
-			a.oneWayMs = b.oneWayMs
-		}
+		a.oneWayMs = max(a.oneWayMs, b.oneWayMs)
+		a.floor = min(a.floor, b.floor)
 		s.intervals[i] = a
 	}
 	if n%2 == 1 {

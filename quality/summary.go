@@ -29,9 +29,10 @@ func (s *Stream) Summary() Summary {
 		TimestampJumps: uint64(s.tsJumps),
 		IntervalMerges: uint64(s.merges),
 		ClockUnknown:   s.clock == 0,
-		NetworkStalls:  uint64(s.stalls),
 	}
-	sum.LongestStallMs = float64(s.stallMaxMs)
+	if s.rc != nil {
+		sum.Problems.NetworkStalls, sum.LongestStallMs = s.rc.stalls, s.rc.stallMaxMs
+	}
 	sum.MeasuredClockRate = s.measuredClock()
 	sum.Problems.ClockDrift = s.clockDrift(sum.MeasuredClockRate)
 	sum.RTTMs, sum.RTTSource = s.rtt()
@@ -74,7 +75,7 @@ func (s *Stream) Summary() Summary {
 		sum.Intervals = append(sum.Intervals, iv)
 	}
 	for i := range s.intervals {
-		add(&s.intervals[i], s.intervals[i].oneWayMs)
+		add(&s.intervals[i], float64(s.intervals[i].oneWayMs))
 	}
 	if open {
 		add(&s.iv, sum.OneWayMs)
