@@ -12,7 +12,8 @@
 // It owns no I/O, starts no goroutines and holds no mutable package state. A Stream is
 // owned by one goroutine (correlate shards streams by flow) and needs no lock. Packet
 // is the hot path: it allocates nothing except, amortised, when a new interval or
-// DTMF event is appended; it reads the payload slice only during the call, so callers
+// DTMF event is appended, and once at the first network stall of a stream that has no
+// RTCP state yet; it reads the payload slice only during the call, so callers
 // may pass views into a capture buffer. Summary allocates and copies everything it
 // returns. Packet timestamps, never the wall clock, drive every computation, so
 // replaying a capture gives identical results.
