@@ -281,8 +281,8 @@ func TestRTCPCompoundCaptures(t *testing.T) {
 				err := c.Parse(p)
 				v, perr := pionParse(p)
 				blocks += len(c.Reports())
-				if perr == nil && err != nil {
-					t.Errorf("datagram %d: ours %v, pion decodes it", i, err)
+				if err != nil { // tshark dissects every one of them without complaint
+					t.Errorf("datagram %d: %v (pion: %v)", i, err, perr)
 				}
 				if perr == nil {
 					if d := samePion(&c, v); d != "" {
