@@ -113,6 +113,45 @@ func TestStallsRebasesAndSilence(t *testing.T) {
 			t.Errorf("jumps %d jitter %.3f stalls %d, want 1, 0, 0", sum.Problems.TimestampJumps, sum.JitterMaxMs, sum.Problems.NetworkStalls)
 		}
 	})
+	t.Run("sequence and timestamp skip ahead together", func(t *testing.T) {
+		// At packet 50 both jump by 500 packets (10 s) with no arrival gap: D = −10 s.
+		// A network loss of 499 packets would leave a 10 s arrival gap (D = 0); only the
+		// source can put its clock 10 s ahead of arrival: a timestamp jump, 499 lost.
+		var s Stream
+		s.Init(nil, 1, 8000, pcmu)
+		for i := 0; i < 100; i++ {
+			n := i
+			if i >= 50 {
+				n += 499
+			}
+			s.Packet(t0+20*int64(i)*ms, uint16(n), uint32(n)*160, false, Audio, nil)
+		}
+		sum := s.Summary()
+		if sum.Problems.TimestampJumps != 1 || sum.JitterMaxMs != 0 || sum.Lost != 499 {
+			t.Errorf("jumps %d jitter %.3f lost %d, want 1, 0, 499", sum.Problems.TimestampJumps, sum.JitterMaxMs, sum.Lost)
+		}
+	})
+	t.Run("talkspurt after a delayed last packet is jitter", func(t *testing.T) {
+		// Packet 49, the last before 3 s of DTX silence, is held 1.5 s; packet 50 (marker)
+		// is on time: gap 1.52 s, timestamp step 3.02 s, D = −1.5 s. Packet 49's own
+		// 1.5 s delay explains it (a stall of packet 49, then on-time media): A.8 jitter.
+		sum := feed(100, func(i int) (int64, uint32, bool) {
+			a := 20 * int64(i)
+			if i >= 50 {
+				a += 3000
+			}
+			if i == 49 {
+				a += 1500
+			}
+			return a, uint32(20*int64(i)+map[bool]int64{true: 3000}[i >= 50]) * 8, i == 50
+		})
+		if sum.Problems.TimestampJumps != 0 {
+			t.Errorf("jumps %d, want 0", sum.Problems.TimestampJumps)
+		}
+		// J after packet 49 (D = +1.5 s) is 93.75; packet 50 (|D| = 1.5 s) adds
+		// (1500 − 93.75)/16 = 87.89: max 181.64 ms.
+		approx(t, "jitter max", sum.JitterMaxMs, 93.75+(1500-93.75)/16, 1e-6)
+	})
 	t.Run("DTX silence is neither stall nor jump", func(t *testing.T) {
 		// 3 s of silence between talkspurts: the timestamp advances with the arrival gap
 		// (D = 0), the sequence number by one, the marker starts the new talkspurt.

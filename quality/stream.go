@@ -14,11 +14,16 @@ const (
 	// number (older ones are strays), so 128 bits cover every packet that can be a duplicate.
 	windowBits = 128
 
-	// A timestamp jump (re-based RTP clock) is a step whose |D(i-1,i)| exceeds tsJumpNs
-	// AND whose RTP timestamp step disagrees with the sequence step (seq step × the
-	// codec's packet time) by more than tsJumpNs. An arrival gap alone (a network stall:
-	// sequence and timestamps contiguous) is jitter, as in RFC 3550 A.8.
-	tsJumpNs = 1e9
+	// A timestamp jump is a step whose |D(i-1,i)| exceeds tsJumpNs and that the network
+	// cannot explain. D > tsJumpNs is an arrival gap: a network stall (jitter, as in
+	// RFC 3550 A.8) unless the RTP timestamp step also disagrees with the sequence step
+	// (seq step × the codec's packet time) by more than tsJumpNs — a re-based clock.
+	// D < −tsJumpNs puts the media clock ahead of arrival; a network only delays, so
+	// that is jitter only if the previous packet was held that much above the delay
+	// floor (−D = T(i−1) − T(i) ≤ T(i−1) − floor, e.g. the last packet before a DTX
+	// silence arrived late); otherwise the source skipped ahead or re-based.
+	tsJumpNs    = 1e9
+	jumpSlackNs = 50e6
 
 	// A network stall is an arrival gap of at least stallNs between consecutive audio
 	// packets with contiguous sequence numbers whose RTP timestamps advanced by less
@@ -478,8 +483,9 @@ func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	// One test for both rare cases: a stall has D > gap/2 ≥ stallNs/2, a jump |D| > 1 s.
 	if d > stallNs/2 || d < -tsJumpNs {
 		dseq := int16(seq - prevSeq)
-		if (d > tsJumpNs || d < -tsJumpNs) && s.rebased(media, dseq) {
-			// The source re-based its RTP clock: not network jitter; re-anchor the models.
+		if d > tsJumpNs && s.rebased(media, dseq) || d < -tsJumpNs && -d > s.jbTransit-s.jbRef+jumpSlackNs {
+			// The source re-based its RTP clock, or skipped ahead: not network jitter;
+			// re-anchor the models.
 			if s.tsJumps < math.MaxUint16 {
 				s.tsJumps++
 			}

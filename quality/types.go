@@ -99,7 +99,7 @@ type Problems struct {
 	NotValidated   bool   // never saw MIN_SEQUENTIAL (2) in-sequence packets (RFC 3550 A.1 probation)
 	Restarts       uint64 // sequence restarts (RFC 3550 A.1 bad_seq confirmed)
 	Strays         uint64 // packets far outside the sequence that did not start a restart
-	TimestampJumps uint64 // re-based RTP clock: timestamp step off by > 1 s from both arrival and sequence step
+	TimestampJumps uint64 // |D| > 1 s the network cannot explain: re-based clock or source skip (docs/quality.md)
 	NetworkStalls  uint64 // arrival gaps ≥ 300 ms between contiguous audio packets (network_stall)
 	ClockDrift     bool   // sender RTP clock off nominal by > 1 % over ≥ 10 s (clock_drift)
 	IntervalMerges uint64 // times the interval list hit MaxIntervals and was merged pairwise
