@@ -2,6 +2,7 @@ package quality
 
 import (
 	"encoding/binary"
+	"math"
 	"testing"
 )
 
@@ -71,6 +72,12 @@ func FuzzStream(f *testing.F) {
 		}
 		if sum.JitterMeanMs < 0 || sum.JitterMaxMs < sum.JitterMeanMs-1e-9 || sum.JitterMeanMs != sum.JitterMeanMs {
 			t.Fatalf("jitter mean %v max %v", sum.JitterMeanMs, sum.JitterMaxMs)
+		}
+		if (sum.Problems.NetworkStalls > 0) != (sum.LongestStallMs >= 300) || sum.LongestStallMs > sum.MaxDeltaMs+1e-6 && sum.Duplicates == 0 && sum.Events == 0 && sum.CN == 0 {
+			t.Fatalf("stalls %d longest %v max delta %v", sum.Problems.NetworkStalls, sum.LongestStallMs, sum.MaxDeltaMs)
+		}
+		if r := sum.MeasuredClockRate; r != r || math.IsInf(r, 0) || sum.Problems.ClockDrift && r == 0 {
+			t.Fatalf("measured clock %v drift %v", r, sum.Problems.ClockDrift)
 		}
 		if len(sum.DTMFEvents) > cfg.MaxDTMFEvents {
 			t.Fatalf("dtmf events %d over cap", len(sum.DTMFEvents))

@@ -1,7 +1,11 @@
 package quality
 
 import (
+	"fmt"
+	"io"
 	"math"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -149,4 +153,101 @@ func TestTsharkOracle(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() { t.Logf("%d streams compared", streams.Load()) })
+}
+
+// tsharkStalls derives network stalls (docs/quality.md: consecutive audio packets in
+// arrival order, sequence +1, arrival gap ≥ 300 ms, RTP timestamp step under half the
+// gap) from tshark's own dissection of one stream's packets.
+func tsharkStalls(t *testing.T, bin, path string, row tsharkRow, clock uint32) (n int, longestMs float64) {
+	t.Helper()
+	filter := fmt.Sprintf("rtp.ssrc==0x%08x && udp.srcport==%d && udp.dstport==%d && !icmp && !icmpv6", row.ssrc, row.src.Port(), row.dst.Port())
+	cmd := exec.Command(bin, "-n", "-r", path, "-Y", filter, "-T", "fields", "-e", "frame.time_epoch", "-e", "rtp.seq", "-e", "rtp.timestamp", "-e", "rtp.p_type")
+	cmd.Stderr = io.Discard
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark fields: %v", err)
+	}
+	tevent := strings.Contains(row.payload, "telephone-event")
+	var prevT float64
+	var prevSeq, prevTS uint32
+	have := false
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 4 {
+			continue
+		}
+		pt, _ := strconv.Atoi(f[3])
+		if pt == 13 || pt == 19 || tevent && pt >= 96 {
+			continue // audio only, as feedRow classifies: no CN, no RFC 4733 events
+		}
+		tm, _ := strconv.ParseFloat(f[0], 64)
+		seq, _ := strconv.ParseUint(f[1], 10, 16)
+		ts, _ := strconv.ParseUint(f[2], 10, 32)
+		if have {
+			gap := (tm - prevT) * 1000
+			media := float64(int32(uint32(ts)-prevTS)) * 1000 / float64(clock)
+			if uint16(seq)-uint16(prevSeq) == 1 && gap >= 300 && media < gap/2 {
+				n++
+				longestMs = math.Max(longestMs, gap)
+			}
+		}
+		prevT, prevSeq, prevTS, have = tm, uint32(seq), uint32(ts), true
+	}
+	return n, longestMs
+}
+
+// TestTsharkJitterAcrossStalls checks RFC 3550 jitter on real streams whose packets
+// stopped for ≥ 300 ms (tshark's max delta): tshark computes A.8 over every packet,
+// stalls included, and so must we. Tolerance: max and mean within 0.05 ms or 3 %; on
+// streams with RFC 4733 events the mean within 5 % (Wireshark feeds event packets into
+// its jitter, we keep them out; the max is unaffected). Streams with comfort noise are
+// logged only (Wireshark feeds CN packets too). The stall count and longest stall are
+// derived independently from tshark's per-packet fields.
+func TestTsharkJitterAcrossStalls(t *testing.T) {
+	bin := needTshark(t)
+	compared := 0
+	for _, name := range []string{
+		"goffinet__Forensic_challenge_4.pcap", // 0xA254E017: a 420 ms stall and a 1.94 s gap (D = 1.82 s)
+		"wswiki__FAX-Call-t38-CA-TDM-SIP-FB-1.pcap",
+		"wswiki__sip-rtp-opus-hybrid.pcap",
+		"wswiki__1filtered.cap",
+	} {
+		path := testdataPath(name)
+		rows := tsharkStreams(t, bin, path, false)
+		pkts := readCapture(t, path)
+		frames := tsharkRTPFrames(t, bin, path, false)
+		for _, row := range rows {
+			if row.maxDelta < 300 {
+				continue
+			}
+			clock, _ := clockFor(row.payload)
+			if clock == 0 {
+				continue
+			}
+			sum := feedRow(pkts, frames, row).Summary()
+			id := fmt.Sprintf("%s %08x %s", name, row.ssrc, row.payload)
+			n, longest := tsharkStalls(t, bin, path, row, clock)
+			if sum.Problems.NetworkStalls != uint64(n) || math.Abs(sum.LongestStallMs-longest) > 1 {
+				t.Errorf("%s: stalls %d longest %.0f ms, from tshark's fields %d, %.1f ms", id, sum.Problems.NetworkStalls, sum.LongestStallMs, n, longest)
+			}
+			if sum.CN > 0 || sum.Problems.TimestampJumps > 0 {
+				t.Logf("%s: CN %d jumps %d: rfc3550 jitter mean/max %.3f/%.3f, tshark %.3f/%.3f (not compared)",
+					id, sum.CN, sum.Problems.TimestampJumps, sum.JitterMeanMs, sum.JitterMaxMs, row.meanJitter, row.maxJitter)
+				continue
+			}
+			compared++
+			meanOK := close3(sum.JitterMeanMs, row.meanJitter)
+			if sum.Events > 0 {
+				meanOK = math.Abs(sum.JitterMeanMs-row.meanJitter) <= 0.05*row.meanJitter
+			}
+			if !close3(sum.JitterMaxMs, row.maxJitter) || !meanOK {
+				t.Errorf("%s: rfc3550 jitter mean/max %.3f/%.3f, tshark %.3f/%.3f (max delta %.0f ms)",
+					id, sum.JitterMeanMs, sum.JitterMaxMs, row.meanJitter, row.maxJitter, row.maxDelta)
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no stream with a ≥ 300 ms gap compared")
+	}
+	t.Logf("%d streams with gaps ≥ 300 ms compared", compared)
 }

@@ -11,7 +11,8 @@ func (s *Stream) SenderReport(arrival int64, ntp uint64, rtpTS uint32) {
 	rc.srN++
 }
 
-// rtcpState returns the stream's RTCP state, allocating it at the first RTCP packet.
+// rtcpState returns the stream's out-of-line state, allocating it at the first RTCP
+// packet (or network stall).
 func (s *Stream) rtcpState() *rtcpState {
 	if s.rc == nil {
 		s.rc = new(rtcpState)
@@ -124,4 +125,45 @@ func (s *Stream) XRVoIPMetrics(x XRVoIP) {
 		rc.xr.HasMOSCQ, rc.xr.MOSCQ = true, float64(x.MOSCQ)/10
 	}
 	rc.hasXR = true
+}
+
+// ProbeRTT is the mean of this stream's probe-side RTCP RTT samples (ReportBlockFrom),
+// ms: the round trip between the probe and the stream's receiver only.
+func (s *Stream) ProbeRTT() (ms float64, ok bool) {
+	if s.rc == nil || !s.rc.rtcp.HasRTT {
+		return 0, false
+	}
+	return s.rc.rtcp.RTTMeanMs, true
+}
+
+// EndToEndRTT is a call's round trip from its two directions' probe-side segments
+// (docs/quality.md, "End-to-end RTT"). a is the stream A→B: its report blocks come from
+// B, so its RTT is the probe↔B segment; b is B→A, the probe↔A segment. The probe sits
+// between them, so RTT(A↔B) = RTT(probe↔A) + RTT(probe↔B) (RFC 3550 §6.4.1 computed
+// per segment). Each segment is measured from LSR/DLSR against the probe's own arrival
+// clock, so no endpoint clock is involved. ok is false unless both segments are known.
+func EndToEndRTT(a, b *Stream) (ms float64, ok bool) {
+	ra, oka := a.ProbeRTT()
+	rb, okb := b.ProbeRTT()
+	if !oka || !okb {
+		return 0, false
+	}
+	return ra + rb, true
+}
+
+// SetEndToEndRTT sets the call's end-to-end round trip (EndToEndRTT) used for the
+// E-model delay: Ta = ms/2 + jitter buffer + packetisation + look-ahead. It outranks the
+// stream's own probe-side segment but not an RTCP-XR round-trip delay reported by the
+// receiver. A negative or NaN ms clears it. Intervals closed before the call keep the
+// Ta they were closed with, so call it whenever a new segment sample arrives (it is
+// cheap and allocates only the first time the stream has no RTCP state).
+func (s *Stream) SetEndToEndRTT(ms float64) {
+	if !(ms >= 0) {
+		if s.rc != nil {
+			s.rc.hasE2E, s.rc.e2eRTT = false, 0
+		}
+		return
+	}
+	rc := s.rtcpState()
+	rc.hasE2E, rc.e2eRTT = true, ms
 }

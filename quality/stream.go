@@ -14,9 +14,34 @@ const (
 	// number (older ones are strays), so 128 bits cover every packet that can be a duplicate.
 	windowBits = 128
 
-	tsJumpNs   = 1e9 // |D(i-1,i)| above this is a timestamp jump, not jitter
-	lateResync = 50  // consecutive late packets after which the jitter buffer re-anchors
-	srHistory  = 8   // SRs remembered per stream for LSR matching
+	// A timestamp jump is a step whose |D(i-1,i)| exceeds tsJumpNs and that the network
+	// cannot explain. D > tsJumpNs is an arrival gap: a network stall (jitter, as in
+	// RFC 3550 A.8) unless the RTP timestamp step also disagrees with the sequence step
+	// (seq step × the codec's packet time) by more than tsJumpNs — a re-based clock.
+	// D < −tsJumpNs puts the media clock ahead of arrival; a network only delays, so
+	// that is jitter only if the previous packet was held that much above the delay
+	// floor (−D = T(i−1) − T(i) ≤ T(i−1) − floor, e.g. the last packet before a DTX
+	// silence arrived late); otherwise the source skipped ahead or re-based.
+	tsJumpNs    = 1e9
+	jumpSlackNs = 50e6
+
+	// A network stall is an arrival gap of at least stallNs between consecutive audio
+	// packets with contiguous sequence numbers whose RTP timestamps advanced by less
+	// than half the gap (so the gap is not DTX silence).
+	stallNs = 300e6
+
+	// Clock drift: the minimum transit of each quality interval (the drift "block",
+	// Config.Interval) is the stream's delay floor; the drift is the slope of that floor
+	// from the start anchor to the latest block, measured once they are driftMinUnits
+	// apart. Anchor times are kept in units of 2^driftUnitShift ns (1.048576 ms).
+	driftUnitShift = 20
+	driftUnitNs    = 1 << driftUnitShift
+	driftMinUnits  = 9537 // 10.0003 s
+	driftLimit     = 0.01 // |measured/nominal − 1| above this is clock_drift
+	driftOriginNs  = 2e9  // the start anchor is the lowest transit of the first 2 s
+
+	lateResync = 50 // consecutive late packets after which the jitter buffer re-anchors
+	srHistory  = 8  // SRs remembered per stream for LSR matching
 )
 
 type srRec struct {
@@ -33,13 +58,19 @@ func (s *Stream) conf() *Config {
 	return s.cfg
 }
 
-// rtcpState is what RTCP and RTCP-XR told about a stream.
+// rtcpState is what RTCP and RTCP-XR told about a stream, and the other rare records
+// not worth bytes in every Stream (network stalls). It is allocated at first use.
 type rtcpState struct {
+	stalls     uint64  // network stalls
+	stallMaxMs float64 // longest network stall
+
 	sr     [srHistory]srRec
 	srN    int
 	rtcp   RTCPSummary
 	rttSum float64
 	hasXR  bool
+	hasE2E bool
+	e2eRTT float64 // ms, SetEndToEndRTT
 	xr     XRSummary
 }
 
@@ -47,8 +78,9 @@ type rtcpState struct {
 // stay in memory for the stream's life, so the record is kept to 48 bytes.
 type ivRec struct {
 	jSum            float64
-	oneWayMs        float64
-	slot            uint32 // start = ivBase + slot·cfg.Interval (see ivStart)
+	oneWayMs        float32
+	floor           float32 // lowest audio transit since the origin, ns (+Inf: no audio); clock drift
+	slot            uint32  // start = ivBase + slot·cfg.Interval (see ivStart)
 	packets, unique uint32
 	expected, audio uint32
 	late, bursts    uint32
@@ -99,10 +131,11 @@ type Stream struct {
 	jSum      float64
 	jMax      float64
 
-	// Fixed jitter-buffer model.
-	jbOrigin int64
-	jbExtTS  int64
-	jbRef    float64
+	// Fixed jitter-buffer model: the origin (first audio packet, or re-anchor) and the
+	// transit of the last audio packet relative to it, ns (transit advances by D).
+	jbOrigin  int64
+	jbTransit float64
+	jbRef     float64
 
 	// Intervals: the open one (iv, ending at ivEnd) and the closed ones.
 	ivEnd     int64
@@ -116,18 +149,27 @@ type Stream struct {
 	jPrevTS uint32
 	badSeq  int32 // -1: none
 
+	// Clock drift end anchor: the lowest-transit audio packet of the latest interval
+	// with audio (iv.floor is the open interval's), its time since jbOrigin in
+	// 2^driftUnitShift ns units and its transit in ns. The start anchor is the origin
+	// itself (transit 0).
+	driftT  uint32
+	driftTr float32
+
 	// Counters are 32-bit: 2^32 packets is 994 days at 50 packets/s. Unique packets
 	// are packets − dups; comfort noise is packets − audio − events.
 	packets, dups, ooo uint32
 	audio, events      uint32
 	expected           uint32
-	strays, restarts   uint32
+	strays             uint32
 	lossEvents         uint32 // gaps seen when the highest sequence advanced (loss bursts)
-	jN, tsJumps, late  uint32
-	jbLateRun          uint32
+	jN, late           uint32
+	restarts, tsJumps  uint16 // rare problems: saturating
 
-	maxSeq uint16
-	merges uint8 // interval merges (saturating); the interval length doubles at each
+	maxSeq    uint16
+	jPrevSeq  uint16 // sequence number of the previous audio packet (arrival order)
+	merges    uint8  // interval merges (saturating); the interval length doubles at each
+	jbLateRun uint8  // consecutive late packets (< lateResync)
 
 	started, validated, havePrev, jInit, ivOpen bool
 }
@@ -306,7 +348,7 @@ func (s *Stream) Packet(arrival int64, seq uint16, rtpTS uint32, marker bool, ki
 	s.prevArr, s.havePrev = arrival, true
 	switch kind {
 	case Audio:
-		s.timing(arrival, rtpTS, marker)
+		s.timing(arrival, seq, rtpTS, marker)
 	case Event:
 		s.event(arrival, rtpTS, payload)
 	}
@@ -347,7 +389,9 @@ func (s *Stream) sequence(seq uint16) (dup bool) {
 		if int32(seq) == s.badSeq {
 			// A.1: two sequential packets after a jump — the source restarted. The
 			// stray before this one starts the new sequence.
-			s.restarts++
+			if s.restarts < math.MaxUint16 {
+				s.restarts++
+			}
 			s.strays--
 			s.reseq(seq - 1)
 			cyc := s.cycles
@@ -417,27 +461,43 @@ func (s *Stream) advance(cycles int64, seq uint16) {
 	s.iv.expected += uint32(d)
 }
 
-// timing updates the RFC 3550 A.8 jitter and the jitter-buffer model for an audio packet.
-func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
+// timing updates the RFC 3550 A.8 jitter, the stall and clock-drift detectors and the
+// jitter-buffer model for an audio packet.
+func (s *Stream) timing(arrival int64, seq uint16, ts uint32, marker bool) {
 	if s.nsPerTick == 0 {
 		return
 	}
 	rel := arrival - s.first
 	if !s.jInit {
 		s.jInit = true
-		s.jPrevRel, s.jPrevTS = rel, ts
-		s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+		s.jPrevRel, s.jPrevTS, s.jPrevSeq = rel, ts, seq
+		s.anchor(rel)
 		return
 	}
+	gap := rel - s.jPrevRel
 	dts := int32(ts - s.jPrevTS)
-	d := float64(rel-s.jPrevRel) - float64(dts)*s.nsPerTick // D(i-1,i), eq. A.8
-	s.jPrevRel, s.jPrevTS = rel, ts
-	if d > tsJumpNs || d < -tsJumpNs {
-		// A source discontinuity, not network jitter: re-anchor both models.
-		s.tsJumps++
-		s.jbOrigin, s.jbExtTS, s.jbRef, s.jbLateRun = rel, 0, 0, 0
-		return
+	media := float64(dts) * s.nsPerTick
+	d := float64(gap) - media // D(i-1,i), eq. A.8
+	prevSeq := s.jPrevSeq
+	s.jPrevRel, s.jPrevTS, s.jPrevSeq = rel, ts, seq
+	// One test for both rare cases: a stall has D > gap/2 ≥ stallNs/2, a jump |D| > 1 s.
+	if d > stallNs/2 || d < -tsJumpNs {
+		dseq := int16(seq - prevSeq)
+		if d > tsJumpNs && s.rebased(media, dseq) || d < -tsJumpNs && -d > s.jbTransit-s.jbRef+jumpSlackNs {
+			// The source re-based its RTP clock, or skipped ahead: not network jitter;
+			// re-anchor the models.
+			if s.tsJumps < math.MaxUint16 {
+				s.tsJumps++
+			}
+			s.anchor(rel)
+			return
+		}
+		if gap >= stallNs && dseq == 1 && media < float64(gap)/2 {
+			s.stall(gap)
+		}
 	}
+	transit := s.jbTransit + d // T_i = T_{i-1} + D(i-1,i)
+	s.jbTransit = transit
 	if d < 0 {
 		d = -d
 	}
@@ -452,8 +512,6 @@ func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
 	s.iv.jN++
 
 	// Fixed jitter buffer: playout reference = lowest transit of the talkspurt.
-	s.jbExtTS += int64(dts)
-	transit := float64(rel-s.jbOrigin) - float64(s.jbExtTS)*s.nsPerTick
 	switch {
 	case marker:
 		s.jbRef, s.jbLateRun = transit, 0
@@ -469,6 +527,109 @@ func (s *Stream) timing(arrival int64, ts uint32, marker bool) {
 	default:
 		s.jbLateRun = 0
 	}
+
+	// Clock drift: track the delay floor (the lowest transit) of the interval.
+	if tr := float32(transit); tr <= s.iv.floor {
+		s.driftFloor(rel, transit, tr)
+	}
+}
+
+// anchor (re)starts the jitter-buffer model and the drift anchors at the audio packet
+// arriving at rel (first audio packet, new clock, or re-based timestamps).
+func (s *Stream) anchor(rel int64) {
+	s.jbOrigin, s.jbTransit, s.jbRef, s.jbLateRun = rel, 0, 0, 0
+	s.driftT, s.driftTr, s.iv.floor = 0, 0, 0
+}
+
+// rebased reports whether an RTP timestamp step of media ns disagrees with a sequence
+// step of dseq packets (of the codec's packet time) by more than tsJumpNs.
+func (s *Stream) rebased(media float64, dseq int16) bool {
+	frame := s.codecOrUnknown().FrameMs
+	if frame <= 0 {
+		frame = 20
+	}
+	off := media - float64(dseq)*frame*1e6
+	return off > tsJumpNs || off < -tsJumpNs
+}
+
+// stall records a network stall of gap ns.
+func (s *Stream) stall(gap int64) {
+	rc := s.rtcpState() // rare: kept out of line
+	rc.stalls++
+	if ms := float64(gap) / 1e6; ms > rc.stallMaxMs {
+		rc.stallMaxMs = ms
+	}
+}
+
+// driftFloor records a new lowest transit of the current block. In the first 2 s of
+// a stream whose clock was never re-based, a transit below the origin's (0) means the
+// first packet was delayed: the origin (the start anchor) moves to this packet. Every
+// transit shifts by the same amount, so the jitter-buffer reference follows.
+func (s *Stream) driftFloor(rel int64, transit float64, tr float32) {
+	if tr < 0 && rel < driftOriginNs && s.tsJumps == 0 {
+		s.jbRef -= transit
+		s.jbOrigin, s.jbTransit = rel, 0
+		s.driftT, s.driftTr, s.iv.floor = 0, 0, 0
+		return
+	}
+	if u := (rel - s.jbOrigin) >> driftUnitShift; uint64(u) <= math.MaxUint32 { // else backwards, or 52 days
+		s.driftT, s.driftTr, s.iv.floor = uint32(u), tr, tr
+	}
+}
+
+// measuredClock is the sender's RTP clock rate measured from the delay floor, Hz, or 0
+// when the anchors are less than 10 s apart.
+func (s *Stream) measuredClock() float64 {
+	if s.driftT < driftMinUnits || s.clock == 0 {
+		return 0
+	}
+	// transit(t) = t − ts(t)/nominal = t·(1 − actual/nominal): the slope σ of the floor
+	// gives actual = nominal·(1 − σ).
+	slope := float64(s.driftTr) / (float64(s.driftT) * driftUnitNs)
+	return float64(s.clock) * (1 - slope)
+}
+
+// clockDrift reports whether the measured clock rate is off nominal by more than
+// driftLimit and the delay floor moved that way in at least 3/4 of the intervals since
+// the origin, each move more than half a 1 % drift over the interval: a drifting clock
+// moves the floor in every interval, while a delay step (a queue that builds up and
+// stays, a sender that holds its clock during a DTMF event) moves it in a few, and is
+// not drift.
+func (s *Stream) clockDrift(rate float64) bool {
+	if rate == 0 {
+		return false
+	}
+	dev := rate/float64(s.clock) - 1
+	if dev <= driftLimit && dev >= -driftLimit {
+		return false
+	}
+	origin := s.first + s.jbOrigin
+	var prev float32
+	var prevStart int64
+	have := false
+	blocks, moved := 0, 0
+	visit := func(r *ivRec) {
+		start := s.ivStart(r)
+		if math.IsInf(float64(r.floor), 1) || start+s.ivLen() <= origin {
+			return // no audio, or before a re-base
+		}
+		if have {
+			step := float64(r.floor - prev)
+			limit := driftLimit * float64(start-prevStart) / 2
+			blocks++
+			if dev < 0 && step > limit || dev > 0 && step < -limit { // slow clock: transit rises
+				moved++
+			}
+		}
+		prev, prevStart, have = r.floor, start, true
+	}
+	for i := range s.intervals {
+		visit(&s.intervals[i])
+	}
+	if s.ivOpen {
+		visit(&s.iv)
+	}
+	return blocks > 0 && 4*moved >= 3*blocks
 }
 
 // rollInterval closes the open interval (if any) and opens the one holding arrival.
@@ -486,7 +647,7 @@ func (s *Stream) rollInterval(arrival int64) {
 	if wasOpen && start < prevEnd {
 		start = prevEnd
 	}
-	s.iv = ivRec{slot: s.slotOf(start)}
+	s.iv = ivRec{slot: s.slotOf(start), floor: float32(math.Inf(1))}
 	s.ivEnd = start + ivLen
 	s.ivOpen = true
 }
@@ -502,7 +663,7 @@ func (s *Stream) closeInterval() {
 	if len(s.intervals) >= s.conf().MaxIntervals {
 		s.mergeIntervals()
 	}
-	s.iv.oneWayMs = s.oneWayMs()
+	s.iv.oneWayMs = float32(s.oneWayMs())
 	if len(s.intervals) == cap(s.intervals) {
 		// Grow by a quarter, not append's doubling: the history of a long call is most
 		// of its stream's memory, and a doubled slice is half empty on average.
@@ -528,9 +689,8 @@ func (s *Stream) mergeIntervals() {
 		a.bursts += b.bursts
 		a.jSum += b.jSum
 		a.jN += b.jN
-		if b.oneWayMs > a.oneWayMs {
-			a.oneWayMs = b.oneWayMs
-		}
+		a.oneWayMs = max(a.oneWayMs, b.oneWayMs)
+		a.floor = min(a.floor, b.floor)
 		s.intervals[i] = a
 	}
 	if n%2 == 1 {
@@ -549,18 +709,27 @@ func (s *Stream) Finish(end int64) {
 	s.closeInterval()
 }
 
-// oneWayMs is Ta: half the round trip (RTCP-XR round-trip delay, else the probe-side
-// RTCP RTT, else Config.DefaultRTTMs) + jitter-buffer depth + packetisation + look-ahead.
+// oneWayMs is Ta: half the round trip (see rtt) + jitter-buffer depth + packetisation
+// + look-ahead.
 func (s *Stream) oneWayMs() float64 {
-	rtt := s.conf().DefaultRTTMs
-	switch {
-	case s.rc != nil && s.rc.hasXR && s.rc.xr.RoundTripDelayMs > 0:
-		rtt = s.rc.xr.RoundTripDelayMs
-	case s.rc != nil && s.rc.rtcp.HasRTT:
-		rtt = s.rc.rtcp.RTTMeanMs
-	}
+	rtt, _ := s.rtt()
 	codec := s.codecOrUnknown()
 	return rtt/2 + s.conf().JitterBufferMs + codec.FrameMs + codec.LookaheadMs
+}
+
+// rtt is the round trip for Ta, best source first: the receiver's RTCP-XR round-trip
+// delay, the end-to-end RTT set by SetEndToEndRTT, this stream's probe-side RTCP RTT
+// (the probe↔receiver segment only), Config.DefaultRTTMs.
+func (s *Stream) rtt() (float64, RTTSource) {
+	switch {
+	case s.rc != nil && s.rc.hasXR && s.rc.xr.RoundTripDelayMs > 0:
+		return s.rc.xr.RoundTripDelayMs, RTTXR
+	case s.rc != nil && s.rc.hasE2E:
+		return s.rc.e2eRTT, RTTEndToEnd
+	case s.rc != nil && s.rc.rtcp.HasRTT:
+		return s.rc.rtcp.RTTMeanMs, RTTProbeSegment
+	}
+	return s.conf().DefaultRTTMs, RTTDefault
 }
 
 // burstR estimates G.107 BurstR = 1/(p+q) from a two-state Markov model of the loss

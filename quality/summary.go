@@ -30,6 +30,12 @@ func (s *Stream) Summary() Summary {
 		IntervalMerges: uint64(s.merges),
 		ClockUnknown:   s.clock == 0,
 	}
+	if s.rc != nil {
+		sum.Problems.NetworkStalls, sum.LongestStallMs = s.rc.stalls, s.rc.stallMaxMs
+	}
+	sum.MeasuredClockRate = s.measuredClock()
+	sum.Problems.ClockDrift = s.clockDrift(sum.MeasuredClockRate)
+	sum.RTTMs, sum.RTTSource = s.rtt()
 	sum.OneWayMs = s.oneWayMs()
 	if s.ev != nil {
 		sum.Problems.DTMFDropped = uint64(s.ev.dropped)
@@ -69,7 +75,7 @@ func (s *Stream) Summary() Summary {
 		sum.Intervals = append(sum.Intervals, iv)
 	}
 	for i := range s.intervals {
-		add(&s.intervals[i], s.intervals[i].oneWayMs)
+		add(&s.intervals[i], float64(s.intervals[i].oneWayMs))
 	}
 	if open {
 		add(&s.iv, sum.OneWayMs)

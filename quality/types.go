@@ -99,7 +99,9 @@ type Problems struct {
 	NotValidated   bool   // never saw MIN_SEQUENTIAL (2) in-sequence packets (RFC 3550 A.1 probation)
 	Restarts       uint64 // sequence restarts (RFC 3550 A.1 bad_seq confirmed)
 	Strays         uint64 // packets far outside the sequence that did not start a restart
-	TimestampJumps uint64 // RTP timestamp disagreeing with arrival by more than 1 s (or going back)
+	TimestampJumps uint64 // |D| > 1 s the network cannot explain: re-based clock or source skip (docs/quality.md)
+	NetworkStalls  uint64 // arrival gaps ≥ 300 ms between contiguous audio packets (network_stall)
+	ClockDrift     bool   // sender RTP clock off nominal by > 1 % over ≥ 10 s (clock_drift)
 	IntervalMerges uint64 // times the interval list hit MaxIntervals and was merged pairwise
 	DTMFDropped    uint64 // RFC 4733 events beyond MaxDTMFEvents
 	ClockUnknown   bool   // no clock rate: jitter and jitter-buffer model not computed
@@ -112,6 +114,29 @@ type WiresharkStats struct {
 	JitterMeanMs float64 // Wireshark's running mean (divides by all packets so far)
 	JitterMaxMs  float64
 	MaxDeltaMs   float64
+}
+
+// RTTSource says which round trip entered the E-model delay Ta (docs/quality.md).
+type RTTSource uint8
+
+const (
+	RTTDefault      RTTSource = iota // Config.DefaultRTTMs: nothing measured
+	RTTProbeSegment                  // only this stream's probe-side RTCP RTT (a lower bound)
+	RTTEndToEnd                      // both directions' probe-side segments (SetEndToEndRTT)
+	RTTXR                            // the receiver's RTCP-XR round-trip delay (RFC 3611 §4.7.3)
+)
+
+// String is the name used in JSON and docs.
+func (r RTTSource) String() string {
+	switch r {
+	case RTTProbeSegment:
+		return "probe_segment"
+	case RTTEndToEnd:
+		return "end_to_end"
+	case RTTXR:
+		return "rtcp_xr"
+	}
+	return "default"
 }
 
 // Summary is the final quality of one stream (see docs/quality.md for every field).
@@ -138,7 +163,12 @@ type Summary struct {
 	BurstR       float64
 	Ppl          float64 // percent: (lost + late discards) / expected
 	OneWayMs     float64 // Ta used for Id
-	Codec        Codec
+	RTTMs        float64 // round trip that entered Ta (0 with RTTSource RTTDefault and DefaultRTTMs 0)
+	RTTSource    RTTSource
+
+	LongestStallMs    float64 // longest network stall (0: none)
+	MeasuredClockRate float64 // sender RTP clock from the delay floor, Hz (0: under 10 s measured)
+	Codec             Codec
 
 	DTMF       string
 	DTMFEvents []DTMFEvent
