@@ -6,6 +6,7 @@ import (
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/sdp"
+	"github.com/callscope/callscope/quality"
 )
 
 // Sides of a call.
@@ -106,6 +107,7 @@ type Correlator struct {
 	static     [128]uint16 // codecNames ids of the RFC 3551 static payload types
 	keepMode   uint8
 	msg        sdp.Session
+	rtcp       quality.RTCPCompound // reused for every RTCP datagram (rtcp.go)
 	cnt        Counters
 	now        int64
 	lastTick   int64

@@ -56,6 +56,16 @@ func (s *stream) export(live bool, codec string) (Stream, []quality.DTMFEvent) {
 	if sum.Problems.TimestampJumps > 0 {
 		out.Problems = append(out.Problems, "timestamp_jump")
 	}
+	if sum.Problems.NetworkStalls > 0 {
+		out.Problems = append(out.Problems, string(ProblemNetworkStall))
+	}
+	if sum.Problems.ClockDrift {
+		out.Problems = append(out.Problems, string(ProblemClockDrift))
+	}
+	out.NetworkStalls, out.LongestStallMs = sum.Problems.NetworkStalls, round3(sum.LongestStallMs)
+	if sum.MeasuredClockRate > 0 {
+		out.MeasuredClockRate = f3(sum.MeasuredClockRate)
+	}
 	for _, d := range sum.DTMFEvents {
 		out.DTMFEvents = append(out.DTMFEvents, DTMFEvent{Digit: string(d.Digit), Start: Time(d.Start), DurationMs: round3(d.DurationMs)})
 	}
@@ -148,6 +158,11 @@ func (c *Correlator) export(cl *call, live bool) Call {
 			by = "callee"
 		}
 		out.EndedBy = &by
+	}
+	if a, b := cl.mainStreams(); a != nil && b != nil {
+		if rtt, ok := quality.EndToEndRTT(&a.q, &b.q); ok {
+			out.RTTMs = f3(rtt)
+		}
 	}
 	if cl.transferred != "" {
 		t := cl.transferred

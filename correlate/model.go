@@ -89,8 +89,11 @@ type Call struct {
 	MOSMin        *float64 `json:"mos_min"`
 	// AuthChallenges counts the 401/407 answers to this call's initial INVITEs: each
 	// was followed by an INVITE with credentials (or, for the last, by nothing).
-	AuthChallenges int      `json:"auth_challenges"`
-	Streams        []Stream `json:"streams"`
+	AuthChallenges int `json:"auth_challenges"`
+	// RTTMs is the call's end-to-end round trip: the sum of the probe↔caller and
+	// probe↔callee RTCP segments (docs/quality.md); null unless both are known.
+	RTTMs   *float64 `json:"rtt_ms"`
+	Streams []Stream `json:"streams"`
 }
 
 // Stream is one RTP stream (one SSRC in one direction) as the JSON contract names it.
@@ -121,9 +124,19 @@ type Stream struct {
 	// Problems flags media conditions: "silent" (no audio and no DTMF packets, e.g. only
 	// comfort noise), "ssrc_change" (a new SSRC on a source→destination pair that already
 	// carried another in this call), "sequence_restart" (RFC 3550 A.1 restart confirmed),
-	// "timestamp_jump" (RTP timestamps disagreeing with arrival by more than 1 s).
-	Problems   []string    `json:"problems"`
-	DTMFEvents []DTMFEvent `json:"dtmf_events"` // RFC 4733 key presses, each once
+	// "timestamp_jump" (a step of more than 1 s between RTP timestamps and arrival that the
+	// network cannot explain: a re-based clock or a source skipping ahead),
+	// "network_stall" (see NetworkStalls), "clock_drift" (the sender clock off nominal by
+	// more than 1 % over at least 10 s, see MeasuredClockRate).
+	Problems []string `json:"problems"`
+	// NetworkStalls counts arrival gaps of 300 ms or more between packets with contiguous
+	// sequence numbers (held by the network, then delivered in a burst); LongestStallMs
+	// is the longest. MeasuredClockRate is the sender's RTP clock measured against the
+	// probe's over at least 10 s (Hz), null when the stream is shorter.
+	NetworkStalls     uint64      `json:"network_stalls"`
+	LongestStallMs    float64     `json:"longest_stall_ms"`
+	MeasuredClockRate *float64    `json:"measured_clock_rate"`
+	DTMFEvents        []DTMFEvent `json:"dtmf_events"` // RFC 4733 key presses, each once
 }
 
 // DTMFEvent is one RFC 4733 key press of a stream.

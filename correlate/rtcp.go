@@ -3,9 +3,12 @@ package correlate
 import (
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/quality"
-	"github.com/pion/rtcp"
 )
 
+// rtcpEvent attributes one RTCP compound (RFC 3550 §6.1) to the streams it describes.
+// It is parsed into the Correlator's reused quality.RTCPCompound: no allocation per
+// datagram. Whatever decoded before damage is used (a truncated trailing SDES must not
+// lose the SR ahead of it); a datagram where nothing decoded counts as bad_rtcp.
 func (c *Correlator) rtcpEvent(ev *decode.Event) {
 	var cl *call
 	if e, ok := c.media[ev.Dst]; ok {
@@ -13,37 +16,35 @@ func (c *Correlator) rtcpEvent(ev *decode.Event) {
 	} else if e, ok := c.media[ev.Src]; ok {
 		cl = e.call
 	}
-	pkts, err := rtcp.Unmarshal(ev.Payload)
-	if err != nil && len(pkts) == 0 {
+	rc := &c.rtcp
+	if err := rc.Parse(ev.Payload); err != nil {
 		c.cnt.BadRTCP++
-		return
+		if rc.Packets == 0 {
+			return
+		}
 	}
 	matched := false
-	for _, p := range pkts {
-		switch r := p.(type) {
-		case *rtcp.SenderReport:
-			if st := c.streamBySSRC(cl, r.SSRC); st != nil {
-				st.q.SenderReport(ev.TS, r.NTPTime, r.RTPTime)
-				matched = true
-			}
-			matched = c.reports(cl, ev.TS, r.Reports) || matched
-		case *rtcp.ReceiverReport:
-			matched = c.reports(cl, ev.TS, r.Reports) || matched
-		case *rtcp.ExtendedReport:
-			for _, b := range r.Reports {
-				if v, ok := b.(*rtcp.VoIPMetricsReportBlock); ok {
-					if st := c.streamBySSRC(cl, v.SSRC); st != nil {
-						st.q.XRVoIPMetrics(quality.XRVoIP{
-							LossRate: v.LossRate, DiscardRate: v.DiscardRate,
-							BurstDensity: v.BurstDensity, GapDensity: v.GapDensity,
-							RoundTripDelay: v.RoundTripDelay, EndSystemDelay: v.EndSystemDelay,
-							RFactor: v.RFactor, MOSLQ: v.MOSLQ, MOSCQ: v.MOSCQ,
-						})
-						matched = true
-					}
-				}
-			}
+	for _, si := range rc.Senders() {
+		if st := c.streamBySSRC(cl, si.SSRC); st != nil {
+			st.q.SenderReport(ev.TS, si.NTP, si.RTPTime)
+			matched = true
 		}
+	}
+	reported := false
+	for _, rb := range rc.Reports() {
+		if st := c.streamBySSRC(cl, rb.SSRC); st != nil {
+			st.q.ReportBlock(ev.TS, rb.FractionLost, rb.CumulativeLost, rb.ExtHighestSeq, rb.Jitter, rb.LSR, rb.DLSR)
+			matched, reported = true, true
+		}
+	}
+	for _, x := range rc.XRVoIP() {
+		if st := c.streamBySSRC(cl, x.SSRC); st != nil {
+			st.q.XRVoIPMetrics(x.Metrics)
+			matched = true
+		}
+	}
+	if reported && cl != nil {
+		c.endToEndRTT(cl)
 	}
 	if !matched {
 		c.cnt.UnmatchedRTCP++
@@ -53,16 +54,31 @@ func (c *Correlator) rtcpEvent(ev *decode.Event) {
 	}
 }
 
-func (c *Correlator) reports(cl *call, ts int64, rr []rtcp.ReceptionReport) bool {
-	matched := false
-	for i := range rr {
-		b := &rr[i]
-		if st := c.streamBySSRC(cl, b.SSRC); st != nil {
-			st.q.ReportBlock(ts, b.FractionLost, int32(b.TotalLost), b.LastSequenceNumber, b.Jitter, b.LastSenderReport, b.Delay)
-			matched = true
+// mainStreams returns the stream with the most packets sent by each side of cl.
+func (cl *call) mainStreams() (caller, callee *stream) {
+	for _, s := range cl.streams {
+		switch {
+		case s.side == sideCaller && (caller == nil || s.q.Packets() > caller.q.Packets()):
+			caller = s
+		case s.side == sideCallee && (callee == nil || s.q.Packets() > callee.q.Packets()):
+			callee = s
 		}
 	}
-	return matched
+	return caller, callee
+}
+
+// endToEndRTT gives both directions of cl the call's round trip, the sum of the two
+// probe-side RTCP segments (quality.EndToEndRTT, docs/quality.md), for the E-model delay.
+// It runs on every report block, so intervals closing later use the latest value.
+func (c *Correlator) endToEndRTT(cl *call) {
+	a, b := cl.mainStreams()
+	if a == nil || b == nil {
+		return
+	}
+	if rtt, ok := quality.EndToEndRTT(&a.q, &b.q); ok {
+		a.q.SetEndToEndRTT(rtt)
+		b.q.SetEndToEndRTT(rtt)
+	}
 }
 
 func (c *Correlator) streamBySSRC(cl *call, ssrc uint32) *stream {

@@ -191,6 +191,18 @@ func TestGoldenScenarios(t *testing.T) {
 				if !found {
 					t.Errorf("call %s: no stream with rtt_ms within 1 ms of %.0f", cs.CallID, cs.RTTMs)
 				}
+				// The generator makes each probe-side segment RTTMs long, so once both
+				// directions have one, the call's end-to-end round trip is their sum
+				// (docs/quality.md).
+				segments := 0
+				for _, s := range c.Streams {
+					if s.RTCP != nil && s.RTCP.RTTMs != nil {
+						segments++
+					}
+				}
+				if segments >= 2 && (c.RTTMs == nil || math.Abs(*c.RTTMs-2*cs.RTTMs) > 1) {
+					t.Errorf("call %s: rtt_ms %v, want %.0f (two segments of %.0f)", cs.CallID, c.RTTMs, 2*cs.RTTMs, cs.RTTMs)
+				}
 			}
 			for _, st := range truth.Orphans {
 				checkStreamTruth(t, "orphans", rep.OrphanStreams, st)
