@@ -297,6 +297,8 @@ func (s *server) pcap(c *gin.Context) {
 	if len(calls) > 1 {
 		name += "-linked"
 	}
+	// A long call exports for longer than the server's write timeout allows other answers.
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(exportTimeout))
 	c.Header("Content-Type", "application/vnd.tcpdump.pcap")
 	c.Header("Content-Disposition", `attachment; filename="`+name+`.pcapng"`)
 	c.Status(http.StatusOK)

@@ -224,15 +224,26 @@ func TestMaskingHolds(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			h, _ := maskHandler(t, mode.cfg)
 			c := &client{t: t, h: h, auth: mode.auth}
-			var all strings.Builder
 			read := func(path string, want int) string {
 				t.Helper()
 				rec := c.do("GET", path, nil)
 				if rec.Code != want {
 					t.Fatalf("GET %s: %d, want %d: %.300s", path, rec.Code, want, rec.Body.String())
 				}
-				all.WriteString(rec.Body.String())
-				if l := leaks(rec.Body.String()); len(l) > 0 {
+				body := rec.Body.String()
+				if path == "/metrics" {
+					// Sample values are measurements (durations, counts), random digits that
+					// are not text a viewer was given; names, labels and help are.
+					var b strings.Builder
+					for _, line := range strings.Split(body, "\n") {
+						if i := strings.LastIndexByte(line, ' '); i > 0 && !strings.HasPrefix(line, "#") {
+							line = line[:i]
+						}
+						b.WriteString(line + "\n")
+					}
+					body = b.String()
+				}
+				if l := leaks(body); len(l) > 0 {
 					t.Errorf("GET %s leaks %v:\n%.3000s", path, l, rec.Body.String())
 				}
 				return rec.Body.String()
