@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 )
 
 var (
-	fuzzOnce sync.Once
-	fuzzH    http.Handler
+	fuzzOnce  sync.Once
+	fuzzH     http.Handler
+	fuzzClock atomic.Int64
 )
 
 // fuzzHandler is a login-required handler without a store (the auth paths never reach
@@ -26,7 +28,10 @@ func fuzzHandler() http.Handler {
 		fuzzH = New(Config{
 			RequireLogin: true, LoginTableSize: 64, MaxSessions: 64,
 			Users: []User{{Name: "alice", PasswordHash: string(hash), Role: RoleAdmin}},
-			Now:   func() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) },
+			// An hour per call: back-offs lapse, so the fuzzer explores more than 429s.
+			Now: func() time.Time {
+				return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(fuzzClock.Add(1)) * time.Hour)
+			},
 		}, nil, nil, prometheus.NewRegistry())
 	})
 	return fuzzH
