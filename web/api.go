@@ -135,7 +135,28 @@ type searchResponse struct {
 	Next  string           `json:"next"`
 }
 
+// refuseOracle answers 403 and reports true when a masked viewer filters by a number
+// (number, aor) or by a Call-ID that masking would change: the answer "some call has
+// it" would reveal what masking hides.
+func refuseOracle(c *gin.Context, names ...string) bool {
+	if !getIdent(c).Masked {
+		return false
+	}
+	for _, n := range names {
+		v := c.Query(n)
+		if v == "" || n == "call_id" && maskText(v) == v {
+			continue
+		}
+		apiError(c, http.StatusForbidden, "searching by "+n+" is not available with masked numbers")
+		return true
+	}
+	return false
+}
+
 func (s *server) searchCalls(c *gin.Context) {
+	if refuseOracle(c, "number", "call_id") {
+		return
+	}
 	q, err := parseCallQuery(c)
 	if err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
@@ -161,6 +182,9 @@ func (s *server) searchCalls(c *gin.Context) {
 // activeCalls is GET /api/v1/active: the in-progress calls, newest first, filtered by
 // number, ip and call_id like a search.
 func (s *server) activeCalls(c *gin.Context) {
+	if refuseOracle(c, "number", "call_id") {
+		return
+	}
 	out := []correlate.Call{}
 	if s.live != nil {
 		number := strings.ToLower(c.Query("number"))
@@ -322,13 +346,16 @@ func (s *server) top(c *gin.Context) {
 	}
 	if getIdent(c).Masked && q.By == "destination" {
 		for i := range rows {
-			rows[i].Key = maskDigits(rows[i].Key)
+			rows[i].Key = maskText(rows[i].Key)
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"by": q.By, "metric": q.Metric, "rows": rows})
 }
 
 func (s *server) registrations(c *gin.Context) {
+	if refuseOracle(c, "aor") {
+		return
+	}
 	p := &params{c: c}
 	q := store.RegQuery{From: p.time("from"), To: p.time("to"), AOR: c.Query("aor"), Limit: p.int("limit", 100, 1, 1000)}
 	if p.err != nil {
@@ -345,8 +372,7 @@ func (s *server) registrations(c *gin.Context) {
 	}
 	if getIdent(c).Masked {
 		for i := range regs {
-			regs[i].AOR = maskURIs(regs[i].AOR)
-			regs[i].Contact = maskURIs(regs[i].Contact)
+			maskRegistration(&regs[i])
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"registrations": regs})

@@ -171,7 +171,7 @@ func buildLadder(calls []*correlate.Call, msgs []store.Message, masked bool) *La
 	for _, cl := range calls {
 		lc := LadderCall{ID: cl.ID, CallID: cl.CallID, From: cl.From, To: cl.To, State: cl.State}
 		if masked {
-			lc.From, lc.To = maskURIs(lc.From), maskURIs(lc.To)
+			lc.CallID, lc.From, lc.To = maskText(lc.CallID), maskText(lc.From), maskText(lc.To)
 		}
 		lad.Calls = append(lad.Calls, lc)
 	}
@@ -195,7 +195,8 @@ func buildLadder(calls []*correlate.Call, msgs []store.Message, masked bool) *La
 		}
 		raw := string(m.Raw)
 		if masked {
-			raw = maskURIs(raw)
+			raw = maskText(raw)
+			maskMessageMeta(&m)
 		}
 		lm := LadderMessage{
 			Message: m,
@@ -206,6 +207,9 @@ func buildLadder(calls []*correlate.Call, msgs []store.Message, masked bool) *La
 			AtMs:    float64(m.TS-first) / 1e6,
 			Raw:     raw,
 			SDP:     sdpBody(raw),
+		}
+		if masked {
+			lm.Label = maskText(lm.Label)
 		}
 		lm.Message.Raw, lm.Message.Frame = nil, nil
 		prev = m.TS
@@ -293,6 +297,8 @@ func (s *server) pcap(c *gin.Context) {
 	if len(calls) > 1 {
 		name += "-linked"
 	}
+	// A long call exports for longer than the server's write timeout allows other answers.
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(exportTimeout))
 	c.Header("Content-Type", "application/vnd.tcpdump.pcap")
 	c.Header("Content-Disposition", `attachment; filename="`+name+`.pcapng"`)
 	c.Status(http.StatusOK)

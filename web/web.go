@@ -62,8 +62,15 @@ type Config struct {
 	// SessionKey signs session cookies (at least 32 bytes); random when empty, so
 	// sessions end with the process.
 	SessionKey []byte
-	// SecureCookie sets the Secure attribute (behind TLS).
+	// SecureCookie sets the Secure attribute on session cookies always; without it they
+	// get it when the request came over TLS (directly, or per X-Forwarded-Proto: https).
 	SecureCookie bool
+	// MaxSessions bounds the server-side session table (default 10000); beyond it the
+	// oldest session ends (callscope_web_login_evictions_total{table="session"}).
+	MaxSessions int
+	// LoginTableSize bounds each login rate-limit table, by source and by user name
+	// (default 10000 entries each; evictions counted by table).
+	LoginTableSize int
 	// KeepRTP is reported by the dashboard (none|headers|full).
 	KeepRTP string
 	Logger  *slog.Logger
@@ -72,9 +79,10 @@ type Config struct {
 }
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	authFail prometheus.Counter
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	authFail   *prometheus.CounterVec
+	loginEvict *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -86,12 +94,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "callscope_web_request_duration_seconds", Help: "HTTP request time by route.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .3, 1, 3, 10},
 		}, []string{"route"}),
-		authFail: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callscope_web_auth_failures_total", Help: "Rejected logins and tokens.",
-		}),
+		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callscope_web_auth_failures_total", Help: "Rejected logins, tokens, session cookies and cross-origin posts, by reason.",
+		}, []string{"reason"}),
+		loginEvict: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callscope_web_login_evictions_total", Help: "Entries evicted from a full login table: session, source or user (rate limits).",
+		}, []string{"table"}),
+	}
+	for _, r := range failReasons {
+		m.authFail.WithLabelValues(r)
+	}
+	for _, t := range []string{"session", "source", "user"} {
+		m.loginEvict.WithLabelValues(t)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFail} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFail, m.loginEvict} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -135,12 +152,13 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 		gath = prometheus.DefaultGatherer
 	}
 	s := &server{cfg: cfg, st: st, live: live, log: cfg.Logger, m: newMetrics(reg), gath: gath}
-	s.auth = newAuthenticator(&s.cfg, s.m.authFail)
+	s.auth = newAuthenticator(&s.cfg, s.m)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.RedirectTrailingSlash = false
-	r.Use(gin.Recovery(), s.observe, securityHeaders)
+	_ = r.SetTrustedProxies(nil) // the client is RemoteAddr: X-Forwarded-For is anyone's to write
+	r.Use(gin.Recovery(), s.observe, securityHeaders, limitBody)
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", s.readyz)
@@ -153,7 +171,13 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	authed := r.Group("/", s.auth.require)
 	authed.GET("/metrics", gin.WrapH(promhttp.HandlerFor(gath, promhttp.HandlerOpts{})))
 	authed.GET("/", func(c *gin.Context) { serveAsset(c, sub, "index.html") })
-	authed.GET("/assets/*file", func(c *gin.Context) {
+	// The stylesheet is public: the login page needs it. Everything else is behind login.
+	r.GET("/assets/*file", func(c *gin.Context) {
+		if c.Param("file") != "/app.css" {
+			if s.auth.require(c); c.IsAborted() {
+				return
+			}
+		}
 		c.Request.URL.Path = c.Param("file")
 		files.ServeHTTP(c.Writer, c.Request)
 	})
@@ -191,6 +215,17 @@ func (s *server) observe(c *gin.Context) {
 	}
 	s.m.requests.WithLabelValues(route, itoa(c.Writer.Status())).Inc()
 	s.m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// maxBody caps every request body (the API is read-only; a login form is a few hundred
+// bytes): beyond it reads fail with *http.MaxBytesError and the connection is closed.
+const maxBody = 64 << 10
+
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	}
+	c.Next()
 }
 
 func securityHeaders(c *gin.Context) {

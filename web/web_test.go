@@ -609,7 +609,7 @@ func TestMask(t *testing.T) {
 	} {
 		got := tc.in
 		if strings.Contains(tc.in, ":") || strings.Contains(tc.in, `"`) {
-			got = maskURIs(tc.in)
+			got = maskText(tc.in)
 		} else {
 			got = maskDigits(tc.in)
 		}

@@ -39,6 +39,11 @@ type serveConfig struct {
 	SessionKey string `json:"session_key" yaml:"session_key"`
 	// Security configures the security analytics (security.Config: rules, thresholds, caps).
 	Security security.Config `json:"security" yaml:"security"`
+	// TLSCert and TLSKey (PEM files) make the listener HTTPS; SecureCookies sets Secure
+	// on session cookies behind a TLS-terminating proxy (automatic with TLS here).
+	TLSCert       string `json:"tls_cert" yaml:"tls_cert"`
+	TLSKey        string `json:"tls_key" yaml:"tls_key"`
+	SecureCookies bool   `json:"secure_cookies" yaml:"secure_cookies"`
 
 	retention time.Duration
 }
@@ -181,6 +186,7 @@ func (c *serveConfig) webConfig() web.Config {
 		Tokens:       c.Tokens,
 		MaskNumbers:  c.MaskNumbers,
 		SessionKey:   key,
+		SecureCookie: c.SecureCookies || c.TLSCert != "",
 		KeepRTP:      c.KeepRTP,
 	}
 }

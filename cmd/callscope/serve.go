@@ -283,11 +283,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if capIn != nil {
 		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(ifaces, ", "))
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv, err := web.NewServer(handler, web.ServerConfig{TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := web.Serve(srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
