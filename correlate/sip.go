@@ -3,6 +3,7 @@ package correlate
 import (
 	"bytes"
 	"hash/maphash"
+	"net/netip"
 	"strings"
 
 	"github.com/callscope/callscope/decode"
@@ -208,11 +209,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 			cl.fromTag = string(m.FromTag)
 			cl.inviteBranch = string(m.ViaBranch)
 			if first {
-				cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
-				cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
-				cl.fromTag = string(m.FromTag)
-				cl.caller, cl.callee = ev.Src, ev.Dst
-				cl.transport = ev.Transport.String()
+				cl.parties(ev, m, ev.Src, ev.Dst)
 				c.linkKeys(cl, m)
 				c.indexLinks(cl)
 			}
@@ -250,11 +247,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 
 // adoptMidDialog fills a call whose INVITE was not captured from an in-dialog request.
 func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) {
-	cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
-	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
-	cl.fromTag = string(m.FromTag)
-	cl.caller, cl.callee = ev.Src, ev.Dst
-	cl.transport = ev.Transport.String()
+	cl.parties(ev, m, ev.Src, ev.Dst)
 	if len(m.ToTag) > 0 {
 		// An in-dialog request means the dialog was established before the capture.
 		cl.adopt(ev.TS)
@@ -265,12 +258,18 @@ func (c *Correlator) adoptMidDialog(cl *call, ev *decode.Event, m *sip.Message) 
 // the response goes from callee to caller, and its CSeq names the INVITE transaction
 // whose outcome it is.
 func (c *Correlator) adoptFromResponse(cl *call, ev *decode.Event, m *sip.Message) {
+	cl.parties(ev, m, ev.Dst, ev.Src)
+	cl.inviteResponseOnly(m.CSeq)
+}
+
+// parties takes the call's From/To, caller tag, signalling addresses and transport
+// from m.
+func (cl *call) parties(ev *decode.Event, m *sip.Message, caller, callee netip.AddrPort) {
 	cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
 	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
 	cl.fromTag = string(m.FromTag)
-	cl.caller, cl.callee = ev.Dst, ev.Src
+	cl.caller, cl.callee = caller, callee
 	cl.transport = ev.Transport.String()
-	cl.inviteResponseOnly(m.CSeq)
 }
 
 func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
