@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callscope/callscope/store/engine"
 	"github.com/callscope/callscope/web"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
@@ -38,6 +39,7 @@ type serveConfig struct {
 	SessionKey string `json:"session_key" yaml:"session_key"`
 
 	retention time.Duration
+	store     engine.URL
 }
 
 func defaultServeConfig() serveConfig {
@@ -111,8 +113,9 @@ func (c *serveConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %v", c.Listen, err))
 	}
-	if !strings.HasPrefix(c.Store, "duckdb:") && !strings.HasPrefix(c.Store, "clickhouse://") {
-		errs = append(errs, fmt.Errorf("store %q: want duckdb:PATH or clickhouse://user:pass@host:9000/db", c.Store))
+	var err error
+	if c.store, err = engine.Parse(c.Store); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
 	switch c.KeepRTP {
 	case "none", "headers", "full":
@@ -122,7 +125,6 @@ func (c *serveConfig) Validate() error {
 	if c.StoreBatchSize < 1 || c.StoreBatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("store_batch_size %d: want 1 to 100000", c.StoreBatchSize))
 	}
-	var err error
 	if c.retention, err = parseRetention(c.Retention); err != nil {
 		errs = append(errs, err)
 	}

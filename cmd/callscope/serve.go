@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -142,28 +141,6 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// openStore opens the store named by url and migrates its schema (idempotent).
-func openStore(ctx context.Context, url string) (store.Store, error) {
-	st, err := engine.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("store migrate: %w", err)
-	}
-	return st, nil
-}
-
-// spoolDir is where the writer spools while the store is down: beside a DuckDB file, or
-// ./callscope-data/spool.
-func spoolDir(url string) string {
-	if p, ok := strings.CutPrefix(url, "duckdb:"); ok && p != "" {
-		return filepath.Join(filepath.Dir(p), "spool")
-	}
-	return filepath.Join("callscope-data", "spool")
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stdout = &lockedWriter{w: stdout}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -232,7 +209,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer capIn.Close()
 	}
 
-	st, err := openStore(ctx, cfg.Store)
+	st, err := engine.Open(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -288,7 +265,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// Pipeline: files → decode → correlate → store.Writer. The writer never blocks the
 	// correlator: beyond its bounded queue it spools to disk.
-	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: spoolDir(cfg.Store), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
 	if err != nil {
 		return err
 	}
