@@ -300,8 +300,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.retention > 0 {
 		g.Go(func() error {
-			retentionLoop(gctx, st, cfg.retention, log)
-			return nil
+			return store.RetentionLoop(gctx, st, store.RetentionConfig{Keep: cfg.retention, Logger: log})
 		})
 	}
 	if *open {
@@ -352,35 +351,6 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	}
 	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)
-}
-
-func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		var newest time.Time
-		if p, err := st.SearchCalls(ctx, store.CallQuery{Limit: 1}); err == nil && len(p.Calls) > 0 {
-			newest = time.Unix(0, int64(p.Calls[0].Start))
-		}
-		if err := st.DropBefore(ctx, retentionCutoff(time.Now(), newest, keep)); err != nil && ctx.Err() == nil {
-			log.Warn("retention failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// retentionCutoff is the time before which stored days are dropped: keep before now, or
-// keep before the newest stored call when that is older (a capture file replayed from the
-// past keeps its last `keep` of calls instead of losing them all at once).
-func retentionCutoff(now, newest time.Time, keep time.Duration) time.Time {
-	if !newest.IsZero() && newest.Before(now) {
-		return newest.Add(-keep)
-	}
-	return now.Add(-keep)
 }
 
 func openBrowser(url string) {

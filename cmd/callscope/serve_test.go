@@ -301,26 +301,3 @@ func TestDashboardInChromium(t *testing.T) {
 	other := tsharkSIP(t, exported, "rtp || rtcp")
 	t.Logf("exported %d SIP and %d RTP/RTCP packets", len(got), len(other))
 }
-
-func TestRetentionCutoff(t *testing.T) {
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	keep := 30 * 24 * time.Hour
-	cases := []struct {
-		name   string
-		newest time.Time
-		want   time.Time
-	}{
-		{"empty store: from now", time.Time{}, now.Add(-keep)},
-		{"live data: from its newest call, about now", now.Add(-time.Minute), now.Add(-time.Minute).Add(-keep)},
-		{"a capture from 2008: from its newest call", time.Date(2008, 12, 5, 9, 0, 0, 0, time.UTC),
-			time.Date(2008, 12, 5, 9, 0, 0, 0, time.UTC).Add(-keep)},
-		{"clock skew into the future: from now", now.Add(time.Hour), now.Add(-keep)},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := retentionCutoff(now, tc.newest, keep); !got.Equal(tc.want) {
-				t.Errorf("cutoff %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
