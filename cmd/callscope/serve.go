@@ -30,11 +30,10 @@ import (
 // liveCalls holds what the ingesting goroutines publish for other goroutines: the file
 // replay and the live sources (live.go) each publish their calls in progress
 // (web.LiveSource lists both) and their counters (/metrics sums both); the file replay
-// also its capture statistics.
+// also its capture statistics. The metrics themselves are defined by their packages.
 type liveCalls struct {
 	files, live published
-	packets     atomic.Uint64
-	bytes       atomic.Uint64
+	capture     *capture.Metrics
 }
 
 // published is what one ingesting goroutine, with its own decoder and correlator, makes
@@ -42,7 +41,34 @@ type liveCalls struct {
 type published struct {
 	snap atomic.Pointer[[]correlate.Call]
 	cor  atomic.Pointer[correlate.Counters]
-	dec  atomic.Pointer[decode.ErrorCounts]
+	dec  *decode.Publisher
+}
+
+// newLiveCalls registers the pipeline's metrics on reg: capture packets and bytes,
+// decode errors by reason, and the correlator's callscope_correlate_* metrics.
+func newLiveCalls(reg prometheus.Registerer) (*liveCalls, error) {
+	l := &liveCalls{}
+	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
+		var sum correlate.Counters
+		for _, src := range l.sources() {
+			if c := src.cor.Load(); c != nil {
+				sum = addCounters(sum, *c)
+			}
+		}
+		return sum
+	}); err != nil {
+		return nil, err
+	}
+	var err error
+	if l.capture, err = capture.NewMetrics(reg); err != nil {
+		return nil, err
+	}
+	dm, err := decode.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	l.files.dec, l.live.dec = dm.NewPublisher(), dm.NewPublisher()
+	return l, nil
 }
 
 // publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
@@ -54,8 +80,7 @@ func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snap
 	}
 	cc := cor.Counters()
 	p.cor.Store(&cc)
-	de := *dec.Errors()
-	p.dec.Store(&de)
+	p.dec.Publish(dec)
 }
 
 func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }
@@ -63,60 +88,7 @@ func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.
 // publishFiles publishes the file replay's counters and capture statistics.
 func (l *liveCalls) publishFiles(pl *pipeline, snapshot bool) {
 	l.files.publish(pl.cor, pl.dec, snapshot)
-	st := pl.src.Stats()
-	l.packets.Store(st.Packets)
-	l.bytes.Store(st.Bytes)
-}
-
-// registerMetrics exports the pipeline's published counters: capture packets and bytes,
-// decode errors by reason, and the correlator's callscope_correlate_* metrics.
-func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
-	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
-		var sum correlate.Counters
-		for _, src := range l.sources() {
-			if c := src.cor.Load(); c != nil {
-				sum = addCounters(sum, *c)
-			}
-		}
-		return sum
-	}); err != nil {
-		return err
-	}
-	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "callscope_capture_packets_total", Help: "Packets read from capture sources.",
-	}, func() float64 { return float64(l.packets.Load()) })); err != nil {
-		return err
-	}
-	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "callscope_capture_bytes_total", Help: "Bytes of captured packets read.",
-	}, func() float64 { return float64(l.bytes.Load()) })); err != nil {
-		return err
-	}
-	return reg.Register(decodeErrors{l})
-}
-
-// decodeErrors exports callscope_decode_errors_total{reason}.
-type decodeErrors struct{ l *liveCalls }
-
-var decodeErrorsDesc = prometheus.NewDesc("callscope_decode_errors_total",
-	"Packets or parts of packets that could not be decoded, by reason.", []string{"reason"}, nil)
-
-func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsDesc }
-
-func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
-	sum := map[string]uint64{}
-	for _, src := range d.l.sources() {
-		e := src.dec.Load()
-		if e == nil {
-			continue
-		}
-		for reason, n := range e.Map() {
-			sum[reason] += n
-		}
-	}
-	for reason, n := range sum {
-		ch <- prometheus.MustNewConstMetric(decodeErrorsDesc, prometheus.CounterValue, float64(n), reason)
-	}
+	l.capture.PublishFiles(pl.src.Stats())
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
@@ -192,10 +164,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *filter != "" && len(ifaces) == 0 {
 		return errors.New("serve --filter applies to live capture: give -i IFACE")
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	live, err := newLiveCalls(reg)
+	if err != nil {
+		return err
+	}
 	var hepIn *capture.HEPListener
 	if *hepAddr != "" {
 		var err error
-		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{}); err != nil {
+		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer hepIn.Close()
@@ -203,7 +181,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var capIn *capture.Live
 	if len(ifaces) > 0 {
 		var err error
-		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{Filter: *filter}); err != nil {
+		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{Filter: *filter, Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer capIn.Close()
@@ -215,26 +193,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer st.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	live := &liveCalls{}
-	if err := live.registerMetrics(reg); err != nil {
-		return err
-	}
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
 
-	if hepIn != nil {
-		if err := registerHEPMetrics(reg, hepIn); err != nil {
-			return err
-		}
-	}
-	if capIn != nil {
-		if err := registerLiveMetrics(reg, capIn); err != nil {
-			return err
-		}
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
