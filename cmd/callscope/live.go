@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"reflect"
 	"time"
 
 	"github.com/callscope/callscope/capture"
@@ -85,20 +84,4 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 			return finish()
 		}
 	}
-}
-
-// addCounters sums two correlator counter sets field by field (both sources feed the
-// same metrics). Reflection keeps it right as fields are added; it runs per scrape.
-func addCounters(a, b correlate.Counters) correlate.Counters {
-	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(b)
-	for i := 0; i < va.NumField(); i++ {
-		f := va.Field(i)
-		switch f.Kind() {
-		case reflect.Uint64:
-			f.SetUint(f.Uint() + vb.Field(i).Uint())
-		case reflect.Int:
-			f.SetInt(f.Int() + vb.Field(i).Int())
-		}
-	}
-	return a
 }

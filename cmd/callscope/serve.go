@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"github.com/callscope/callscope/capture"
 	"io"
 	"log/slog"
 	"net"
@@ -14,9 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/store"
@@ -26,80 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 )
-
-// liveCalls holds what the ingesting goroutines publish for other goroutines: the file
-// replay and the live sources (live.go) each publish their calls in progress
-// (web.LiveSource lists both) and their counters (/metrics sums both); the file replay
-// also its capture statistics. The metrics themselves are defined by their packages.
-type liveCalls struct {
-	files, live published
-	capture     *capture.Metrics
-}
-
-// published is what one ingesting goroutine, with its own decoder and correlator, makes
-// visible to the others.
-type published struct {
-	snap atomic.Pointer[[]correlate.Call]
-	cor  atomic.Pointer[correlate.Counters]
-	dec  *decode.Publisher
-}
-
-// newLiveCalls registers the pipeline's metrics on reg: capture packets and bytes,
-// decode errors by reason, and the correlator's callscope_correlate_* metrics.
-func newLiveCalls(reg prometheus.Registerer) (*liveCalls, error) {
-	l := &liveCalls{}
-	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
-		var sum correlate.Counters
-		for _, src := range l.sources() {
-			if c := src.cor.Load(); c != nil {
-				sum = addCounters(sum, *c)
-			}
-		}
-		return sum
-	}); err != nil {
-		return nil, err
-	}
-	var err error
-	if l.capture, err = capture.NewMetrics(reg); err != nil {
-		return nil, err
-	}
-	dm, err := decode.NewMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	l.files.dec, l.live.dec = dm.NewPublisher(), dm.NewPublisher()
-	return l, nil
-}
-
-// publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
-// in progress for the dashboard. Called on the goroutine that owns cor and dec.
-func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snapshot bool) {
-	if snapshot {
-		snap := cor.Snapshot(liveSnapshotMax)
-		p.snap.Store(&snap)
-	}
-	cc := cor.Counters()
-	p.cor.Store(&cc)
-	p.dec.Publish(dec)
-}
-
-func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }
-
-// publishFiles publishes the file replay's counters and capture statistics.
-func (l *liveCalls) publishFiles(pl *pipeline, snapshot bool) {
-	l.files.publish(pl.cor, pl.dec, snapshot)
-	l.capture.PublishFiles(pl.src.Stats())
-}
-
-func (l *liveCalls) ActiveCalls() []correlate.Call {
-	var all []correlate.Call
-	for _, src := range l.sources() {
-		if s := src.snap.Load(); s != nil {
-			all = append(all, *s...)
-		}
-	}
-	return all
-}
 
 // lockedWriter serialises writes to an io.Writer shared by goroutines.
 type lockedWriter struct {
@@ -114,92 +38,83 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	stdout = &lockedWriter{w: stdout}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := defaultServeConfig()
-	var files, ifaces multiFlag
-	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
-	fs.Var(&ifaces, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
-	hepAddr := fs.String("hep", "", "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
-	filter := fs.String("filter", "", "capture filter for -i, a tcpdump expression run in the kernel (compiled with tcpdump)")
-	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
-	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
-	storeURL := fs.String("store", cfg.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
-	mask := fs.Bool("mask-numbers", false, "mask the digits of phone numbers (all but the last 2) for every viewer")
-	keepRTP := fs.String("keep-rtp", cfg.KeepRTP, "RTP kept for pcap export: none, headers or full")
-	retention := fs.String("retention", cfg.Retention, "drop stored days older than this (e.g. 30d; 0 keeps everything)")
-	open := fs.Bool("open", false, "open the dashboard in a browser")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	files = append(files, fs.Args()...)
-	if *configFile != "" {
-		if err := loadConfigFile(*configFile, &cfg); err != nil {
-			return err
-		}
-	}
-	// Flags given on the command line override the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "listen":
-			cfg.Listen = *listen
-		case "store":
-			cfg.Store = *storeURL
-		case "mask-numbers":
-			cfg.MaskNumbers = *mask
-		case "keep-rtp":
-			cfg.KeepRTP = *keepRTP
-		case "retention":
-			cfg.Retention = *retention
-		}
-	})
-	if err := cfg.Validate(); err != nil {
+	cfg, err := parseServeConfig(args, stderr)
+	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return serve(ctx, cfg, &lockedWriter{w: stdout}, slog.New(slog.NewTextHandler(stderr, nil)))
+}
 
-	// Live sources first: a taken port or a missing interface fails before anything is
-	// created.
-	if *filter != "" && len(ifaces) == 0 {
-		return errors.New("serve --filter applies to live capture: give -i IFACE")
-	}
+// serve wires the components cfg (validated) describes and runs them until ctx ends or
+// one fails. Each runs in the errgroup g under gctx and has a stop path:
+//
+//	web server         srv.Serve; stopped by srv.Shutdown when gctx ends
+//	file replay        ingestFiles; checks gctx every 4096 packets, returns when done
+//	live correlation   ingestLive; returns when gctx ends (the calls still open end
+//	                   capture_end)
+//	live sources       HEP listener and interface readers (their own goroutines, see
+//	                   package capture); closed when gctx ends
+//	retention          store.RetentionLoop; returns when gctx ends
+//
+// The store writer (its own goroutine, package store) outlives the group: it is closed,
+// flushing what is queued, after every producer has stopped.
+func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live, err := newLiveCalls(reg)
 	if err != nil {
 		return err
 	}
+	ccfg := correlate.DefaultConfig()
+	ccfg.KeepMessages = true
+	ccfg.KeepRTP = cfg.KeepRTP
+	if err := ccfg.Validate(); err != nil {
+		return err
+	}
+
+	// Live sources first: a taken port or a missing interface fails before anything is
+	// created.
 	var hepIn *capture.HEPListener
-	if *hepAddr != "" {
-		var err error
-		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{Metrics: live.capture}); err != nil {
+	if cfg.HEP != "" {
+		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer hepIn.Close()
 	}
 	var capIn *capture.Live
-	if len(ifaces) > 0 {
-		var err error
-		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{Filter: *filter, Metrics: live.capture}); err != nil {
+	if len(cfg.Interfaces) > 0 {
+		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer capIn.Close()
 	}
 
-	st, err := engine.Open(ctx, cfg.Store)
+	st, err := engine.Open(ctx, cfg.Store) // migrated
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Pipeline: sources → decode → correlate → store.Writer. The writer never blocks the
+	// correlator: beyond its bounded queue it spools to disk. It is closed last (below).
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	closeWriter := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := wr.Close(cctx); err != nil {
+			return fmt.Errorf("store writer: %w", err)
+		}
+		return nil
+	}
 
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
-
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return errors.Join(fmt.Errorf("listen: %w", err), closeWriter())
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "callscope: serving %s (store %s)\n", url, cfg.Store)
@@ -207,7 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "callscope: HEP input on %s (UDP and TCP)\n", hepIn.Addr())
 	}
 	if capIn != nil {
-		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(ifaces, ", "))
+		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(cfg.Interfaces, ", "))
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
@@ -225,38 +140,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return srv.Shutdown(sctx)
 	})
 
-	// Pipeline: files → decode → correlate → store.Writer. The writer never blocks the
-	// correlator: beyond its bounded queue it spools to disk.
-	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
-	if err != nil {
-		return err
-	}
-	ccfg := correlate.DefaultConfig()
-	ccfg.KeepMessages = true
-	ccfg.KeepRTP = cfg.KeepRTP
-	if err := ccfg.Validate(); err != nil {
-		return err
-	}
-	g.Go(func() error {
-		if len(files) == 0 {
+	if len(cfg.Files) > 0 {
+		g.Go(func() error {
+			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live)
+			if err != nil && gctx.Err() == nil {
+				// A damaged file ends its ingestion; what was read before is served.
+				log.Warn("capture file error", "err", err)
+			}
+			if ferr := wr.Flush(gctx); ferr != nil && gctx.Err() == nil {
+				log.Warn("store flush after ingest", "err", ferr)
+			}
+			fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(cfg.Files))
 			return nil
-		}
-		n, err := ingestFiles(gctx, files, ccfg, wr, live)
-		if err != nil && gctx.Err() == nil {
-			// A damaged file ends its ingestion; what was read before is served.
-			log.Warn("capture file error", "err", err)
-		}
-		if ferr := wr.Flush(gctx); ferr != nil && gctx.Err() == nil {
-			log.Warn("store flush after ingest", "err", ferr)
-		}
-		fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(files))
-		return nil
-	})
+		})
+	}
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
 			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live)
 			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			if hepIn != nil {
+				hepIn.Close()
+			}
+			if capIn != nil {
+				capIn.Close()
+			}
 			return nil
 		})
 	}
@@ -265,21 +177,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return store.RetentionLoop(gctx, st, store.RetentionConfig{Keep: cfg.retention, Logger: log})
 		})
 	}
-	if *open {
+	if cfg.Open {
 		openBrowser(url)
 	}
-	err = g.Wait()
-	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if cerr := wr.Close(cctx); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("store writer: %w", cerr))
-	}
+	err = errors.Join(g.Wait(), closeWriter())
 	fmt.Fprintf(stdout, "callscope: stopped\n")
 	return err
 }
-
-// liveSnapshotMax caps the in-progress calls published to the dashboard.
-const liveSnapshotMax = 500
 
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
