@@ -96,79 +96,67 @@ func where(conds []string) string {
 	return " WHERE " + strings.Join(conds, " AND ")
 }
 
-// sortExpr is the SQL sort key of a normalised query: the start in ns, or a float with
-// missing values as -1 (store.CallQuery.Normalize).
-func sortExpr(sort string) string {
-	switch sort {
-	case store.SortDuration:
-		return "ifNull(duration_ms, -1)"
-	case store.SortPDD:
-		return "ifNull(pdd_ms, -1)"
-	case store.SortMOS:
-		return "ifNull(mos_min, -1)"
+// sortExpr renders the search's sort key: the exact start in ns, or its column with
+// missing values as -1.
+func sortExpr(q store.CallSearch) string {
+	if q.SortColumn == "" {
+		return startNS
 	}
-	return startNS
+	return "ifNull(" + q.SortColumn + ", -1)"
 }
 
 // SearchCalls returns one page of calls (without streams), keyset-paginated.
-func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallPage, error) {
+func (s *Store) SearchCalls(ctx context.Context, cq store.CallQuery) (store.CallPage, error) {
 	var page store.CallPage
-	q, err := q.Normalize()
-	if err != nil {
-		return page, err
-	}
-	cur, err := store.DecodeCursor(q)
+	q, err := cq.Search()
 	if err != nil {
 		return page, err
 	}
 	conds := timeRange(nil, "start", q.From, q.To)
 	var args []any
-	switch {
-	case q.Number == "":
-	case !strings.Contains(q.Number, searchSep):
-		// The materialized search column (schema.go): one narrow column, one search.
-		conds = append(conds, "position(search, lowerUTF8(?)) > 0")
-		args = append(args, q.Number)
-	default: // a needle spanning the separator would match across fields
-		conds = append(conds, "(positionCaseInsensitiveUTF8(from_user, ?) > 0 OR positionCaseInsensitiveUTF8(to_user, ?) > 0 OR "+
-			"positionCaseInsensitiveUTF8(from_uri, ?) > 0 OR positionCaseInsensitiveUTF8(to_uri, ?) > 0)")
-		args = append(args, q.Number, q.Number, q.Number, q.Number)
+	for _, f := range q.Filters {
+		switch f.Kind {
+		case store.FilterNumber:
+			if !strings.Contains(f.Str, searchSep) {
+				// The materialized search column (schema.go): one narrow column, one search.
+				conds = append(conds, "position(search, lowerUTF8(?)) > 0")
+				args = append(args, f.Str)
+				break
+			}
+			// A needle spanning the separator would match across fields.
+			conds = append(conds, "(positionCaseInsensitiveUTF8(from_user, ?) > 0 OR positionCaseInsensitiveUTF8(to_user, ?) > 0 OR "+
+				"positionCaseInsensitiveUTF8(from_uri, ?) > 0 OR positionCaseInsensitiveUTF8(to_uri, ?) > 0)")
+			args = append(args, f.Str, f.Str, f.Str, f.Str)
+		case store.FilterIP:
+			conds = append(conds, "(caller_ip = ? OR callee_ip = ?)")
+			args = append(args, f.Str, f.Str)
+		case store.FilterCallID:
+			conds = append(conds, "call_id = ?")
+			args = append(args, f.Str)
+		case store.FilterState:
+			conds = append(conds, "state = ?")
+			args = append(args, f.Str)
+		case store.FilterFinalCode:
+			conds = append(conds, fmt.Sprintf("final_code = %d", f.Int))
+		case store.FilterDropped:
+			conds = append(conds, fmt.Sprintf("dropped = %d", b2u(f.Bool)))
+		case store.FilterMOSBelow:
+			conds = append(conds, "mos_min IS NOT NULL AND mos_min < "+flit(f.Float))
+		default:
+			return page, store.ErrUnknownFilter(f.Kind)
+		}
 	}
-	if q.IP != "" {
-		conds = append(conds, "(caller_ip = ? OR callee_ip = ?)")
-		args = append(args, q.IP, q.IP)
-	}
-	if q.CallID != "" {
-		conds = append(conds, "call_id = ?")
-		args = append(args, q.CallID)
-	}
-	if q.State != "" {
-		conds = append(conds, "state = ?")
-		args = append(args, q.State)
-	}
-	if q.FinalCode != 0 {
-		conds = append(conds, fmt.Sprintf("final_code = %d", q.FinalCode))
-	}
-	if q.Dropped != nil {
-		conds = append(conds, fmt.Sprintf("dropped = %d", b2u(*q.Dropped)))
-	}
-	if q.MOSBelow > 0 {
-		conds = append(conds, "mos_min IS NOT NULL AND mos_min < "+flit(q.MOSBelow))
-	}
-	key := sortExpr(q.Sort)
-	dir, cmp := "ASC", ">"
-	if q.Desc {
-		dir, cmp = "DESC", "<"
-	}
-	if cur != nil {
-		var kv string
-		if q.Sort == store.SortStart {
-			kv = strconv.FormatInt(cur.Int, 10)
-		} else {
-			kv = flit(cur.Float)
+	key, dir, cmp := sortExpr(q), q.Dir(), q.Cmp()
+	if v := q.AfterKey(); v != nil {
+		kv := ""
+		switch v := v.(type) {
+		case int64:
+			kv = strconv.FormatInt(v, 10)
+		case float64:
+			kv = flit(v)
 		}
 		conds = append(conds, fmt.Sprintf("(%s %s %s OR (%s = %s AND id %s ?))", key, cmp, kv, key, kv, cmp))
-		args = append(args, cur.ID)
+		args = append(args, q.After.ID)
 	}
 	// Two phases: the page's ids are found reading only the key, id and filter columns,
 	// without FINAL (which serialises the read and costs seconds at a million calls).
@@ -225,18 +213,7 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 	}
 	if more {
 		last := &page.Calls[len(page.Calls)-1]
-		c := store.Cursor{Sort: q.Sort, Desc: q.Desc, ID: last.ID}
-		switch q.Sort {
-		case store.SortStart:
-			c.Int = int64(last.Start)
-		case store.SortDuration:
-			c.Float = orMinus1(last.DurationMs)
-		case store.SortPDD:
-			c.Float = orMinus1(last.PDDMs)
-		case store.SortMOS:
-			c.Float = orMinus1(last.MOSMin)
-		}
-		page.Next = c.Encode()
+		page.Next = q.Next(last.ID, q.SortKey(last))
 	}
 	return page, nil
 }
@@ -323,13 +300,6 @@ func (s *Store) bound(ctx context.Context, conds []string, coarse, dir string, f
 		return fmt.Sprintf("start %s toDateTime(%d)", cmp, uint32(v)), nil
 	}
 	return fmt.Sprintf("%s %s %s", coarse, cmp, flit(v)), nil
-}
-
-func orMinus1(p *float64) float64 {
-	if p == nil {
-		return -1
-	}
-	return *p
 }
 
 // locate returns the start second of each stored call id, so that queries by id can
@@ -590,43 +560,6 @@ FROM media_frames FINAL WHERE `+startsIn("call_start", secs)+` AND call_uid IN (
 	return out, nil
 }
 
-// aggRow adds one (state, final code, dropped) group of n calls to a, the way
-// correlate.Aggregate.Add would call by call.
-func aggRow(a *correlate.Aggregate, state string, code uint16, dropped uint8, n uint64, durMs float64) {
-	k := int(n)
-	a.Calls += k
-	switch state {
-	case "answered":
-		a.Answered += k
-		a.DurationMs += durMs
-	case "busy":
-		a.Busy += k
-	case "cancelled":
-		a.Cancelled += k
-	case "no_answer":
-		a.NoAnswer += k
-	case "redirected":
-		a.Redirected += k
-	case "failed":
-		a.Failed += k
-		switch code {
-		case 403, 404, 484, 603:
-			a.UserReject += k
-		}
-	default:
-		a.InProgress += k
-	}
-	if dropped != 0 {
-		a.Dropped += k
-	}
-	if code != 0 {
-		if a.Codes == nil {
-			a.Codes = map[int]int{}
-		}
-		a.Codes[int(code)] += k
-	}
-}
-
 // Stats returns outcome counts, ratios, MOS percentiles and histogram, per step and in
 // total. Buckets are aligned to q.From (the epoch when From is zero); only steps holding
 // calls are returned; no Step, no buckets.
@@ -636,11 +569,7 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) (store.Stats, err
 		return out, err
 	}
 	conds := timeRange(nil, "start", q.From, q.To)
-	var origin int64
-	if !q.From.IsZero() {
-		origin = q.From.UnixNano()
-	}
-	step := int64(q.Step)
+	origin, step := q.Origin(), int64(q.Step)
 	bucketExpr := "toInt64(0)"
 	if step > 0 {
 		// floor((t - origin) / step), correct for t < origin too.
@@ -665,7 +594,7 @@ FROM calls FINAL`+where(conds)+" GROUP BY b, state, final_code, dropped ORDER BY
 			rows.Close()
 			return out, fmt.Errorf("clickhouse: scan stats: %w", err)
 		}
-		aggRow(&out.Total, state, code, dropped, n, dur)
+		store.AddGroup(&out.Total, state, int(code), dropped != 0, int(n), dur)
 		if step > 0 {
 			i, ok := index[b]
 			if !ok {
@@ -673,7 +602,7 @@ FROM calls FINAL`+where(conds)+" GROUP BY b, state, final_code, dropped ORDER BY
 				index[b] = i
 				out.Buckets = append(out.Buckets, store.StatsBucket{Start: correlate.Time(origin + b*step)})
 			}
-			aggRow(&out.Buckets[i].Agg, state, code, dropped, n, dur)
+			store.AddGroup(&out.Buckets[i].Agg, state, int(code), dropped != 0, int(n), dur)
 		}
 	}
 	rows.Close()
@@ -748,32 +677,19 @@ count() FROM calls FINAL%s GROUP BY bin`, store.MOSBins-1, where(mosConds)))
 
 // Top returns the N worst destinations (to_user) or peers (callee IP) by ASR or average
 // MOS, among keys with at least MinCalls calls.
-func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, error) {
-	keyCol := "to_user"
-	switch q.By {
-	case "destination", "":
-	case "peer":
-		keyCol = "callee_ip"
-	default:
-		return nil, fmt.Errorf("%w: top by %q", store.ErrBadQuery, q.By)
+func (s *Store) Top(ctx context.Context, tq store.TopQuery) ([]store.TopRow, error) {
+	q, err := tq.Normalize()
+	if err != nil {
+		return nil, err
 	}
+	keyCol, n := q.KeyColumn(), q.N
 	order := "asr ASC"
-	switch q.Metric {
-	case "asr", "":
-		q.Metric = "asr"
-	case "mos":
+	if q.Metric == store.TopMetricMOS {
 		order = "mos ASC"
-	default:
-		return nil, fmt.Errorf("%w: top metric %q", store.ErrBadQuery, q.Metric)
 	}
-	n := q.N
-	if n <= 0 {
-		n = store.DefaultTopN
-	}
-	n = min(n, store.MaxLimit)
 	conds := timeRange([]string{keyCol + " != ''"}, "start", q.From, q.To)
-	having := fmt.Sprintf("calls >= %d", max(q.MinCalls, 1))
-	if q.Metric == "mos" {
+	having := fmt.Sprintf("calls >= %d", q.MinCalls)
+	if q.Metric == store.TopMetricMOS {
 		having += " AND nmos > 0"
 	}
 	// Fetch a margin beyond N: SQL floats may order near-ties differently from Go; the
@@ -809,20 +725,12 @@ FROM calls FINAL%s GROUP BY k HAVING %s ORDER BY %s, calls DESC, k LIMIT %d`, ke
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("clickhouse: top: %w", err)
 	}
-	store.SortTop(out, q.Metric)
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out, nil
+	return q.FinishTop(out), nil
 }
 
 // Registrations returns REGISTER flows in [From, To), newest first.
-func (s *Store) Registrations(ctx context.Context, q store.RegQuery) ([]correlate.Registration, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = store.DefaultRegLimit
-	}
-	limit = min(limit, store.MaxLimit)
+func (s *Store) Registrations(ctx context.Context, rq store.RegQuery) ([]correlate.Registration, error) {
+	q := rq.Normalize()
 	conds := timeRange(nil, "time", q.From, q.To)
 	var args []any
 	if q.AOR != "" {
@@ -830,7 +738,7 @@ func (s *Store) Registrations(ctx context.Context, q store.RegQuery) ([]correlat
 		args = append(args, q.AOR)
 	}
 	rows, err := s.conn.Query(ctx, `SELECT toUInt32(time), time_ns, call_id, aor, contact, source, expires, outcome, final_code
-FROM registrations FINAL`+where(conds)+fmt.Sprintf(" ORDER BY time DESC, time_ns DESC, call_id LIMIT %d", limit), args...)
+FROM registrations FINAL`+where(conds)+fmt.Sprintf(" ORDER BY time DESC, time_ns DESC, call_id LIMIT %d", q.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: registrations: %w", err)
 	}

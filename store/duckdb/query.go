@@ -32,25 +32,18 @@ func scanCall(sc interface{ Scan(...any) error }, extra ...any) (correlate.Call,
 	return c, nil
 }
 
-func sortExpr(s string) string {
-	switch s {
-	case store.SortDuration:
-		return "coalesce(duration_ms, -1)"
-	case store.SortPDD:
-		return "coalesce(pdd_ms, -1)"
-	case store.SortMOS:
-		return "coalesce(mos_min, -1)"
+// sortExpr renders the search's sort key: the start (ns), or its column with missing
+// values as -1.
+func sortExpr(q store.CallSearch) string {
+	if q.SortColumn == "" {
+		return "start"
 	}
-	return "start"
+	return "coalesce(" + q.SortColumn + ", -1)"
 }
 
 // SearchCalls returns one page of calls, without streams.
-func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallPage, error) {
-	q, err := q.Normalize()
-	if err != nil {
-		return store.CallPage{}, err
-	}
-	cur, err := store.DecodeCursor(q)
+func (s *Store) SearchCalls(ctx context.Context, cq store.CallQuery) (store.CallPage, error) {
+	q, err := cq.Search()
 	if err != nil {
 		return store.CallPage{}, err
 	}
@@ -65,40 +58,30 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 	if !q.To.IsZero() {
 		add("start < ?", q.To.UnixNano())
 	}
-	if q.Number != "" {
-		// numbers holds the lower-cased user parts and URIs joined by NUL.
-		add("contains(numbers, ?)", strings.ReplaceAll(q.Number, "\x00", ""))
-	}
-	if q.IP != "" {
-		add("(caller_ip = ? OR callee_ip = ?)", q.IP, q.IP)
-	}
-	if q.CallID != "" {
-		add("call_id = " + quote(q.CallID)) // a literal lets the planner use the call_id index
-	}
-	if q.State != "" {
-		add("state = ?", q.State)
-	}
-	if q.FinalCode != 0 {
-		add("final_code = ?", int64(q.FinalCode))
-	}
-	if q.Dropped != nil {
-		add("dropped = ?", *q.Dropped)
-	}
-	if q.MOSBelow > 0 {
-		add("mos_min < ?", q.MOSBelow)
-	}
-	key := sortExpr(q.Sort)
-	cmp, dir := ">", "ASC"
-	if q.Desc {
-		cmp, dir = "<", "DESC"
-	}
-	if cur != nil {
-		var v any = cur.Float
-		if q.Sort == store.SortStart {
-			v = cur.Int
+	for _, f := range q.Filters {
+		switch f.Kind {
+		case store.FilterNumber:
+			add("contains(numbers, ?)", f.Str) // numbers: the lower-cased user parts and URIs joined by NUL
+		case store.FilterIP:
+			add("(caller_ip = ? OR callee_ip = ?)", f.Str, f.Str)
+		case store.FilterCallID:
+			add("call_id = " + quote(f.Str)) // a literal lets the planner use the call_id index
+		case store.FilterState:
+			add("state = ?", f.Str)
+		case store.FilterFinalCode:
+			add("final_code = ?", f.Int)
+		case store.FilterDropped:
+			add("dropped = ?", f.Bool)
+		case store.FilterMOSBelow:
+			add("mos_min < ?", f.Float)
+		default:
+			return store.CallPage{}, store.ErrUnknownFilter(f.Kind)
 		}
+	}
+	key, cmp, dir := sortExpr(q), q.Cmp(), q.Dir()
+	if v := q.AfterKey(); v != nil {
 		// The first conjunct alone is a plain range the scan can prune row groups with.
-		add(fmt.Sprintf("%[1]s %[2]s= ? AND (%[1]s %[2]s ? OR id %[2]s ?)", key, cmp), v, v, cur.ID)
+		add(fmt.Sprintf("%[1]s %[2]s= ? AND (%[1]s %[2]s ? OR id %[2]s ?)", key, cmp), v, v, q.After.ID)
 	}
 	// Phase 1 sorts narrow columns only (call id and key) and keeps one page; phase 2
 	// fetches the wide rows of that page through the id index. The JSON of non-matching
@@ -138,14 +121,7 @@ func (s *Store) SearchCalls(ctx context.Context, q store.CallQuery) (store.CallP
 	if len(hits) > q.Limit {
 		hits = hits[:q.Limit]
 		h := hits[len(hits)-1]
-		last := store.Cursor{Sort: q.Sort, Desc: q.Desc, ID: h.id}
-		switch v := h.k.(type) {
-		case int64:
-			last.Int = v
-		case float64:
-			last.Float = v
-		}
-		page.Next = last.Encode()
+		page.Next = q.Next(h.id, h.k)
 	}
 	if len(hits) == 0 {
 		return page, nil
@@ -417,7 +393,7 @@ const aggCols = `count(*),
 	count(*) FILTER (WHERE state = 'cancelled'), count(*) FILTER (WHERE state = 'no_answer'),
 	count(*) FILTER (WHERE state = 'redirected'), count(*) FILTER (WHERE state = 'failed'),
 	count(*) FILTER (WHERE dropped),
-	count(*) FILTER (WHERE state = 'failed' AND final_code IN (403, 404, 484, 603)),
+	count(*) FILTER (WHERE state = 'failed' AND final_code IN (` + store.UserRejectCodes + `)),
 	coalesce(sum(duration_ms) FILTER (WHERE state = 'answered'), 0)`
 
 func scanAgg(dst *correlate.Aggregate, extra ...any) []any {
@@ -453,10 +429,7 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) (store.Stats, err
 	// Response codes, total and per bucket.
 	bexpr := "0"
 	if q.Step > 0 {
-		var origin int64
-		if !q.From.IsZero() {
-			origin = q.From.UnixNano()
-		}
+		origin := q.Origin()
 		bexpr = fmt.Sprintf("(%d + floor((start - %d) / %d)::BIGINT * %d)", origin, origin, int64(q.Step), int64(q.Step))
 	}
 	cwhere := where
@@ -548,21 +521,12 @@ func (s *Store) Stats(ctx context.Context, q store.StatsQuery) (store.Stats, err
 
 // Top returns the worst destinations or peers by ASR (lowest first) or MOS (lowest
 // average mos_min first); ties go to more calls, then to the key.
-func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, error) {
-	key := "to_user"
-	switch q.By {
-	case "destination", "":
-	case "peer":
-		key = "callee_ip"
-	default:
-		return nil, fmt.Errorf("%w: top by %q", store.ErrBadQuery, q.By)
+func (s *Store) Top(ctx context.Context, tq store.TopQuery) ([]store.TopRow, error) {
+	q, err := tq.Normalize()
+	if err != nil {
+		return nil, err
 	}
-	if q.Metric != "asr" && q.Metric != "mos" && q.Metric != "" {
-		return nil, fmt.Errorf("%w: top metric %q", store.ErrBadQuery, q.Metric)
-	}
-	if q.N <= 0 {
-		q.N = store.DefaultTopN
-	}
+	key := q.KeyColumn()
 	where, args := timeWhere(q.From, q.To, q.From.UnixNano(), q.To.UnixNano(), "start")
 	if where == "" {
 		where = " WHERE " + key + " <> ''"
@@ -570,7 +534,7 @@ func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, erro
 		where += " AND " + key + " <> ''"
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT "+key+`, `+aggCols+`, avg(mos_min) FROM calls`+where+
-		" GROUP BY 1 HAVING count(*) >= ?", append(args, int64(max(q.MinCalls, 1)))...)
+		" GROUP BY 1 HAVING count(*) >= ?", append(args, int64(q.MinCalls))...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: top: %w", err)
 	}
@@ -590,23 +554,17 @@ func (s *Store) Top(ctx context.Context, q store.TopQuery) ([]store.TopRow, erro
 		if mos.Valid {
 			r.MOS = &mos.Float64
 		}
-		if q.Metric == "mos" && r.MOS == nil {
-			continue
-		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("duckdb: top: %w", err)
 	}
-	store.SortTop(out, q.Metric)
-	if len(out) > q.N {
-		out = out[:q.N]
-	}
-	return out, nil
+	return q.FinishTop(out), nil
 }
 
 // Registrations returns REGISTER flows, newest first.
-func (s *Store) Registrations(ctx context.Context, q store.RegQuery) ([]correlate.Registration, error) {
+func (s *Store) Registrations(ctx context.Context, rq store.RegQuery) ([]correlate.Registration, error) {
+	q := rq.Normalize()
 	where, args := timeWhere(q.From, q.To, q.From.UnixNano(), q.To.UnixNano(), "time")
 	if q.AOR != "" {
 		if where == "" {
@@ -615,15 +573,10 @@ func (s *Store) Registrations(ctx context.Context, q store.RegQuery) ([]correlat
 			where += " AND "
 		}
 		where += "contains(lower(aor), ?)"
-		args = append(args, strings.ToLower(q.AOR))
+		args = append(args, q.AOR)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = store.DefaultRegLimit
-	}
-	limit = min(limit, store.MaxLimit)
 	rows, err := s.db.QueryContext(ctx, `SELECT time, call_id, aor, contact, source, expires, outcome, final_code
-		FROM registrations`+where+fmt.Sprintf(" ORDER BY time DESC, call_id LIMIT %d", limit), args...)
+		FROM registrations`+where+fmt.Sprintf(" ORDER BY time DESC, call_id LIMIT %d", q.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: registrations: %w", err)
 	}
