@@ -1,8 +1,9 @@
 // Package capture reads and writes offline capture files: classic pcap and
 // pcapng, optionally gzip-compressed, one at a time (FileReader) or several
-// merged into one timestamp-ordered stream (Merger). It also receives HEP
-// from capture agents over UDP and TCP (HEPListener, hep.go, with its own
-// concurrency notes). It is the first stage of the callscope pipeline: it
+// merged into one timestamp-ordered stream (Merger). It also captures live
+// on network interfaces (Live, live.go: AF_PACKET with a TPACKET_V3 ring) and
+// receives HEP from capture agents over UDP and TCP (HEPListener, hep.go).
+// It is the first stage of the callscope pipeline: it
 // yields link-layer frames (or HEP packets) with their timestamps, and knows
 // nothing about the protocols inside them beyond HEP's framing.
 //
@@ -52,6 +53,10 @@
 // captured data, pcapng packet blocks at 1 MiB), which is what makes the
 // view possible without a second copy.
 //
+// The live sources hand out buffers the consumer gives back: a HEPPacket's Data
+// and a Batch's Frames are the consumer's until it calls Release, and may be
+// reused after that.
+//
 // # Errors
 //
 // Damage is reported as a *FileError carrying the file name and the byte
@@ -65,6 +70,26 @@
 //
 // # Concurrency
 //
-// A FileReader, Merger, PcapWriter or PcapngWriter is used by one goroutine
-// at a time; the package starts no goroutines and holds no mutable globals.
+// A FileReader, Merger, PcapWriter or PcapngWriter is used by one goroutine at
+// a time and starts none.
+//
+// The live sources start goroutines, and the source owns them: ListenHEP
+// starts one goroutine reading UDP, one accepting TCP and one per TCP
+// connection (at most HEPConfig.MaxConns); OpenLive starts one reader per
+// interface (which also reads the kernel's drop counter once a second). Each
+// source hands what it reads to one consumer through a bounded channel
+// (Packets: HEPConfig.Queue packets; Batches: LiveConfig.Queue batches). The
+// readers never wait for the consumer: what the channel cannot take is dropped
+// and counted (HEPStats.QueueDrops, LiveStats.QueueDrops), as the kernel
+// counts what its ring could not take (LiveStats.KernelDrops).
+//
+// Close is the stop path: it tells the goroutines to stop (the HEP sockets
+// are closed under them; a live reader sees it within its 100 ms poll
+// timeout), waits until every goroutine of the source has returned, releases
+// the sockets, then closes the channel, so a consumer reading it sees the end. Close is idempotent; whoever opened the source calls it
+// (callscope serve closes its sources when its context ends). Stats may be
+// called from any goroutine.
+//
+// The package holds no mutable globals; its metrics (Metrics) are registered
+// on the prometheus.Registerer given to NewMetrics.
 package capture

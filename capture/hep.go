@@ -45,6 +45,8 @@ type HEPConfig struct {
 	Queue    int           // packets waiting for the consumer (default 65536)
 	MaxConns int           // concurrent TCP connections (default 256)
 	Idle     time.Duration // a TCP connection idle this long is closed (default 5 min)
+	// Metrics, when not nil, get the listener's callscope_hep_* metrics.
+	Metrics *Metrics
 }
 
 // HEPListener receives HEP over UDP and TCP on one address.
@@ -93,6 +95,11 @@ func ListenHEP(addr string, cfg HEPConfig) (*HEPListener, error) {
 	_ = udp.SetReadBuffer(8 << 20) // best effort: bursts from many agents
 	l := &HEPListener{udp: udp, tcp: tcp, out: make(chan HEPPacket, cfg.Queue), free: make(chan []byte, 1024), cfg: cfg,
 		done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	if err := cfg.Metrics.registerHEP(l); err != nil {
+		udp.Close()
+		tcp.Close()
+		return nil, fmt.Errorf("hep metrics: %w", err)
+	}
 	l.wg.Add(2)
 	go l.readUDP()
 	go l.accept()

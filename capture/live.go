@@ -69,6 +69,10 @@ func OpenLive(ifaces []string, cfg LiveConfig) (*Live, error) {
 		}
 		l.taps = append(l.taps, t)
 	}
+	if err := cfg.Metrics.registerLive(l); err != nil {
+		l.closeTaps()
+		return nil, fmt.Errorf("live capture metrics: %w", err)
+	}
 	for _, t := range l.taps {
 		l.wg.Add(1)
 		go l.read(t)

@@ -11,6 +11,8 @@ type LiveConfig struct {
 	// Filter is a tcpdump filter expression run in the kernel on every interface
 	// (CompileFilter); empty keeps every frame.
 	Filter string
+	// Metrics, when not nil, get the capture's callscope_capture_live_* and drop metrics.
+	Metrics *Metrics
 }
 
 // Batch is a run of captured frames from one interface; frames alias its arena.

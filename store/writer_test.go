@@ -389,34 +389,3 @@ func TestSpoolSIGKILL(t *testing.T) {
 	}
 	t.Logf("acked %d, found %d intact (%d torn tails)", acked, len(got), sp.Corrupt())
 }
-
-func TestRetentionLoop(t *testing.T) {
-	s := openDuck(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	old, recent := fakeRec(1).Rec, fakeRec(2).Rec
-	old.Call.Start = correlate.Time(time.Now().Add(-72 * time.Hour).UnixNano())
-	recent.Call.Start = correlate.Time(time.Now().UnixNano())
-	if err := s.WriteCalls(ctx, []*correlate.Record{old, recent}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- store.RetentionLoop(ctx, s, 48*time.Hour, 10*time.Millisecond) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, errOld := s.GetCall(context.Background(), old.Call.ID)
-		if errors.Is(errOld, store.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("retention did not drop the 3-day-old call")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetCall(context.Background(), recent.Call.ID); err != nil {
-		t.Fatalf("recent call dropped: %v", err)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,14 +17,26 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/security"
+	"github.com/callscope/callscope/store/engine"
 	"github.com/callscope/callscope/web"
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 )
 
 // serveConfig is the configuration tree of `callscope serve`: defaults, then the
-// --config file (YAML or JSON), then flags given on the command line, then Validate.
+// --config file (YAML or JSON), then flags given on the command line, then Validate
+// (parseServeConfig). Every serve flag lands here; serve reads nothing else.
 type serveConfig struct {
+	// Files are the capture files to replay (-r and the arguments; not in the file).
+	Files []string `json:"-" yaml:"-"`
+	// Interfaces are captured live (-i); Filter is a tcpdump expression run on them.
+	Interfaces []string `json:"interfaces" yaml:"interfaces"`
+	Filter     string   `json:"filter" yaml:"filter"`
+	// HEP is the HEP listen address (UDP and TCP); empty: no HEP input.
+	HEP string `json:"hep" yaml:"hep"`
+	// Open opens the dashboard in a browser (--open; not in the file).
+	Open bool `json:"-" yaml:"-"`
+
 	Listen      string `json:"listen" yaml:"listen"`
 	Store       string `json:"store" yaml:"store"`
 	MaskNumbers bool   `json:"mask_numbers" yaml:"mask_numbers"`
@@ -46,6 +59,7 @@ type serveConfig struct {
 	SecureCookies bool   `json:"secure_cookies" yaml:"secure_cookies"`
 
 	retention time.Duration
+	store     engine.URL
 }
 
 func defaultServeConfig() serveConfig {
@@ -57,6 +71,73 @@ func defaultServeConfig() serveConfig {
 		StoreBatchSize: 5000,
 		Security:       security.DefaultConfig(),
 	}
+}
+
+// serveFlags binds every serve flag to a field of c: a flag given on the command line
+// overwrites what c holds (defaults, or the file's values); one not given leaves it.
+func serveFlags(c *serveConfig, configFile *string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Var(&listFlag{p: &c.Files}, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
+	fs.Var(&listFlag{p: &c.Interfaces}, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
+	fs.StringVar(&c.HEP, "hep", c.HEP, "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
+	fs.StringVar(&c.Filter, "filter", c.Filter, "capture filter for -i, a tcpdump expression run in the kernel (compiled with tcpdump)")
+	fs.StringVar(configFile, "config", *configFile, "config file (YAML, or JSON when named .json)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP listen address; login is required when not loopback")
+	fs.StringVar(&c.Store, "store", c.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
+	fs.BoolVar(&c.MaskNumbers, "mask-numbers", c.MaskNumbers, "mask the digits of phone numbers (all but the last 2) for every viewer")
+	fs.StringVar(&c.KeepRTP, "keep-rtp", c.KeepRTP, "RTP kept for pcap export: none, headers or full")
+	fs.StringVar(&c.Retention, "retention", c.Retention, "drop stored days older than this (e.g. 30d; 0 keeps everything)")
+	fs.BoolVar(&c.Open, "open", c.Open, "open the dashboard in a browser")
+	return fs
+}
+
+// listFlag is a repeatable flag: the first use on the command line replaces the list
+// (from the defaults or the file), later ones append.
+type listFlag struct {
+	p   *[]string
+	set bool
+}
+
+func (l *listFlag) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		*l.p, l.set = nil, true
+	}
+	*l.p = append(*l.p, v)
+	return nil
+}
+
+// parseServeConfig builds the serve configuration from args: defaults, then the --config
+// file, then the flags given, then Validate. A flag error is errUsage (the flag package
+// has printed it to out).
+func parseServeConfig(args []string, out io.Writer) (serveConfig, error) {
+	cfg := defaultServeConfig()
+	var configFile string
+	fs := serveFlags(&cfg, &configFile, out)
+	if err := fs.Parse(args); err != nil {
+		return cfg, errUsage
+	}
+	if configFile != "" {
+		// The file goes under the flags: load it over the defaults, then parse the
+		// flags again over it (the first parse has checked them).
+		cfg = defaultServeConfig()
+		if err := loadConfigFile(configFile, &cfg); err != nil {
+			return cfg, err
+		}
+		fs = serveFlags(&cfg, &configFile, io.Discard)
+		if err := fs.Parse(args); err != nil {
+			return cfg, errUsage
+		}
+	}
+	cfg.Files = append(cfg.Files, fs.Args()...)
+	return cfg, cfg.Validate()
 }
 
 // loadConfigFile merges the file at path into c. A .json file is read as strict JSON;
@@ -120,8 +201,17 @@ func (c *serveConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %v", c.Listen, err))
 	}
-	if !strings.HasPrefix(c.Store, "duckdb:") && !strings.HasPrefix(c.Store, "clickhouse://") {
-		errs = append(errs, fmt.Errorf("store %q: want duckdb:PATH or clickhouse://user:pass@host:9000/db", c.Store))
+	var err error
+	if c.store, err = engine.Parse(c.Store); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	if c.Filter != "" && len(c.Interfaces) == 0 {
+		errs = append(errs, errors.New("serve --filter applies to live capture: give -i IFACE"))
+	}
+	if c.HEP != "" {
+		if _, _, err := net.SplitHostPort(c.HEP); err != nil {
+			errs = append(errs, fmt.Errorf("hep listen %q: %v", c.HEP, err))
+		}
 	}
 	switch c.KeepRTP {
 	case "none", "headers", "full":
@@ -134,7 +224,6 @@ func (c *serveConfig) Validate() error {
 	if err := c.Security.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	var err error
 	if c.retention, err = parseRetention(c.Retention); err != nil {
 		errs = append(errs, err)
 	}

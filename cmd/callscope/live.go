@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"reflect"
 	"time"
 
 	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/store"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ingestLive correlates the live sources, HEP agents and captured interfaces, in one
@@ -86,69 +84,4 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 			return finish()
 		}
 	}
-}
-
-// registerHEPMetrics exports the listener's counters.
-func registerHEPMetrics(reg prometheus.Registerer, l *capture.HEPListener) error {
-	st := func(f func(capture.HEPStats) uint64) func() float64 {
-		return func() float64 { return float64(f(l.Stats())) }
-	}
-	for _, m := range []struct {
-		name, help string
-		f          func(capture.HEPStats) uint64
-	}{
-		{"callscope_hep_udp_packets_total", "HEP packets received over UDP.", func(s capture.HEPStats) uint64 { return s.UDPPackets }},
-		{"callscope_hep_tcp_packets_total", "HEP packets received over TCP.", func(s capture.HEPStats) uint64 { return s.TCPPackets }},
-		{"callscope_hep_bytes_total", "Bytes of HEP packets received.", func(s capture.HEPStats) uint64 { return s.Bytes }},
-		{"callscope_hep_dropped_total", "HEP packets dropped at the probe because correlation fell behind (not network loss).",
-			func(s capture.HEPStats) uint64 { return s.QueueDrops }},
-		{"callscope_hep_bad_frames_total", "TCP connections closed because their stream was not HEPv3.", func(s capture.HEPStats) uint64 { return s.BadFrames }},
-		{"callscope_hep_connections_rejected_total", "TCP connections refused over the connection cap.",
-			func(s capture.HEPStats) uint64 { return s.ConnsRejected }},
-	} {
-		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, st(m.f))); err != nil {
-			return err
-		}
-	}
-	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "callscope_hep_connections", Help: "HEP TCP connections open.",
-	}, func() float64 { return float64(l.Stats().Conns) }))
-}
-
-// registerLiveMetrics exports the live capture's counters.
-func registerLiveMetrics(reg prometheus.Registerer, l *capture.Live) error {
-	for _, m := range []struct {
-		name, help string
-		f          func(capture.LiveStats) uint64
-	}{
-		{"callscope_capture_live_packets_total", "Frames captured on the live interfaces.", func(s capture.LiveStats) uint64 { return s.Packets }},
-		{"callscope_capture_live_bytes_total", "Bytes of frames captured on the live interfaces.", func(s capture.LiveStats) uint64 { return s.Bytes }},
-		{"callscope_capture_kernel_drops_total", "Frames the kernel dropped because the capture ring was full (capture loss, not network loss).",
-			func(s capture.LiveStats) uint64 { return s.KernelDrops }},
-		{"callscope_capture_queue_drops_total", "Captured frames dropped because correlation fell behind (capture loss, not network loss).",
-			func(s capture.LiveStats) uint64 { return s.QueueDrops }},
-	} {
-		f := m.f
-		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help},
-			func() float64 { return float64(f(l.Stats())) })); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addCounters sums two correlator counter sets field by field (both sources feed the
-// same metrics). Reflection keeps it right as fields are added; it runs per scrape.
-func addCounters(a, b correlate.Counters) correlate.Counters {
-	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(b)
-	for i := 0; i < va.NumField(); i++ {
-		f := va.Field(i)
-		switch f.Kind() {
-		case reflect.Uint64:
-			f.SetUint(f.Uint() + vb.Field(i).Uint())
-		case reflect.Int:
-			f.SetInt(f.Int() + vb.Field(i).Int())
-		}
-	}
-	return a
 }

@@ -3,21 +3,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"github.com/callscope/callscope/capture"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/store"
@@ -27,121 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 )
-
-// liveCalls holds what the ingesting goroutines publish for other goroutines: the file
-// replay and the live sources (live.go) each publish their calls in progress
-// (web.LiveSource lists both) and their counters (/metrics sums both); the file replay
-// also its capture statistics.
-type liveCalls struct {
-	files, live published
-	packets     atomic.Uint64
-	bytes       atomic.Uint64
-}
-
-// published is what one ingesting goroutine, with its own decoder and correlator, makes
-// visible to the others.
-type published struct {
-	snap atomic.Pointer[[]correlate.Call]
-	cor  atomic.Pointer[correlate.Counters]
-	dec  atomic.Pointer[decode.ErrorCounts]
-	dups atomic.Uint64 // decode.Counters.DuplicateFrames
-}
-
-// publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
-// in progress for the dashboard. Called on the goroutine that owns cor and dec.
-func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snapshot bool) {
-	if snapshot {
-		snap := cor.Snapshot(liveSnapshotMax)
-		p.snap.Store(&snap)
-	}
-	cc := cor.Counters()
-	p.cor.Store(&cc)
-	de := *dec.Errors()
-	p.dec.Store(&de)
-	p.dups.Store(dec.Counters().DuplicateFrames)
-}
-
-func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }
-
-// publishFiles publishes the file replay's counters and capture statistics.
-func (l *liveCalls) publishFiles(pl *pipeline, snapshot bool) {
-	l.files.publish(pl.cor, pl.dec, snapshot)
-	st := pl.src.Stats()
-	l.packets.Store(st.Packets)
-	l.bytes.Store(st.Bytes)
-}
-
-// registerMetrics exports the pipeline's published counters: capture packets and bytes,
-// decode errors by reason, and the correlator's callscope_correlate_* metrics.
-func (l *liveCalls) registerMetrics(reg prometheus.Registerer) error {
-	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
-		var sum correlate.Counters
-		for _, src := range l.sources() {
-			if c := src.cor.Load(); c != nil {
-				sum = addCounters(sum, *c)
-			}
-		}
-		return sum
-	}); err != nil {
-		return err
-	}
-	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "callscope_capture_packets_total", Help: "Packets read from capture sources.",
-	}, func() float64 { return float64(l.packets.Load()) })); err != nil {
-		return err
-	}
-	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "callscope_capture_bytes_total", Help: "Bytes of captured packets read.",
-	}, func() float64 { return float64(l.bytes.Load()) })); err != nil {
-		return err
-	}
-	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "callscope_decode_duplicate_frames_total", Help: "Frames dropped as capture duplicates (the same IP packet again within 10 ms).",
-	}, func() float64 {
-		var n uint64
-		for _, src := range l.sources() {
-			n += src.dups.Load()
-		}
-		return float64(n)
-	})); err != nil {
-		return err
-	}
-	return reg.Register(decodeErrors{l})
-}
-
-// decodeErrors exports callscope_decode_errors_total{reason}.
-type decodeErrors struct{ l *liveCalls }
-
-var decodeErrorsDesc = prometheus.NewDesc("callscope_decode_errors_total",
-	"Packets or parts of packets that could not be decoded, by reason.", []string{"reason"}, nil)
-
-func (d decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- decodeErrorsDesc }
-
-func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
-	sum := map[string]uint64{}
-	for _, src := range d.l.sources() {
-		e := src.dec.Load()
-		if e == nil {
-			continue
-		}
-		for reason, n := range e.Map() {
-			sum[reason] += n
-		}
-	}
-	for reason, n := range sum {
-		ch <- prometheus.MustNewConstMetric(decodeErrorsDesc, prometheus.CounterValue, float64(n), reason)
-	}
-}
-
-func (l *liveCalls) ActiveCalls() []correlate.Call {
-	var all []correlate.Call
-	for _, src := range l.sources() {
-		if s := src.snap.Load(); s != nil {
-			all = append(all, *s...)
-		}
-	}
-	return all
-}
 
 // lockedWriter serialises writes to an io.Writer shared by goroutines.
 type lockedWriter struct {
@@ -155,125 +37,84 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// openStore opens the store named by url and migrates its schema (idempotent).
-func openStore(ctx context.Context, url string) (store.Store, error) {
-	st, err := engine.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("store migrate: %w", err)
-	}
-	return st, nil
-}
-
-// spoolDir is where the writer spools while the store is down: beside a DuckDB file, or
-// ./callscope-data/spool.
-func spoolDir(url string) string {
-	if p, ok := strings.CutPrefix(url, "duckdb:"); ok && p != "" {
-		return filepath.Join(filepath.Dir(p), "spool")
-	}
-	return filepath.Join("callscope-data", "spool")
-}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	stdout = &lockedWriter{w: stdout}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := defaultServeConfig()
-	var files, ifaces multiFlag
-	fs.Var(&files, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
-	fs.Var(&ifaces, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
-	hepAddr := fs.String("hep", "", "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
-	filter := fs.String("filter", "", "capture filter for -i, a tcpdump expression run in the kernel (compiled with tcpdump)")
-	configFile := fs.String("config", "", "config file (YAML, or JSON when named .json)")
-	listen := fs.String("listen", cfg.Listen, "HTTP listen address; login is required when not loopback")
-	storeURL := fs.String("store", cfg.Store, "store URL: duckdb:PATH or clickhouse://user:pass@host:9000/db")
-	mask := fs.Bool("mask-numbers", false, "mask the digits of phone numbers (all but the last 2) for every viewer")
-	keepRTP := fs.String("keep-rtp", cfg.KeepRTP, "RTP kept for pcap export: none, headers or full")
-	retention := fs.String("retention", cfg.Retention, "drop stored days older than this (e.g. 30d; 0 keeps everything)")
-	open := fs.Bool("open", false, "open the dashboard in a browser")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	files = append(files, fs.Args()...)
-	if *configFile != "" {
-		if err := loadConfigFile(*configFile, &cfg); err != nil {
-			return err
-		}
-	}
-	// Flags given on the command line override the file.
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "listen":
-			cfg.Listen = *listen
-		case "store":
-			cfg.Store = *storeURL
-		case "mask-numbers":
-			cfg.MaskNumbers = *mask
-		case "keep-rtp":
-			cfg.KeepRTP = *keepRTP
-		case "retention":
-			cfg.Retention = *retention
-		}
-	})
-	if err := cfg.Validate(); err != nil {
+	cfg, err := parseServeConfig(args, stderr)
+	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return serve(ctx, cfg, &lockedWriter{w: stdout}, slog.New(slog.NewTextHandler(stderr, nil)))
+}
+
+// serve wires the components cfg (validated) describes and runs them until ctx ends or
+// one fails. Each runs in the errgroup g under gctx and has a stop path:
+//
+//	web server         srv.Serve; stopped by srv.Shutdown when gctx ends
+//	file replay        ingestFiles; checks gctx every 4096 packets, returns when done
+//	live correlation   ingestLive; returns when gctx ends (the calls still open end
+//	                   capture_end)
+//	live sources       HEP listener and interface readers (their own goroutines, see
+//	                   package capture); closed when gctx ends
+//	retention          store.RetentionLoop; returns when gctx ends
+//
+// The store writer (its own goroutine, package store) outlives the group: it is closed,
+// flushing what is queued, after every producer has stopped.
+func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	live, err := newLiveCalls(reg)
+	if err != nil {
+		return err
+	}
+	ccfg := correlate.DefaultConfig()
+	ccfg.KeepMessages = true
+	ccfg.KeepRTP = cfg.KeepRTP
+	if err := ccfg.Validate(); err != nil {
+		return err
+	}
 
 	// Live sources first: a taken port or a missing interface fails before anything is
 	// created.
-	if *filter != "" && len(ifaces) == 0 {
-		return errors.New("serve --filter applies to live capture: give -i IFACE")
-	}
 	var hepIn *capture.HEPListener
-	if *hepAddr != "" {
-		var err error
-		if hepIn, err = capture.ListenHEP(*hepAddr, capture.HEPConfig{}); err != nil {
+	if cfg.HEP != "" {
+		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer hepIn.Close()
 	}
 	var capIn *capture.Live
-	if len(ifaces) > 0 {
-		var err error
-		if capIn, err = capture.OpenLive(ifaces, capture.LiveConfig{Filter: *filter}); err != nil {
+	if len(cfg.Interfaces) > 0 {
+		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer capIn.Close()
 	}
 
-	st, err := openStore(ctx, cfg.Store)
+	st, err := engine.Open(ctx, cfg.Store) // migrated
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	live := &liveCalls{}
-	if err := live.registerMetrics(reg); err != nil {
+	// Pipeline: sources → decode → correlate → store.Writer. The writer never blocks the
+	// correlator: beyond its bounded queue it spools to disk. It is closed last (below).
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
+	if err != nil {
 		return err
 	}
+	closeWriter := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := wr.Close(cctx); err != nil {
+			return fmt.Errorf("store writer: %w", err)
+		}
+		return nil
+	}
+
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
 	handler := web.New(wcfg, st, live, reg)
-
-	if hepIn != nil {
-		if err := registerHEPMetrics(reg, hepIn); err != nil {
-			return err
-		}
-	}
-	if capIn != nil {
-		if err := registerLiveMetrics(reg, capIn); err != nil {
-			return err
-		}
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return errors.Join(fmt.Errorf("listen: %w", err), closeWriter())
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "callscope: serving %s (store %s)\n", url, cfg.Store)
@@ -281,7 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "callscope: HEP input on %s (UDP and TCP)\n", hepIn.Addr())
 	}
 	if capIn != nil {
-		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(ifaces, ", "))
+		fmt.Fprintf(stdout, "callscope: capturing on %s\n", strings.Join(cfg.Interfaces, ", "))
 	}
 	srv, err := web.NewServer(handler, web.ServerConfig{TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey})
 	if err != nil {
@@ -303,33 +144,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return srv.Shutdown(sctx)
 	})
 
-	// Pipeline: files → decode → correlate → store.Writer. The writer never blocks the
-	// correlator: beyond its bounded queue it spools to disk.
-	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: spoolDir(cfg.Store), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
-	if err != nil {
-		return err
-	}
-	ccfg := correlate.DefaultConfig()
-	ccfg.KeepMessages = true
-	ccfg.KeepRTP = cfg.KeepRTP
-	if err := ccfg.Validate(); err != nil {
-		return err
-	}
-	g.Go(func() error {
-		if len(files) == 0 {
+	if len(cfg.Files) > 0 {
+		g.Go(func() error {
+			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live)
+			if err != nil && gctx.Err() == nil {
+				// A damaged file ends its ingestion; what was read before is served.
+				log.Warn("capture file error", "err", err)
+			}
+			if ferr := wr.Flush(gctx); ferr != nil && gctx.Err() == nil {
+				log.Warn("store flush after ingest", "err", ferr)
+			}
+			fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(cfg.Files))
 			return nil
-		}
-		n, err := ingestFiles(gctx, files, ccfg, wr, live)
-		if err != nil && gctx.Err() == nil {
-			// A damaged file ends its ingestion; what was read before is served.
-			log.Warn("capture file error", "err", err)
-		}
-		if ferr := wr.Flush(gctx); ferr != nil && gctx.Err() == nil {
-			log.Warn("store flush after ingest", "err", ferr)
-		}
-		fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(files))
-		return nil
-	})
+		})
+	}
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
@@ -337,28 +165,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
 			return nil
 		})
-	}
-	if cfg.retention > 0 {
 		g.Go(func() error {
-			retentionLoop(gctx, st, cfg.retention, log)
+			<-gctx.Done()
+			if hepIn != nil {
+				hepIn.Close()
+			}
+			if capIn != nil {
+				capIn.Close()
+			}
 			return nil
 		})
 	}
-	if *open {
+	if cfg.retention > 0 {
+		g.Go(func() error {
+			return store.RetentionLoop(gctx, st, store.RetentionConfig{Keep: cfg.retention, Logger: log})
+		})
+	}
+	if cfg.Open {
 		openBrowser(url)
 	}
-	err = g.Wait()
-	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if cerr := wr.Close(cctx); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("store writer: %w", cerr))
-	}
+	err = errors.Join(g.Wait(), closeWriter())
 	fmt.Fprintf(stdout, "callscope: stopped\n")
 	return err
 }
-
-// liveSnapshotMax caps the in-progress calls published to the dashboard.
-const liveSnapshotMax = 500
 
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
@@ -392,35 +221,6 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	}
 	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)
-}
-
-func retentionLoop(ctx context.Context, st store.Store, keep time.Duration, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		var newest time.Time
-		if p, err := st.SearchCalls(ctx, store.CallQuery{Limit: 1}); err == nil && len(p.Calls) > 0 {
-			newest = time.Unix(0, int64(p.Calls[0].Start))
-		}
-		if err := st.DropBefore(ctx, retentionCutoff(time.Now(), newest, keep)); err != nil && ctx.Err() == nil {
-			log.Warn("retention failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// retentionCutoff is the time before which stored days are dropped: keep before now, or
-// keep before the newest stored call when that is older (a capture file replayed from the
-// past keeps its last `keep` of calls instead of losing them all at once).
-func retentionCutoff(now, newest time.Time, keep time.Duration) time.Time {
-	if !newest.IsZero() && newest.Before(now) {
-		return newest.Add(-keep)
-	}
-	return now.Add(-keep)
 }
 
 func openBrowser(url string) {

@@ -134,16 +134,9 @@ func TestServeIngestsAndStops(t *testing.T) {
 	}
 }
 
-func TestServeFlagsAndConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good := write("good.yaml", "listen: 0.0.0.0:0\nusers:\n  - name: alice\n    password_bcrypt: $2a$04$0oFkbrh0bWoQTm96yUYsX.wM1iStwnW4FbhT6wpiwzl3XOUexRmte\n    role: viewer\n")
+// TestServeFlags: mistakes on the command line (the file's are config_test.go's) fail
+// before anything starts, naming what is wrong.
+func TestServeFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -156,9 +149,6 @@ func TestServeFlagsAndConfig(t *testing.T) {
 		{"retention", []string{"--retention", "forever"}, "retention"},
 		{"store", []string{"--store", "mysql://x"}, "store"},
 		{"open listen without users", []string{"--listen", "0.0.0.0:0"}, "login is required"},
-		{"unknown key", []string{"--config", write("bad.yaml", "listen: 127.0.0.1:0\ncolour: red\n")}, "colour"},
-		{"bad hash", []string{"--config", write("bad.json", `{"users":[{"name":"a","password_bcrypt":"plain","role":"viewer"}]}`)}, "bcrypt"},
-		{"bad role", []string{"--config", write("role.json", `{"tokens":[{"name":"a","sha256":"`+strings.Repeat("ab", 32)+`","role":"god"}]}`)}, "role"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
@@ -166,16 +156,6 @@ func TestServeFlagsAndConfig(t *testing.T) {
 				t.Fatalf("err %v, want it to mention %q", err, tc.want)
 			}
 		})
-	}
-	cfg := defaultServeConfig()
-	if err := loadConfigFile(good, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("good config: %v", err)
-	}
-	if wc := cfg.webConfig(); !wc.RequireLogin || len(wc.Users) != 1 {
-		t.Fatalf("web config from a non-loopback listen: %+v", wc)
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:80": true, "[::1]:80": true, "localhost:1": true, "0.0.0.0:80": false, ":80": false, "10.1.2.3:80": false} {
 		if isLoopback(addr) != want {
@@ -301,27 +281,4 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	other := tsharkSIP(t, exported, "rtp || rtcp")
 	t.Logf("exported %d SIP and %d RTP/RTCP packets", len(got), len(other))
-}
-
-func TestRetentionCutoff(t *testing.T) {
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	keep := 30 * 24 * time.Hour
-	cases := []struct {
-		name   string
-		newest time.Time
-		want   time.Time
-	}{
-		{"empty store: from now", time.Time{}, now.Add(-keep)},
-		{"live data: from its newest call, about now", now.Add(-time.Minute), now.Add(-time.Minute).Add(-keep)},
-		{"a capture from 2008: from its newest call", time.Date(2008, 12, 5, 9, 0, 0, 0, time.UTC),
-			time.Date(2008, 12, 5, 9, 0, 0, 0, time.UTC).Add(-keep)},
-		{"clock skew into the future: from now", now.Add(time.Hour), now.Add(-keep)},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := retentionCutoff(now, tc.newest, keep); !got.Equal(tc.want) {
-				t.Errorf("cutoff %v, want %v", got, tc.want)
-			}
-		})
-	}
 }
