@@ -283,7 +283,7 @@ func (e *Engine) advance(t int64) {
 	if (e.now-e.next)/e.iv > 10000 { // a jump in time: evaluate only the newest boundary
 		e.next = e.now / e.iv * e.iv
 	}
-	for e.next <= e.now {
+	for e.next < e.now { // a boundary is evaluated once time has passed it: calls at the boundary are in
 		e.evaluate(e.next)
 		e.next += e.iv
 	}
