@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callscope/callscope/callmetrics"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/store"
@@ -118,6 +119,17 @@ func (d decodeErrors) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range sum {
 		ch <- prometheus.MustNewConstMetric(decodeErrorsDesc, prometheus.CounterValue, float64(n), reason)
 	}
+}
+
+// activeCalls is callscope_calls_active: the calls in the correlators' tables.
+func (l *liveCalls) activeCalls() float64 {
+	n := 0
+	for _, src := range l.sources() {
+		if c := src.cor.Load(); c != nil {
+			n += c.ActiveCalls
+		}
+	}
+	return float64(n)
 }
 
 func (l *liveCalls) ActiveCalls() []correlate.Call {
@@ -246,6 +258,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
+	// Call metrics and built-in alerting (alerting.go): one engine per ingest source.
+	cm, err := callmetrics.New(reg, live.activeCalls)
+	if err != nil {
+		return err
+	}
+	al, err := newAlerting(&cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	if !cfg.Alerts.Disabled {
+		wcfg.Alerts = al.active
+	}
 	handler := web.New(wcfg, st, live, reg)
 
 	if hepIn != nil {
@@ -273,6 +299,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { al.storeLoop(gctx, st); return nil })
+	g.Go(func() error { return al.notifier.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -302,7 +330,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(files) == 0 {
 			return nil
 		}
-		n, err := ingestFiles(gctx, files, ccfg, wr, live)
+		n, err := ingestFiles(gctx, files, ccfg, wr, live, fileHooks)
 		if err != nil && gctx.Err() == nil {
 			// A damaged file ends its ingestion; what was read before is served.
 			log.Warn("capture file error", "err", err)
@@ -316,7 +344,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
-			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live)
+			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live, liveHooks)
 			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
 			return nil
 		})
@@ -345,15 +373,16 @@ const liveSnapshotMax = 500
 
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
-func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls) (int, error) {
+func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls, hooks *callHooks) (int, error) {
 	n := 0
 	// B2BUA legs arrive linked: the correlator links legs while both are in its table.
 	cor := correlate.New(ccfg, correlate.Output{
 		Call: func(r *correlate.Record) {
 			n++
+			hooks.call(r)
 			wr.Write(r)
 		},
-		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
 	})
 	pl, err := openPipeline(files, decode.DefaultConfig(), cor)
 	if err != nil {
@@ -372,6 +401,9 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	live.publishFiles(pl, false)
 	if err != nil {
 		return n, err
+	}
+	if hooks.engine != nil {
+		hooks.engine.Advance(pl.src.Stats().Last) // the capture's end closes the last window, as in analyze
 	}
 	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)
