@@ -90,6 +90,10 @@ type Config struct {
 	Rules []Rule `json:"rules" yaml:"rules"`
 	// EvalInterval is how often, in packet time, rules are evaluated (default 10s).
 	EvalInterval Duration `json:"eval_interval" yaml:"eval_interval"`
+	// Settle is how long after a boundary it is evaluated (default 12s): the correlator
+	// reports a call up to its linger (10 s) after the call ended, and a window must hold
+	// the calls that ended in it.
+	Settle Duration `json:"settle" yaml:"settle"`
 	// MaxSamples bounds the calls kept per peer group for windows (default 50000);
 	// older ones are evicted and counted.
 	MaxSamples int `json:"max_samples" yaml:"max_samples"`
@@ -139,6 +143,9 @@ func (c *Config) Defaults() {
 	if c.EvalInterval == 0 {
 		c.EvalInterval = Duration(10 * time.Second)
 	}
+	if c.Settle == 0 {
+		c.Settle = Duration(12 * time.Second)
+	}
 	if c.MaxSamples == 0 {
 		c.MaxSamples = 50000
 	}
@@ -167,6 +174,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.EvalInterval < Duration(time.Second) {
 		errs = append(errs, fmt.Errorf("alerts.eval_interval %v: want at least 1s", time.Duration(c.EvalInterval)))
+	}
+	if c.Settle < 0 || c.Settle > Duration(10*time.Minute) {
+		errs = append(errs, fmt.Errorf("alerts.settle %v: want 0 to 10m", time.Duration(c.Settle)))
 	}
 	if c.MaxSamples < 100 || c.MaxSamples > 10_000_000 {
 		errs = append(errs, fmt.Errorf("alerts.max_samples %d: want 100 to 10000000", c.MaxSamples))

@@ -5,9 +5,9 @@
 //
 // Time: the engine's clock is the newest call time it has seen (a call's end, or its
 // start when it has none) or a time given to Advance. Rules are evaluated at every
-// multiple of Config.EvalInterval that the clock passes, over the calls of
-// (boundary-window, boundary], so a replayed capture raises the same alerts at the same
-// packet times.
+// multiple b of Config.EvalInterval, over the calls that ended in (b-window, b], once the
+// clock is Config.Settle past b (calls are reported after they end), so a replayed
+// capture raises the same alerts at the same packet times as the live traffic did.
 //
 // States: inactive → pending (the condition holds) → firing (it held for `for`) →
 // resolved (the value came back past the threshold by the rule's hysteresis, or the
@@ -230,13 +230,19 @@ func (e *Engine) Observe(c *correlate.Call) {
 }
 
 // Advance moves the clock to t (packet time, Unix ns) and evaluates the boundaries it
-// passes. Live input calls it while traffic pauses; offline, after the last packet.
+// passes by Config.Settle. Live input calls it while traffic pauses.
 func (e *Engine) Advance(t int64) {
 	e.mu.Lock()
 	e.advance(t)
 	evs := e.takeEvents()
 	e.mu.Unlock()
 	e.emit(evs)
+}
+
+// Flush evaluates every boundary up to t, the end of the input (a capture's last
+// packet): nothing more will be reported.
+func (e *Engine) Flush(t int64) {
+	e.Advance(t + int64(e.cfg.Settle) + 1)
 }
 
 func (e *Engine) takeEvents() []store.AlertEvent {
@@ -281,14 +287,17 @@ func (e *Engine) advance(t int64) {
 		return
 	}
 	if (e.now-e.next)/e.iv > 10000 { // a jump in time: evaluate only the newest boundary
-		e.next = e.now / e.iv * e.iv
+		e.next = (e.now - int64(e.cfg.Settle)) / e.iv * e.iv
 	}
-	for e.next < e.now { // a boundary is evaluated once time has passed it: calls at the boundary are in
+	// A boundary is evaluated once the clock is Settle past it, so the calls that ended
+	// in its window have been reported.
+	settle := int64(e.cfg.Settle)
+	for e.next+settle < e.now {
 		e.evaluate(e.next)
 		e.next += e.iv
 	}
 	for _, sc := range e.order {
-		sc.evictBefore(e.now - e.maxWin - e.iv)
+		sc.evictBefore(e.now - settle - e.maxWin - e.iv)
 	}
 }
 

@@ -53,7 +53,7 @@ func TestEngineASR(t *testing.T) {
 			}
 		}
 	}
-	e.Advance(int64(sec(301)))
+	e.Flush(int64(sec(300)))
 	want := []struct {
 		state string
 		at    int

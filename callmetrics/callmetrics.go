@@ -10,6 +10,8 @@
 package callmetrics
 
 import (
+	"slices"
+
 	"github.com/callscope/callscope/correlate"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -115,6 +117,23 @@ func New(reg prometheus.Registerer, active func() float64) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Init creates the call and INVITE response series of every peer group (and other) at
+// zero, so Prometheus's rate() sees a group's first calls instead of a series that
+// appears already at 1.
+func (m *Metrics) Init(peers []string) {
+	for _, p := range append(slices.Clone(peers), "other") {
+		for _, st := range correlate.States {
+			if st != correlate.StateInProgress {
+				m.calls.WithLabelValues(p, string(st))
+			}
+		}
+		m.calls.WithLabelValues(p, OutcomeRejected)
+		for _, cl := range classes[1:] {
+			m.responses.WithLabelValues(p, "INVITE", cl)
+		}
+	}
 }
 
 // methods bounds the method label; anything else is "other".

@@ -86,7 +86,12 @@ func New(groups []Group) (*Classifier, error) {
 }
 
 // Names lists the configured groups in config order (Other not included).
-func (c *Classifier) Names() []string { return c.names }
+func (c *Classifier) Names() []string {
+	if c == nil {
+		return nil
+	}
+	return c.names
+}
 
 // Of returns the group of a, or "" when a is in none.
 func (c *Classifier) Of(a netip.Addr) string {

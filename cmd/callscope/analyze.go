@@ -121,7 +121,7 @@ func analyzeFilesWith(ctx context.Context, files []string, dcfg decode.Config, c
 	}
 	st := pl.src.Stats()
 	if hooks.engine != nil {
-		hooks.engine.Advance(st.Last) // the capture's end closes the last window
+		hooks.engine.Flush(st.Last) // the capture's end closes the last window
 	}
 	rep.Capture.Packets, rep.Capture.Bytes = st.Packets, st.Bytes
 	rep.Capture.First, rep.Capture.Last = correlate.Time(st.First), correlate.Time(st.Last)

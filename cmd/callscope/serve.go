@@ -263,6 +263,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	cm.Init(cfg.peers.Names())
 	al, err := newAlerting(&cfg, reg, log)
 	if err != nil {
 		return err
@@ -403,7 +404,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 		return n, err
 	}
 	if hooks.engine != nil {
-		hooks.engine.Advance(pl.src.Stats().Last) // the capture's end closes the last window, as in analyze
+		hooks.engine.Flush(pl.src.Stats().Last) // the capture's end closes the last window, as in analyze
 	}
 	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)
