@@ -351,3 +351,67 @@ scrape_configs: [{job_name: callscope, static_configs: [{targets: ["%s"]}]}]
 		t.Errorf("stored history for bad: %v", api.History)
 	}
 }
+
+// TestAnalyzeAlerts: `analyze --alerts CONFIG --json` on the degrading-peer capture.
+// Expected from the scenario, worked by hand: call i of each group starts at i*0.25 s and
+// ends ~0.1 s (503) or ~0.4 s (answered) later, so a 5 s window holds 20 calls of "bad".
+// Its 503s are the calls from 8 s with i%10 < 7. Boundary 9 s: 503s i=32..35, 4 of 20 =
+// 20 %, not above 20. Boundary 10 s: i=32..36, 5 of 20 = 25 % → pending at 10 s, firing
+// after `for: 2s` at 12 s. Boundary 26 s: (21, 26] holds 503s i=84..86 of 19 calls,
+// 15.8 %, not yet back to 20-5 % (hysteresis); boundary 27 s: (22, 27] has none →
+// resolved at 27 s. "good" never changes state.
+func TestAnalyzeAlerts(t *testing.T) {
+	sc := degradeScenario()
+	path := filepath.Join(t.TempDir(), "degrade.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfgPath := filepath.Join(t.TempDir(), "callscope.yml")
+	os.WriteFile(cfgPath, []byte(`peers:
+  - {name: good, cidrs: [192.0.2.0/24]}
+  - {name: bad, cidrs: [198.51.100.0/24]}
+alerts:
+  eval_interval: 1s
+  rules:
+    - {name: ServerErrors, metric: 5xx_ratio, op: above, threshold: 20, window: 5s, per_peer: true, min_calls: 5, for: 2s, severity: critical, hysteresis: 5}
+`), 0o644)
+	var out bytes.Buffer
+	if err := runAnalyze(context.Background(), []string{"--alerts", cfgPath, "--json", "-r", path}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rep AlertReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	n := len(sc.Calls) / 2
+	if rep.Peers["good"] != n || rep.Peers["bad"] != n {
+		t.Errorf("peers %v, want %d each", rep.Peers, n)
+	}
+	start := sc.Start
+	want := []struct {
+		state string
+		at    time.Duration
+	}{{"pending", 10 * time.Second}, {"firing", 12 * time.Second}, {"resolved", 27 * time.Second}}
+	if len(rep.Changes) != len(want) {
+		t.Fatalf("changes %+v, want %v", rep.Changes, want)
+	}
+	for i, w := range want {
+		c := rep.Changes[i]
+		if c.State != w.state || c.Peer != "bad" || time.Unix(0, int64(c.At)).Sub(start) != w.at {
+			t.Errorf("change %d: %s %s at +%v, want %s bad at +%v", i, c.State, c.Peer, time.Unix(0, int64(c.At)).Sub(start), w.state, w.at)
+		}
+	}
+	// Replaying gives the same changes at the same packet times.
+	var again bytes.Buffer
+	if err := runAnalyze(context.Background(), []string{"--alerts", cfgPath, "--json", "-r", path}, &again, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), again.Bytes()) {
+		t.Error("a second replay gave different output")
+	}
+}

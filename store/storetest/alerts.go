@@ -14,7 +14,9 @@ import (
 func testAlerts(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	base := time.Date(2024, 3, 1, 10, 0, 0, 123456789, time.UTC)
-	at := func(sec int) correlate.Time { return correlate.Time(base.Add(time.Duration(sec) * time.Second).UnixNano()) }
+	at := func(sec int) correlate.Time {
+		return correlate.Time(base.Add(time.Duration(sec) * time.Second).UnixNano())
+	}
 	evs := []store.AlertEvent{
 		{Rule: "ASRLow", Peer: "carrier-a", Severity: "critical", State: "pending", Metric: "asr", Op: "below",
 			Value: 33.333, Threshold: 50, Calls: 12, At: at(100), Since: at(100), WindowStart: at(40), Summary: "ASR of carrier-a is 33.33 %"},
