@@ -240,9 +240,17 @@ func (e *Engine) Advance(t int64) {
 }
 
 // Flush evaluates every boundary up to t, the end of the input (a capture's last
-// packet): nothing more will be reported.
+// packet), without waiting for Settle: every call has been reported. Boundaries after t
+// are not evaluated, so an alert firing at the end of a capture stays firing.
 func (e *Engine) Flush(t int64) {
-	e.Advance(t + int64(e.cfg.Settle) + 1)
+	e.mu.Lock()
+	settle := e.cfg.Settle
+	e.cfg.Settle = 0
+	e.advance(t + 1)
+	e.cfg.Settle = settle
+	evs := e.takeEvents()
+	e.mu.Unlock()
+	e.emit(evs)
 }
 
 func (e *Engine) takeEvents() []store.AlertEvent {

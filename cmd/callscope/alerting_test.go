@@ -24,6 +24,7 @@ import (
 	"github.com/callscope/callscope/decode/hep"
 	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
+	"github.com/chromedp/chromedp"
 )
 
 // Phases of the degrading-peer traffic, in seconds from its start: both peer groups
@@ -413,5 +414,81 @@ alerts:
 	}
 	if !bytes.Equal(out.Bytes(), again.Bytes()) {
 		t.Error("a second replay gave different output")
+	}
+}
+
+// TestAlertsPageInChromium: serve replays the degrading-peer capture with a rule whose
+// 30 s window still holds the bad phase when the capture ends, so the alert is firing.
+// The Alerts page must list it (peer bad, critical), the banner must show, and the
+// alert's link must open the call search showing exactly the calls that caused it: the
+// scenario's 40 calls answered 503 by "bad" (i = 32..36 and 40..46, 50..56, ..., 80..86).
+func TestAlertsPageInChromium(t *testing.T) {
+	chrome := "/usr/bin/chromium"
+	if _, err := os.Stat(chrome); err != nil {
+		testutil.Missing(t, "chromium")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "degrade.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := degradeScenario()
+	if _, err := sc.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfgPath := filepath.Join(dir, "callscope.yml")
+	os.WriteFile(cfgPath, []byte(`peers:
+  - {name: good, cidrs: [192.0.2.0/24]}
+  - {name: bad, cidrs: [198.51.100.0/24]}
+alerts:
+  eval_interval: 1s
+  rules:
+    - {name: ServerErrors, metric: 5xx_ratio, op: above, threshold: 20, window: 30s, per_peer: true, min_calls: 5, for: 2s, severity: critical}
+`), 0o644)
+	s := startServe(t, "-r", path, "--config", cfgPath)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer acancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer tcancel()
+	var peer, sev, state, banner string
+	var polled bool
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/alerts"),
+		chromedp.WaitVisible(`#alerts-active tbody tr`),
+		chromedp.AttributeValue(`#alerts-active tbody tr`, "data-peer", &peer, nil),
+		chromedp.Text(`#alerts-active tbody tr td:nth-child(1)`, &sev),
+		chromedp.Text(`#alerts-active tbody tr td:nth-child(2)`, &state),
+		chromedp.WaitVisible(`#alert-banner`),
+		chromedp.Text(`#alert-banner`, &banner),
+		chromedp.Click(`#alerts-active tbody tr a.alert-calls`),
+		chromedp.Poll(`location.hash.startsWith('#/calls') && document.querySelectorAll('table.calls tbody tr.row').length > 0`, &polled),
+	)
+	if err != nil {
+		t.Fatalf("alerts page: %v", err)
+	}
+	if peer != "bad" || sev != "critical" || state != "firing" || !strings.Contains(banner, "ServerErrors (bad)") {
+		t.Errorf("alerts page shows peer %q severity %q state %q, banner %q", peer, sev, state, banner)
+	}
+	var codes []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`[...document.querySelectorAll('table.calls tbody tr.row')].map(r => r.children[5].textContent)`, &codes)); err != nil {
+		t.Fatal(err)
+	}
+	n503 := 0
+	for _, c := range codes {
+		if c == "503" {
+			n503++
+		}
+	}
+	if len(codes) != 40 || n503 != 40 {
+		t.Errorf("the alert's link shows %d calls (%d with 503), want the 40 503s of bad", len(codes), n503)
 	}
 }
