@@ -111,13 +111,13 @@ const DefaultRunbook = "https://github.com/callscope/callscope/blob/main/docs/al
 func DefaultRules() []Rule {
 	m := func(d time.Duration) Duration { return Duration(d) }
 	return []Rule{
-		{Name: "CallscopeASRLow", Metric: MetricASR, Op: "below", Threshold: 40, Window: m(15 * time.Minute), PerPeer: true,
+		{Name: "CallscopeASRDrop", Metric: MetricASR, Op: "below", Threshold: 40, Window: m(15 * time.Minute), PerPeer: true,
 			MinCalls: 20, For: m(2 * time.Minute), Severity: "warning", Hysteresis: 5,
 			Summary: "ASR of {{peer}} is {{value}} % (below {{threshold}} %)"},
-		{Name: "CallscopeNERLow", Metric: MetricNER, Op: "below", Threshold: 90, Window: m(15 * time.Minute), PerPeer: true,
+		{Name: "CallscopeNERDrop", Metric: MetricNER, Op: "below", Threshold: 90, Window: m(15 * time.Minute), PerPeer: true,
 			MinCalls: 20, For: m(2 * time.Minute), Severity: "critical", Hysteresis: 3,
 			Summary: "NER of {{peer}} is {{value}} % (below {{threshold}} %): the network is failing calls"},
-		{Name: "CallscopeServerErrors", Metric: MetricServerError, Op: "above", Threshold: 10, Window: m(5 * time.Minute), PerPeer: true,
+		{Name: "CallscopeSIP5xxBurst", Metric: MetricServerError, Op: "above", Threshold: 10, Window: m(5 * time.Minute), PerPeer: true,
 			MinCalls: 10, For: m(1 * time.Minute), Severity: "critical", Hysteresis: 3,
 			Summary: "{{value}} % of calls to {{peer}} end with a 5xx (above {{threshold}} %)"},
 		{Name: "CallscopeMOSLow", Metric: MetricMOSP50, Op: "below", Threshold: 3.6, Window: m(5 * time.Minute), PerPeer: true,

@@ -13,6 +13,8 @@ command -v sngrep >/dev/null || need+=(sngrep)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
 command -v chromium >/dev/null || need+=(chromium)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing: ${need[*]}"
