@@ -492,3 +492,39 @@ alerts:
 		t.Errorf("the alert's link shows %d calls (%d with 503), want the 40 503s of bad", len(codes), n503)
 	}
 }
+
+// TestAlertingConfig: the fixtures under testdata/config load and validate (good) or are
+// refused naming the key at fault (bad).
+func TestAlertingConfig(t *testing.T) {
+	for _, name := range []string{"alerting-good.yaml", "alerting-good.json"} {
+		cfg := defaultServeConfig()
+		if err := loadConfigFile(filepath.Join("testdata", "config", name), &cfg); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if name == "alerting-good.yaml" {
+			r := cfg.Alerts.Rules
+			if len(r) != 2 || time.Duration(r[0].Window) != 10*time.Minute || time.Duration(r[0].For) != 3*time.Minute || r[1].Severity != "warning" ||
+				*cfg.Notify.Retries != 0 || cfg.peers.Classify("10.0.0.1:5060", "198.51.100.7:5060") != "carrier-b" {
+				t.Errorf("%s parsed as %+v / %+v", name, r, cfg.Notify)
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		"bad-peer-name.yaml": "reserved", "bad-peer-cidr.yaml": "cidr", "bad-rule-metric.yaml": "metric",
+		"bad-rule-op.yaml": "op", "bad-rule-window.yaml": "duration", "bad-notify-url.yaml": "notify.alertmanager",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := defaultServeConfig()
+			err := loadConfigFile(filepath.Join("testdata", "config", name), &cfg)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err %v, want it to mention %q", err, want)
+			}
+		})
+	}
+}
