@@ -63,6 +63,7 @@ type Call struct {
 	Caller        string   `json:"caller"`
 	Callee        string   `json:"callee"`
 	Transport     string   `json:"transport"`
+	Peer          string   `json:"peer"` // peer group of the far end (package peers), set by cmd
 	State         string   `json:"state"`
 	FinalCode     int      `json:"final_code"`
 	FinalReason   string   `json:"final_reason"`

@@ -55,6 +55,11 @@ type Store interface {
 	Top(ctx context.Context, q TopQuery) ([]TopRow, error)
 	// Registrations returns REGISTER flows in a time range, newest first.
 	Registrations(ctx context.Context, q RegQuery) ([]correlate.Registration, error)
+	// WriteAlertEvents stores built-in alert state changes (idempotent by at, rule,
+	// peer and state).
+	WriteAlertEvents(ctx context.Context, evs []AlertEvent) error
+	// AlertEvents returns stored alert state changes matching q, newest first.
+	AlertEvents(ctx context.Context, q AlertQuery) ([]AlertEvent, error)
 	// DropBefore deletes every day wholly before t (retention): partitions in ClickHouse,
 	// deletes plus checkpoint in DuckDB.
 	DropBefore(ctx context.Context, t time.Time) error

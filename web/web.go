@@ -76,6 +76,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock for sessions (tests); time.Now when nil.
 	Now func() time.Time
+	// Alerts returns the built-in alerts pending or firing now (GET /api/v1/alerts);
+	// nil when built-in alerting is off. Safe for concurrent use.
+	Alerts func() []store.AlertEvent
 }
 
 type metrics struct {
@@ -192,6 +195,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/stats", s.stats)
 	api.GET("/top", s.top)
 	api.GET("/registrations", s.registrations)
+	api.GET("/alerts", s.alerts) // alerts.go
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })
 	return r
 }

@@ -55,6 +55,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&ccfg.MediaStopBeforeBye, "media-stop-before-bye", ccfg.MediaStopBeforeBye, "flag a call dropped when media stopped this long before the BYE")
 	interval := fs.Duration("interval", time.Duration(ccfg.Quality.Interval), "quality interval length")
 	fs.Float64Var(&ccfg.Quality.JitterBufferMs, "jitter-buffer", ccfg.Quality.JitterBufferMs, "simulated fixed jitter buffer depth in ms (E-model late discards and delay)")
+	alertsConfig := fs.String("alerts", "", "config file (as for serve): print the alerts its peers and alert rules raise on the capture instead of calls")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -66,6 +67,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ccfg.Quality.Interval = int64(*interval)
 	if err := ccfg.Validate(); err != nil {
 		return err
+	}
+	if *alertsConfig != "" {
+		return analyzeAlerts(ctx, files, *alertsConfig, ccfg, *asJSON, stdout)
 	}
 	rep, err := analyzeFiles(ctx, files, decode.DefaultConfig(), ccfg)
 	if rep == nil {
@@ -87,6 +91,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // everything read; err reports damaged files (the report still holds all packets before
 // the damage).
 func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config) (*Report, error) {
+	return analyzeFilesWith(ctx, files, dcfg, ccfg, &callHooks{})
+}
+
+// analyzeFilesWith is analyzeFiles with hooks on every finished call (peer group, call
+// metrics, alert engine; see alerting.go).
+func analyzeFilesWith(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config, hooks *callHooks) (*Report, error) {
 	rep := &Report{
 		Capture:       CaptureInfo{Files: files, FileErrors: []string{}},
 		Calls:         []correlate.Call{},
@@ -102,9 +112,12 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 	}
 	var recs []*correlate.Record
 	cor := correlate.New(ccfg, correlate.Output{
-		Call:         func(r *correlate.Record) { recs = append(recs, r); sec.Call(r) },
-		Orphan:       func(s *correlate.Stream) { rep.OrphanStreams = append(rep.OrphanStreams, *s) },
-		Registration: func(r *correlate.Registration) { rep.Registrations = append(rep.Registrations, *r) },
+		Call:   func(r *correlate.Record) { hooks.call(r); recs = append(recs, r); sec.Call(r) },
+		Orphan: func(s *correlate.Stream) { rep.OrphanStreams = append(rep.OrphanStreams, *s) },
+		Registration: func(r *correlate.Registration) {
+			hooks.registration(r)
+			rep.Registrations = append(rep.Registrations, *r)
+		},
 	})
 	pl, err := openPipeline(files, dcfg, cor)
 	if err != nil {
@@ -121,6 +134,9 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 		rep.Calls = append(rep.Calls, r.Call)
 	}
 	st := pl.src.Stats()
+	if hooks.engine != nil {
+		hooks.engine.Flush(st.Last) // the capture's end closes the last window
+	}
 	rep.Capture.Packets, rep.Capture.Bytes = st.Packets, st.Bytes
 	rep.Capture.First, rep.Capture.Last = correlate.Time(st.First), correlate.Time(st.Last)
 	rep.Capture.DecodeErrors = pl.dec.Errors().Map()

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/callscope/callscope/alert"
+	"github.com/callscope/callscope/callmetrics"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/internal/gen"
+	"github.com/callscope/callscope/peers"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var (
@@ -64,4 +69,73 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 	b.ReportMetric(float64(pkts)*float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts)/float64(b.N), "ns/pkt")
+}
+
+// BenchmarkAnalyzeAlerting is BenchmarkAnalyze with everything serve does per finished
+// call besides storing it: peer classification (10 groups), the call metrics and the
+// built-in alert engine with the default rules. Compare with BenchmarkAnalyze.
+func BenchmarkAnalyzeAlerting(b *testing.B) {
+	path, pkts := loadCapture(b)
+	st, _ := os.Stat(path)
+	b.SetBytes(st.Size())
+	var groups []peers.Group
+	for i := range 10 {
+		groups = append(groups, peers.Group{Name: fmt.Sprintf("g%d", i), CIDRs: []string{fmt.Sprintf("10.20.%d.0/24", i)}})
+	}
+	cls, err := peers.New(groups)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var acfg alert.Config
+	if err := acfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cm, err := callmetrics.New(prometheus.NewRegistry(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hooks := &callHooks{peers: cls, metrics: cm, engine: alert.New(acfg, nil, nil)}
+		rep, err := analyzeFilesWith(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), hooks)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Calls) != 500 {
+			b.Fatalf("%d calls", len(rep.Calls))
+		}
+	}
+	b.ReportMetric(float64(pkts)*float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts)/float64(b.N), "ns/pkt")
+}
+
+// BenchmarkCallHooks isolates what BenchmarkAnalyzeAlerting adds: the hooks over the
+// 500 finished calls of the load capture (one op = 500 calls), so the overhead can be
+// read against BenchmarkAnalyze's ns/op without the noise of a shared machine.
+func BenchmarkCallHooks(b *testing.B) {
+	path, _ := loadCapture(b)
+	rep, err := analyzeFiles(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cls, _ := peers.New([]peers.Group{{Name: "g0", CIDRs: []string{"10.20.0.0/24"}}, {Name: "g1", CIDRs: []string{"10.20.1.0/24"}}})
+	var acfg alert.Config
+	if err := acfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	cm, _ := callmetrics.New(prometheus.NewRegistry(), nil)
+	recs := make([]correlate.Record, len(rep.Calls))
+	for i := range rep.Calls {
+		recs[i].Call = rep.Calls[i]
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		hooks := &callHooks{peers: cls, metrics: cm, engine: alert.New(acfg, nil, nil)}
+		for j := range recs {
+			hooks.call(&recs[j])
+		}
+		hooks.engine.Flush(int64(recs[len(recs)-1].Call.End))
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callscope/callscope/alert"
+	"github.com/callscope/callscope/peers"
 	"github.com/callscope/callscope/security"
 	"github.com/callscope/callscope/store/engine"
 	"github.com/callscope/callscope/web"
@@ -57,9 +59,15 @@ type serveConfig struct {
 	TLSCert       string `json:"tls_cert" yaml:"tls_cert"`
 	TLSKey        string `json:"tls_key" yaml:"tls_key"`
 	SecureCookies bool   `json:"secure_cookies" yaml:"secure_cookies"`
+	// Peers, Alerts and Notify: peer groups, built-in alert rules and where alerts are
+	// sent (alerting.go, docs/alerts.md).
+	Peers  []peers.Group      `json:"peers" yaml:"peers"`
+	Alerts alert.Config       `json:"alerts" yaml:"alerts"`
+	Notify alert.NotifyConfig `json:"notify" yaml:"notify"`
 
 	retention time.Duration
 	store     engine.URL
+	peers     *peers.Classifier
 }
 
 func defaultServeConfig() serveConfig {
@@ -255,6 +263,15 @@ func (c *serveConfig) Validate() error {
 		if b, err := hex.DecodeString(c.SessionKey); err != nil || len(b) < 32 {
 			errs = append(errs, errors.New("session_key: want at least 64 hex digits"))
 		}
+	}
+	if c.peers, err = peers.New(c.Peers); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alerts.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if !isLoopback(c.Listen) && len(c.Users) == 0 && len(c.Tokens) == 0 {
 		errs = append(errs, fmt.Errorf("listen %q is not loopback, so login is required, but the config file has no users or tokens", c.Listen))

@@ -20,11 +20,11 @@ import (
 // forward by the wall-clock time elapsed since the tick that last saw it move (so no
 // clock is read per packet), so SIP and RTP timeouts still fire, and an agent whose
 // clock is off from ours does not make calls time out early.
-func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.Live, ccfg correlate.Config, wr *store.Writer, live *liveCalls) int {
+func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.Live, ccfg correlate.Config, wr *store.Writer, live *liveCalls, hooks *callHooks) int {
 	n := 0
 	cor := correlate.New(ccfg, correlate.Output{
-		Call:         func(r *correlate.Record) { n++; wr.Write(r) },
-		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
+		Call:         func(r *correlate.Record) { n++; hooks.call(r); wr.Write(r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
 	})
 	dec := decode.New(decode.DefaultConfig())
 	var lastPkt int64               // newest packet time seen
@@ -77,6 +77,9 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 			}
 			if anchorPkt != 0 {
 				cor.Advance(anchorPkt + (w - anchorWall))
+				if hooks.engine != nil {
+					hooks.engine.Advance(anchorPkt + (w - anchorWall)) // alerts resolve while traffic pauses
+				}
 			}
 			live.live.publish(cor, dec, true)
 		}

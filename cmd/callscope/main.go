@@ -23,7 +23,9 @@ func main() {
 const usage = `usage: callscope <command> [flags]
 
 commands:
-  analyze -r FILE... [--json]   analyse capture files offline and print calls and streams
+  analyze -r FILE... [--json] [--alerts CONFIG]
+                                analyse capture files offline and print calls and streams
+                                (with --alerts: the alerts the config's rules raise)
   serve [-r FILE]... [--store URL] [--listen ADDR]
                                 capture, store and serve the dashboard and REST API
   schema --clickhouse-cluster NAME

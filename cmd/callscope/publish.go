@@ -102,3 +102,14 @@ func addCounters(a, b correlate.Counters) correlate.Counters {
 	}
 	return a
 }
+
+// activeCalls is callscope_calls_active: the calls in the correlators' tables.
+func (l *liveCalls) activeCalls() float64 {
+	n := 0
+	for _, src := range l.sources() {
+		if c := src.cor.Load(); c != nil {
+			n += c.ActiveCalls
+		}
+	}
+	return float64(n)
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callscope/callscope/callmetrics"
 	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
@@ -111,6 +112,21 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 	wcfg := cfg.webConfig()
 	wcfg.Logger = log
+	// Call metrics and built-in alerting (alerting.go): one engine per ingest source.
+	cm, err := callmetrics.New(reg, live.activeCalls)
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	cm.Init(cfg.peers.Names())
+	al, err := newAlerting(&cfg, reg, log)
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	if !cfg.Alerts.Disabled {
+		wcfg.Alerts = al.active
+	}
 	handler := web.New(wcfg, st, live, reg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -131,6 +147,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { al.storeLoop(gctx, st); return nil })
+	g.Go(func() error { return al.notifier.Run(gctx) })
 	g.Go(func() error {
 		if err := web.Serve(srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -146,7 +164,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 	if len(cfg.Files) > 0 {
 		g.Go(func() error {
-			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live)
+			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live, fileHooks)
 			if err != nil && gctx.Err() == nil {
 				// A damaged file ends its ingestion; what was read before is served.
 				log.Warn("capture file error", "err", err)
@@ -161,7 +179,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
-			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live)
+			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live, liveHooks)
 			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
 			return nil
 		})
@@ -191,15 +209,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
-func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls) (int, error) {
+func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls, hooks *callHooks) (int, error) {
 	n := 0
 	// B2BUA legs arrive linked: the correlator links legs while both are in its table.
 	cor := correlate.New(ccfg, correlate.Output{
 		Call: func(r *correlate.Record) {
 			n++
+			hooks.call(r)
 			wr.Write(r)
 		},
-		Registration: func(r *correlate.Registration) { wr.WriteRegistration(*r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
 	})
 	pl, err := openPipeline(files, decode.DefaultConfig(), cor)
 	if err != nil {
@@ -218,6 +237,9 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	live.publishFiles(pl, false)
 	if err != nil {
 		return n, err
+	}
+	if hooks.engine != nil {
+		hooks.engine.Flush(pl.src.Stats().Last) // the capture's end closes the last window, as in analyze
 	}
 	live.files.snap.Store(nil)
 	return n, errors.Join(pl.src.Errors()...)

@@ -459,6 +459,9 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 				return err
 			}
 		}
+		if err := execRaw(dc, fmt.Sprintf("DELETE FROM alert_events WHERE ts < %d", cut)); err != nil {
+			return err
+		}
 		return execRaw(dc, fmt.Sprintf("DELETE FROM registrations WHERE time < %d", cut))
 	})
 	if err != nil {

@@ -56,7 +56,7 @@ func migrations() []migration {
 		// own Call-ID only (the other keys were not kept).
 		`ALTER TABLE calls ADD COLUMN link_keys VARCHAR`,
 		`UPDATE calls SET link_keys = chr(0) || 'cid:' || call_id || chr(0)`,
-	}}}
+	}}, {5, "alert events", []string{alertEventsDDL}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf

@@ -159,6 +159,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("stats", func(t *testing.T) { testStats(t, s, calls) })
 	t.Run("top", func(t *testing.T) { testTop(t, s, calls) })
 	t.Run("registrations", func(t *testing.T) { testRegs(t, s, data.Registrations) })
+	t.Run("alerts", func(t *testing.T) { testAlerts(t, s) })
 	t.Run("drop-before", func(t *testing.T) { testDrop(t, s, calls) })
 }
 

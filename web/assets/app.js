@@ -81,6 +81,7 @@ function route() {
   if (path.startsWith('/call/')) p = callPage(main, decodeURIComponent(path.slice(6)), params);
   else if (path === '/overview') p = overviewPage(main, params);
   else if (path === '/registrations') p = regPage(main, params);
+  else if (path === '/alerts') p = alertsPage(main, params); // alerts.js
   else p = searchPage(main, params);
   p.catch(e => main.append(h('p', { class: 'err', id: 'error' }, 'Error: ' + e.message)));
 }
