@@ -167,11 +167,11 @@ func New(cfg Config, m *Metrics, onChange func(store.AlertEvent)) *Engine {
 
 func sampleOf(c *correlate.Call) sample {
 	s := sample{t: max(int64(c.End), int64(c.Start)), pdd: float32(math.NaN()), mos: [2]float32{float32(math.NaN()), float32(math.NaN())}}
-	if c.State != string(correlate.StateInProgress) {
+	if c.State != correlate.StateInProgress {
 		s.flags |= fAttempt
 	}
 	switch c.State {
-	case string(correlate.StateAnswered):
+	case correlate.StateAnswered:
 		s.flags |= fAnswered | fDelivered
 		if c.Dropped {
 			s.flags |= fDropped
@@ -179,9 +179,9 @@ func sampleOf(c *correlate.Call) sample {
 		if c.OneWayAudio {
 			s.flags |= fOneWay
 		}
-	case string(correlate.StateBusy), string(correlate.StateNoAnswer), string(correlate.StateCancelled):
+	case correlate.StateBusy, correlate.StateNoAnswer, correlate.StateCancelled:
 		s.flags |= fDelivered
-	case string(correlate.StateFailed):
+	case correlate.StateFailed:
 		switch c.FinalCode {
 		case 403, 404, 484, 603:
 			s.flags |= fDelivered

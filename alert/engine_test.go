@@ -10,7 +10,7 @@ import (
 
 func call(peer string, t int, state string, code int) correlate.Call {
 	ts := correlate.Time(time.Unix(1_700_000_000, 0).Add(time.Duration(t) * time.Second).UnixNano())
-	return correlate.Call{Peer: peer, State: state, FinalCode: code, Start: ts - 1, End: ts}
+	return correlate.Call{Peer: peer, State: correlate.State(state), FinalCode: code, Start: ts - 1, End: ts}
 }
 
 func sec(t int) correlate.Time {

@@ -23,13 +23,13 @@ const OutcomeRejected = "rejected"
 
 // Outcome returns the outcome label of a finished call.
 func Outcome(c *correlate.Call) string {
-	if c.State == string(correlate.StateFailed) {
+	if c.State == correlate.StateFailed {
 		switch c.FinalCode {
 		case 403, 404, 484, 603:
 			return OutcomeRejected
 		}
 	}
-	return c.State
+	return string(c.State)
 }
 
 // Buckets, chosen around the thresholds the shipped rules use (PDD 6 s, MOS 3.6, loss 2 %).
@@ -159,7 +159,7 @@ func (m *Metrics) CallEnded(r *correlate.Record) {
 	if peer == "" {
 		peer = "other"
 	}
-	if c.State == string(correlate.StateInProgress) {
+	if c.State == correlate.StateInProgress {
 		return
 	}
 	m.calls.WithLabelValues(peer, Outcome(c)).Inc()
@@ -203,7 +203,7 @@ func (m *Metrics) CallEnded(r *correlate.Record) {
 	if c.Dropped {
 		reason := "unknown"
 		if c.DropReason != nil {
-			reason = *c.DropReason
+			reason = string(*c.DropReason)
 		}
 		m.dropped.WithLabelValues(peer, reason).Inc()
 	}

@@ -32,7 +32,7 @@ func TestMetricsSize50Peers(t *testing.T) {
 	drop := string(correlate.DropRTPTimeout)
 	for _, p := range append(names, "other") {
 		for _, c := range []correlate.Call{
-			{Peer: p, State: "answered", FinalCode: 200, PDDMs: f(1200), SetupMs: f(40), Dropped: true, DropReason: &drop, OneWayAudio: true,
+			{Peer: p, State: "answered", FinalCode: 200, PDDMs: f(1200), SetupMs: f(40), Dropped: true, DropReason: (*correlate.DropReason)(&drop), OneWayAudio: true,
 				Streams: []correlate.Stream{{MOS: f(4.1), Expected: 500, Lost: 3, Packets: 497, JitterMeanMs: 4}}},
 			{Peer: p, State: "busy", FinalCode: 486}, {Peer: p, State: "failed", FinalCode: 503}, {Peer: p, State: "failed", FinalCode: 404},
 			{Peer: p, State: "redirected", FinalCode: 302}, {Peer: p, State: "failed", FinalCode: 603},

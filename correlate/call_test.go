@@ -553,7 +553,7 @@ func TestCallRules(t *testing.T) {
 
 func wantState(t *testing.T, c *Call, state, end string) {
 	t.Helper()
-	if c.State != state || c.EndReason != end {
+	if string(c.State) != state || string(c.EndReason) != end {
 		t.Errorf("state %s end_reason %s, want %s %s", c.State, c.EndReason, state, end)
 	}
 }

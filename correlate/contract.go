@@ -1,5 +1,7 @@
 package correlate
 
+import "fmt"
+
 // The values of the JSON contract that users filter and alert on, in one place. Every
 // package that reads or writes them (aggregate, both stores, web, the generator) uses
 // these constants, never the bare strings.
@@ -59,3 +61,26 @@ const (
 	ProblemNetworkStall    Problem = "network_stall"    // an arrival gap >= 300 ms with contiguous sequence numbers
 	ProblemClockDrift      Problem = "clock_drift"      // sender clock off nominal by more than 1 %
 )
+
+// Scan implements sql.Scanner, so stores read these columns into the typed fields.
+func (s *State) Scan(v any) error { return scanString((*string)(s), v) }
+
+// Scan implements sql.Scanner.
+func (r *EndReason) Scan(v any) error { return scanString((*string)(r), v) }
+
+// Scan implements sql.Scanner.
+func (r *DropReason) Scan(v any) error { return scanString((*string)(r), v) }
+
+func scanString(dst *string, v any) error {
+	switch x := v.(type) {
+	case string:
+		*dst = x
+	case []byte:
+		*dst = string(x)
+	case nil:
+		*dst = ""
+	default:
+		return fmt.Errorf("correlate: cannot scan %T into a contract value", v)
+	}
+	return nil
+}

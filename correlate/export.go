@@ -45,16 +45,16 @@ func (s *stream) export(live bool, codec string) (Stream, []quality.DTMFEvent) {
 		DTMFEvents:           make([]DTMFEvent, 0, len(sum.DTMFEvents)),
 	}
 	if sum.Audio == 0 && sum.Events == 0 {
-		out.Problems = append(out.Problems, "silent")
+		out.Problems = append(out.Problems, string(ProblemSilent))
 	}
 	if s.newSSRC {
-		out.Problems = append(out.Problems, "ssrc_change")
+		out.Problems = append(out.Problems, string(ProblemSSRCChange))
 	}
 	if sum.Problems.Restarts > 0 {
-		out.Problems = append(out.Problems, "sequence_restart")
+		out.Problems = append(out.Problems, string(ProblemSequenceRestart))
 	}
 	if sum.Problems.TimestampJumps > 0 {
-		out.Problems = append(out.Problems, "timestamp_jump")
+		out.Problems = append(out.Problems, string(ProblemTimestampJump))
 	}
 	if sum.Problems.NetworkStalls > 0 {
 		out.Problems = append(out.Problems, string(ProblemNetworkStall))
@@ -113,7 +113,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		CallID: cl.id, From: cl.from, To: cl.to, FromUser: cl.fromUser, ToUser: cl.toUser,
 		Transport: cl.transport, FinalCode: cl.finalCode, FinalReason: cl.finalReason,
 		Start: Time(cl.start), Ringing: Time(cl.ringing), Answer: Time(cl.answer), End: Time(cl.end),
-		EndReason: string(cl.endReason), SIPMessages: cl.msgs, Retrans: cl.retrans,
+		EndReason: cl.endReason, SIPMessages: cl.msgs, Retrans: cl.retrans,
 		LinkedCallIDs: append([]string{}, cl.linked...), UserAgents: append([]string{}, cl.userAgents...),
 	}
 	slices.Sort(out.LinkedCallIDs)
@@ -124,7 +124,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		out.Callee = cl.callee.String()
 	}
 	out.ID = CallUID(out.CallID, out.Start)
-	out.State = string(cl.state())
+	out.State = cl.state()
 	if cl.hasInvite {
 		switch {
 		case cl.ringing != 0:
@@ -223,19 +223,19 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 	if cl.answer == 0 {
 		return
 	}
-	reason := ""
+	var reason DropReason
 	switch {
 	case cl.hasQ850 && cl.q850 != 16 && cl.q850 != 31:
-		reason = "abnormal_q850_cause"
-	case cl.endReason == "rtp_timeout":
-		reason = "rtp_timeout"
+		reason = DropAbnormalQ850
+	case cl.endReason == EndRTPTimeout:
+		reason = DropRTPTimeout
 	case cl.byeTS != 0 && cl.lastMedia != 0 && cl.transferred == "" && !cl.media[0].hold && !cl.media[1].hold &&
 		cl.byeTS-cl.lastMedia >= int64(c.cfg.MediaStopBeforeBye):
-		reason = "media_stopped_before_bye"
+		reason = DropMediaStoppedEarly
 	case cl.deadCode == 408:
-		reason = "in_dialog_408"
+		reason = DropInDialog408
 	case cl.deadCode == 481:
-		reason = "in_dialog_481"
+		reason = DropInDialog481
 	}
 	if reason != "" {
 		out.Dropped = true

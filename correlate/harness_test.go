@@ -269,9 +269,9 @@ func wantMs(t *testing.T, name string, got *float64, want float64) {
 	}
 }
 
-func str(p *string) string {
+func str[T ~string](p *T) string {
 	if p == nil {
 		return "null"
 	}
-	return *p
+	return string(*p)
 }

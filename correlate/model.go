@@ -54,35 +54,35 @@ type Call struct {
 	// ID is the call's stable identity: hex of the first 8 bytes of SHA-256 over the
 	// Call-ID and the start time in ns. The same call replayed gets the same ID, so store
 	// inserts are idempotent; the REST API addresses calls by it.
-	ID            string   `json:"id"`
-	CallID        string   `json:"call_id"`
-	From          string   `json:"from"`
-	To            string   `json:"to"`
-	FromUser      string   `json:"from_user"`
-	ToUser        string   `json:"to_user"`
-	Caller        string   `json:"caller"`
-	Callee        string   `json:"callee"`
-	Transport     string   `json:"transport"`
-	Peer          string   `json:"peer"` // peer group of the far end (package peers), set by cmd
-	State         string   `json:"state"`
-	FinalCode     int      `json:"final_code"`
-	FinalReason   string   `json:"final_reason"`
-	Start         Time     `json:"start"`
-	Ringing       Time     `json:"ringing"`
-	Answer        Time     `json:"answer"`
-	End           Time     `json:"end"`
-	PDDMs         *float64 `json:"pdd_ms"` // from the INVITE that got the answer (docs/calls.md)
-	SetupMs       *float64 `json:"setup_ms"`
-	DurationMs    *float64 `json:"duration_ms"`
-	EndedBy       *string  `json:"ended_by"`
-	EndReason     string   `json:"end_reason"`
-	Q850Cause     *int     `json:"q850_cause"`
-	Dropped       bool     `json:"dropped"`
-	DropReason    *string  `json:"drop_reason"`
-	OneWayAudio   bool     `json:"one_way_audio"`
-	SIPMessages   int      `json:"sip_messages"`
-	Retrans       int      `json:"retransmissions"`
-	LinkedCallIDs []string `json:"linked_call_ids"`
+	ID            string      `json:"id"`
+	CallID        string      `json:"call_id"`
+	From          string      `json:"from"`
+	To            string      `json:"to"`
+	FromUser      string      `json:"from_user"`
+	ToUser        string      `json:"to_user"`
+	Caller        string      `json:"caller"`
+	Callee        string      `json:"callee"`
+	Transport     string      `json:"transport"`
+	Peer          string      `json:"peer"` // peer group of the far end (package peers), set by cmd
+	State         State       `json:"state"`
+	FinalCode     int         `json:"final_code"`
+	FinalReason   string      `json:"final_reason"`
+	Start         Time        `json:"start"`
+	Ringing       Time        `json:"ringing"`
+	Answer        Time        `json:"answer"`
+	End           Time        `json:"end"`
+	PDDMs         *float64    `json:"pdd_ms"` // from the INVITE that got the answer (docs/calls.md)
+	SetupMs       *float64    `json:"setup_ms"`
+	DurationMs    *float64    `json:"duration_ms"`
+	EndedBy       *string     `json:"ended_by"`
+	EndReason     EndReason   `json:"end_reason"`
+	Q850Cause     *int        `json:"q850_cause"`
+	Dropped       bool        `json:"dropped"`
+	DropReason    *DropReason `json:"drop_reason"`
+	OneWayAudio   bool        `json:"one_way_audio"`
+	SIPMessages   int         `json:"sip_messages"`
+	Retrans       int         `json:"retransmissions"`
+	LinkedCallIDs []string    `json:"linked_call_ids"`
 	// TransferredTo is the target URI of an accepted REFER (blind or attended transfer).
 	TransferredTo *string  `json:"transferred_to"`
 	UserAgents    []string `json:"user_agents"`

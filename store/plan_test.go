@@ -94,7 +94,7 @@ func TestAddGroup(t *testing.T) {
 	groups := map[key][]correlate.Call{}
 	for i := range calls {
 		want.Add(&calls[i])
-		k := key{calls[i].State, calls[i].FinalCode, calls[i].Dropped}
+		k := key{string(calls[i].State), calls[i].FinalCode, calls[i].Dropped}
 		groups[k] = append(groups[k], calls[i])
 	}
 	for k, cs := range groups {

@@ -24,7 +24,7 @@ func synthCall(i int, base time.Time) *correlate.Record {
 	cid := "bench-" + strconv.Itoa(i) + "@10.0.0.1"
 	dur, pdd := float64(30000+i%60000), float64(100+i%900)
 	mos := 3.0 + float64(i%15)/10
-	states := []string{"answered", "answered", "answered", "busy", "failed", "cancelled", "no_answer"}
+	states := []correlate.State{"answered", "answered", "answered", "busy", "failed", "cancelled", "no_answer"}
 	codes := []int{200, 200, 200, 486, 503, 487, 480}
 	k := i % len(states)
 	c := correlate.Call{

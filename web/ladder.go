@@ -169,7 +169,7 @@ func buildLadder(calls []*correlate.Call, msgs []store.Message, masked bool) *La
 	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].TS < msgs[j].TS })
 	lad := &Ladder{Calls: make([]LadderCall, 0, len(calls)), Hosts: []string{}, Messages: make([]LadderMessage, 0, len(msgs))}
 	for _, cl := range calls {
-		lc := LadderCall{ID: cl.ID, CallID: cl.CallID, From: cl.From, To: cl.To, State: cl.State}
+		lc := LadderCall{ID: cl.ID, CallID: cl.CallID, From: cl.From, To: cl.To, State: string(cl.State)}
 		if masked {
 			lc.CallID, lc.From, lc.To = maskText(lc.CallID), maskText(lc.From), maskText(lc.To)
 		}

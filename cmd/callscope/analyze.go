@@ -182,7 +182,7 @@ func printTables(w io.Writer, rep *Report) {
 		}
 		drop := "-"
 		if cl.DropReason != nil {
-			drop = *cl.DropReason
+			drop = string(*cl.DropReason)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", strings.Trim(string(start), `"`),
 			trunc(cl.CallID, 28), cl.FromUser, cl.ToUser, cl.State, cl.FinalCode, fmtMs(cl.PDDMs), fmtMs(cl.DurationMs),

@@ -155,7 +155,7 @@ func TestGoldenScenarios(t *testing.T) {
 					t.Errorf("call %s not found", ct.CallID)
 					continue
 				}
-				if c.State != ct.State || c.FinalCode != ct.FinalCode {
+				if string(c.State) != ct.State || c.FinalCode != ct.FinalCode {
 					t.Errorf("call %s: state %s/%d, truth %s/%d", ct.CallID, c.State, c.FinalCode, ct.State, ct.FinalCode)
 				}
 				if c.SIPMessages != ct.SIPMessages || c.Retrans != ct.Retransmissions {
@@ -282,7 +282,7 @@ func checkSIPpCalls(t *testing.T, rep *Report) {
 	}
 	for _, c := range rep.Calls {
 		st, ok := want[c.ToUser]
-		if !ok || c.State != st {
+		if !ok || string(c.State) != st {
 			t.Errorf("call to %s: state %s, want %s", c.ToUser, c.State, st)
 		}
 		switch c.ToUser {
@@ -514,9 +514,9 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-func deref(s *string) string {
+func deref[T ~string](s *T) string {
 	if s == nil {
 		return ""
 	}
-	return *s
+	return string(*s)
 }

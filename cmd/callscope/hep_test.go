@@ -197,7 +197,7 @@ func viewOf(c correlate.Call) sipView {
 	if c.EndedBy != nil {
 		e = *c.EndedBy
 	}
-	return sipView{From: c.From, To: c.To, Caller: c.Caller, Callee: c.Callee, State: c.State, EndedBy: e,
+	return sipView{From: c.From, To: c.To, Caller: c.Caller, Callee: c.Callee, State: string(c.State), EndedBy: e,
 		FinalCode: c.FinalCode, SIPMessages: c.SIPMessages, Retrans: c.Retrans,
 		PDD: f(c.PDDMs), Setup: f(c.SetupMs), Duration: f(c.DurationMs)}
 }

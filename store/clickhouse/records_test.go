@@ -22,7 +22,7 @@ func synthCall(i int, base time.Time, spread time.Duration) *correlate.Record {
 	caller := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, 1, byte(1 + i%50)}), 5060)
 	callee := netip.AddrPortFrom(peer, 5060)
 	ns := start.UnixNano()
-	states := []string{"answered", "answered", "answered", "answered", "busy", "cancelled", "failed", "no_answer"}
+	states := []correlate.State{"answered", "answered", "answered", "answered", "busy", "cancelled", "failed", "no_answer"}
 	codes := []int{200, 200, 200, 200, 486, 487, 503, 480}
 	k := i % len(states)
 	durMs := float64(30000 + i%120000)

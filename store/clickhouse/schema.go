@@ -41,7 +41,7 @@ ended_by Nullable(String), end_reason String, q850_cause Nullable(Int32),
 dropped UInt8, drop_reason Nullable(String), one_way_audio UInt8,
 sip_messages UInt32, retransmissions UInt32, linked_call_ids Array(String),
 user_agents Array(String), dtmf String, mos_min Nullable(Float64), link_keys Array(String),
-ver UInt64, ` + searchColumn,
+ver UInt64, ` + searchColumn + `, ` + callExtraColumn,
 		partition:   "toYYYYMMDD(start)",
 		order:       "start, id",
 		shardKey:    "cityHash64(id)",
@@ -137,6 +137,10 @@ lowerUTF8(from_uri), '\n', lowerUTF8(to_uri))`
 // ({"problems": [...], "dtmf_events": [...]}): small, read only with the call detail.
 const streamExtraColumn = "extra String DEFAULT ''"
 
+// callExtraColumn holds the call fields added to the JSON contract after the calls table
+// (auth_challenges, rtt_ms, transferred_to) as JSON: read with the call, never filtered on.
+const callExtraColumn = "call_extra String DEFAULT ''"
+
 func migrations() []migration {
 	m1 := migration{version: 1, name: "initial tables"}
 	for _, t := range tables {
@@ -147,7 +151,8 @@ func migrations() []migration {
 	m2 := migration{version: 2, name: "calls search column", adds: [][2]string{{"calls", searchColumn}}}
 	m3 := migration{version: 3, name: "stream problems and dtmf events", adds: [][2]string{{"rtp_streams", streamExtraColumn}}}
 	m4 := migration{version: 4, name: "alert events", stmts: []string{alertEvents.localDDL()}}
-	return []migration{m1, m2, m3, m4}
+	m5 := migration{version: 5, name: "call extra fields", adds: [][2]string{{"calls", callExtraColumn}}}
+	return []migration{m1, m2, m3, m4, m5}
 }
 
 func (t table) tail() string {

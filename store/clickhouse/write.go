@@ -100,9 +100,11 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		sipMsgs, retrans                              = make([]uint32, 0, n), make([]uint32, 0, n)
 		linked, uas, linkKeys                         = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
 		vers                                          = make([]uint64, 0, n)
+		extra                                         = make([]string, 0, n)
 	)
 	for _, r := range recs {
 		c := &r.Call
+		extra = append(extra, callExtra(c))
 		t, us := split(int64(c.Start))
 		start, startUS = append(start, t), append(startUS, us)
 		t, us = split(int64(c.Ringing))
@@ -117,12 +119,12 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		fromUser, toUser = append(fromUser, c.FromUser), append(toUser, c.ToUser)
 		caller, callee = append(caller, c.Caller), append(callee, c.Callee)
 		callerIP, calleeIP = append(callerIP, store.HostOf(c.Caller)), append(calleeIP, store.HostOf(c.Callee))
-		transport, state = append(transport, c.Transport), append(state, c.State)
+		transport, state = append(transport, c.Transport), append(state, string(c.State))
 		finalCode, finalReason = append(finalCode, uint16(c.FinalCode)), append(finalReason, c.FinalReason)
 		pdd, setup, dur, mos = append(pdd, c.PDDMs), append(setup, c.SetupMs), append(dur, c.DurationMs), append(mos, c.MOSMin)
-		endedBy, endReason = append(endedBy, c.EndedBy), append(endReason, c.EndReason)
+		endedBy, endReason = append(endedBy, c.EndedBy), append(endReason, string(c.EndReason))
 		q850 = append(q850, nullInt32(c.Q850Cause))
-		dropped, dropReason = append(dropped, b2u(c.Dropped)), append(dropReason, c.DropReason)
+		dropped, dropReason = append(dropped, b2u(c.Dropped)), append(dropReason, (*string)(c.DropReason))
 		oneWay = append(oneWay, b2u(c.OneWayAudio))
 		sipMsgs, retrans = append(sipMsgs, uint32(c.SIPMessages)), append(retrans, uint32(c.Retrans))
 		linked, uas = append(linked, strs(c.LinkedCallIDs)), append(uas, strs(c.UserAgents))
@@ -134,7 +136,7 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		caller, callee, callerIP, calleeIP, transport, state, finalCode, finalReason,
 		ringing, ringingUS, answer, answerUS, endAt, endUS,
 		pdd, setup, dur, endedBy, endReason, q850, dropped, dropReason, oneWay,
-		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers)
+		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers, extra)
 }
 
 var callColumnsW = []string{
@@ -142,7 +144,36 @@ var callColumnsW = []string{
 	"caller", "callee", "caller_ip", "callee_ip", "transport", "state", "final_code", "final_reason",
 	"ringing", "ringing_ns", "answer", "answer_ns", "end_at", "end_at_ns",
 	"pdd_ms", "setup_ms", "duration_ms", "ended_by", "end_reason", "q850_cause", "dropped", "drop_reason", "one_way_audio",
-	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver",
+	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver", "call_extra",
+}
+
+// callExtraJSON is what the call_extra column holds.
+type callExtraJSON struct {
+	AuthChallenges int      `json:"auth_challenges,omitempty"`
+	RTTMs          *float64 `json:"rtt_ms,omitempty"`
+	TransferredTo  *string  `json:"transferred_to,omitempty"`
+}
+
+func callExtra(c *correlate.Call) string {
+	x := callExtraJSON{AuthChallenges: c.AuthChallenges, RTTMs: c.RTTMs, TransferredTo: c.TransferredTo}
+	if x == (callExtraJSON{}) {
+		return ""
+	}
+	b, _ := json.Marshal(x)
+	return string(b)
+}
+
+// setCallExtra restores the fields of the call_extra column.
+func setCallExtra(c *correlate.Call, extra string) error {
+	if extra == "" {
+		return nil
+	}
+	var x callExtraJSON
+	if err := json.Unmarshal([]byte(extra), &x); err != nil {
+		return fmt.Errorf("clickhouse: call extra: %w", err)
+	}
+	c.AuthChallenges, c.RTTMs, c.TransferredTo = x.AuthChallenges, x.RTTMs, x.TransferredTo
+	return nil
 }
 
 func (s *Store) writeMessages(ctx context.Context, recs []*correlate.Record, ver uint64) error {
@@ -272,15 +303,19 @@ func (s *Store) writeStreams(ctx context.Context, recs []*correlate.Record, ver 
 
 // extraJSON is what the extra column of rtp_streams holds.
 type extraJSON struct {
-	Problems   []string              `json:"problems"`
-	DTMFEvents []correlate.DTMFEvent `json:"dtmf_events"`
+	Problems          []string              `json:"problems"`
+	DTMFEvents        []correlate.DTMFEvent `json:"dtmf_events"`
+	NetworkStalls     uint64                `json:"network_stalls,omitempty"`
+	LongestStallMs    float64               `json:"longest_stall_ms,omitempty"`
+	MeasuredClockRate *float64              `json:"measured_clock_rate,omitempty"`
 }
 
 func streamExtra(st *correlate.Stream) string {
-	if len(st.Problems) == 0 && len(st.DTMFEvents) == 0 {
+	if len(st.Problems) == 0 && len(st.DTMFEvents) == 0 && st.NetworkStalls == 0 && st.LongestStallMs == 0 && st.MeasuredClockRate == nil {
 		return ""
 	}
-	b, _ := json.Marshal(extraJSON{Problems: st.Problems, DTMFEvents: st.DTMFEvents})
+	b, _ := json.Marshal(extraJSON{Problems: st.Problems, DTMFEvents: st.DTMFEvents, NetworkStalls: st.NetworkStalls,
+		LongestStallMs: st.LongestStallMs, MeasuredClockRate: st.MeasuredClockRate})
 	return string(b)
 }
 
@@ -300,6 +335,7 @@ func setStreamExtra(st *correlate.Stream, extra string) error {
 	if x.DTMFEvents != nil {
 		st.DTMFEvents = x.DTMFEvents
 	}
+	st.NetworkStalls, st.LongestStallMs, st.MeasuredClockRate = x.NetworkStalls, x.LongestStallMs, x.MeasuredClockRate
 	return nil
 }
 

@@ -22,7 +22,7 @@ var benchStart = time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 // realistic size and 2 streams with 3 intervals each, spread over 10 days.
 func synthRecord(i int, rng *rand.Rand) *correlate.Record {
 	start := benchStart.Add(time.Duration(i) * 10 * 24 * time.Hour / 1_000_000).UnixNano()
-	states := []string{"answered", "answered", "answered", "busy", "cancelled", "failed", "no_answer"}
+	states := []correlate.State{"answered", "answered", "answered", "busy", "cancelled", "failed", "no_answer"}
 	codes := []int{200, 200, 200, 486, 487, 503, 480}
 	k := rng.IntN(len(states))
 	caller := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 5060)

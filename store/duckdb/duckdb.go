@@ -276,9 +276,9 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 			start := int64(c.Start)
 			if err := ac.AppendRow(c.ID, c.CallID, start, nullT(c.Ringing), nullT(c.Answer), nullT(c.End),
 				c.From, c.To, c.FromUser, c.ToUser, c.Caller, c.Callee, store.HostOf(c.Caller), store.HostOf(c.Callee),
-				c.Transport, c.State, int64(c.FinalCode), c.FinalReason,
-				nullF(c.PDDMs), nullF(c.SetupMs), nullF(c.DurationMs), nullS(c.EndedBy), c.EndReason,
-				nullI(c.Q850Cause), c.Dropped, nullS(c.DropReason), c.OneWayAudio,
+				c.Transport, string(c.State), int64(c.FinalCode), c.FinalReason,
+				nullF(c.PDDMs), nullF(c.SetupMs), nullF(c.DurationMs), nullS(c.EndedBy), string(c.EndReason),
+				nullI(c.Q850Cause), c.Dropped, nullS((*string)(c.DropReason)), c.OneWayAudio,
 				int64(c.SIPMessages), int64(c.Retrans), c.DTMF, nullF(c.MOSMin), int64(len(c.Streams)), objs[i],
 				numbersOf(c), linkKeysOf(r.LinkKeys)); err != nil {
 				return fmt.Errorf("append call %s: %w", c.ID, err)
