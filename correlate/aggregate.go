@@ -22,20 +22,20 @@ type Aggregate struct {
 func (a *Aggregate) Add(c *Call) {
 	a.Calls++
 	switch c.State {
-	case "answered":
+	case StateAnswered:
 		a.Answered++
 		if c.DurationMs != nil {
 			a.DurationMs += *c.DurationMs
 		}
-	case "busy":
+	case StateBusy:
 		a.Busy++
-	case "cancelled":
+	case StateCancelled:
 		a.Cancelled++
-	case "no_answer":
+	case StateNoAnswer:
 		a.NoAnswer++
-	case "redirected":
+	case StateRedirected:
 		a.Redirected++
-	case "failed":
+	case StateFailed:
 		a.Failed++
 		switch c.FinalCode {
 		case 403, 404, 484, 603:

@@ -174,19 +174,19 @@ const UserRejectCodes = "403, 404, 484, 603"
 // a, as correlate.Aggregate.Add would call by call; durMs is their summed duration.
 func AddGroup(a *correlate.Aggregate, state string, code int, dropped bool, n int, durMs float64) {
 	a.Calls += n
-	switch state {
-	case "answered":
+	switch correlate.State(state) {
+	case correlate.StateAnswered:
 		a.Answered += n
 		a.DurationMs += durMs
-	case "busy":
+	case correlate.StateBusy:
 		a.Busy += n
-	case "cancelled":
+	case correlate.StateCancelled:
 		a.Cancelled += n
-	case "no_answer":
+	case correlate.StateNoAnswer:
 		a.NoAnswer += n
-	case "redirected":
+	case correlate.StateRedirected:
 		a.Redirected += n
-	case "failed":
+	case correlate.StateFailed:
 		a.Failed += n
 		if UserReject(code) {
 			a.UserReject += n

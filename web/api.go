@@ -88,7 +88,14 @@ func (p *params) oneOf(name, def string, allowed ...string) string {
 	return def
 }
 
-var callStates = []string{"answered", "busy", "cancelled", "no_answer", "redirected", "failed", "in_progress"}
+// callStates are the values the state filter takes (correlate's contract values).
+var callStates = func() []string {
+	out := make([]string, len(correlate.States))
+	for i, st := range correlate.States {
+		out[i] = string(st)
+	}
+	return out
+}()
 
 // parseCallQuery reads the search filters of GET /api/v1/calls.
 func parseCallQuery(c *gin.Context) (store.CallQuery, error) {
