@@ -65,9 +65,10 @@ type serveConfig struct {
 	Alerts alert.Config       `json:"alerts" yaml:"alerts"`
 	Notify alert.NotifyConfig `json:"notify" yaml:"notify"`
 
-	retention time.Duration
-	store     engine.URL
-	peers     *peers.Classifier
+	retention      time.Duration
+	retentionEvery time.Duration // between retention passes; an hour when zero (tests shorten it)
+	store          engine.URL
+	peers          *peers.Classifier
 }
 
 func defaultServeConfig() serveConfig {
