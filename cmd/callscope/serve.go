@@ -78,7 +78,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	// created.
 	var hepIn *capture.HEPListener
 	if cfg.HEP != "" {
-		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture}); err != nil {
+		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture,
+			AuthKey: []byte(cfg.HEPAuthKey), Allow: cfg.hepAllow, MaxSkew: cfg.hepMaxSkew}); err != nil {
 			return err
 		}
 		defer hepIn.Close()
