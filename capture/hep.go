@@ -2,14 +2,19 @@ package capture
 
 import (
 	"bufio"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/callscope/callscope/decode/hep"
 )
 
 // HEP listener: capture agents (Kamailio and OpenSIPS siptrace, FreeSWITCH, Asterisk,
@@ -19,6 +24,17 @@ import (
 // packets over through a bounded queue; it does not parse beyond the framing (package
 // decode/hep does). What the queue cannot take is dropped and counted: a probe that
 // falls behind says so instead of blocking its sockets.
+//
+// Trust boundaries, checked on the receiving goroutine before a packet is queued: an
+// optional source allow-list (CIDRs; UDP per datagram, TCP at accept), an optional shared
+// secret that every packet must carry in its HEPv3 auth key chunk (type 14; compared in
+// constant time), and the agent's clock: a capture time more than MaxSkew from the
+// probe's receive time is overwritten, in the packet, with the receive time
+// (hep.SetTS), so one agent's bad clock (or a forged packet) cannot move packet time,
+// which drives every live call's timers. Each rejection is counted by reason. TCP
+// connections are capped per source address and in total, and closed after Idle
+// without a frame, so idle sockets cannot lock real agents out. The kernel's drops on
+// the UDP socket (SO_RXQ_OVFL, Linux) are counted too.
 //
 // Concurrency: one goroutine reads UDP, one accepts TCP and one serves each connection;
 // Packets is read by one consumer. Stats may be called from any goroutine.
@@ -37,14 +53,34 @@ type HEPStats struct {
 	QueueDrops             uint64 // packets dropped because the consumer fell behind
 	BadFrames              uint64 // TCP streams that did not frame as HEPv3 (connection closed)
 	ConnsRejected          uint64 // TCP connections over MaxConns
+	ConnsRejectedSource    uint64 // TCP connections over MaxConnsPerSource
+	ConnsDenied            uint64 // TCP connections from a source outside Allow
+	IdleClosed             uint64 // TCP connections closed after Idle without a frame
 	Conns                  int64  // TCP connections open now
+
+	SourceDenied uint64 // UDP packets from a source outside Allow
+	AuthMissing  uint64 // packets without the auth key chunk (AuthKey set)
+	AuthWrong    uint64 // packets with another auth key
+	Unparsable   uint64 // packets dropped because AuthKey is set and they did not parse as HEP
+	ClockClamped uint64 // packets whose capture time was more than MaxSkew off, set to the receive time
+	SocketDrops  uint64 // datagrams the kernel dropped on the UDP socket (receive buffer full)
 }
 
 // HEPConfig sizes a HEPListener; zero values take the defaults.
 type HEPConfig struct {
-	Queue    int           // packets waiting for the consumer (default 65536)
-	MaxConns int           // concurrent TCP connections (default 256)
-	Idle     time.Duration // a TCP connection idle this long is closed (default 5 min)
+	Queue             int           // packets waiting for the consumer (default 65536)
+	MaxConns          int           // concurrent TCP connections (default 256)
+	MaxConnsPerSource int           // concurrent TCP connections from one source address (default 16)
+	Idle              time.Duration // a TCP connection without a frame this long is closed (default 30 s)
+	// AuthKey, when not empty, is the shared secret every packet must carry in its
+	// HEPv3 auth key chunk (type 14); others are dropped and counted.
+	AuthKey []byte
+	// Allow, when not empty, lists the source networks accepted; others are dropped
+	// (UDP) or refused (TCP) and counted.
+	Allow []netip.Prefix
+	// MaxSkew is how far an agent's capture time may be from the receive time before it
+	// is clamped to the receive time (default 60 s; negative: never clamp).
+	MaxSkew time.Duration
 	// Metrics, when not nil, get the listener's callscope_hep_* metrics.
 	Metrics *Metrics
 }
@@ -60,11 +96,15 @@ type HEPListener struct {
 	close sync.Once
 	done  chan struct{}
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	bySrc   map[netip.Addr]int // open TCP connections per source address
+	rxqOvfl bool               // SO_RXQ_OVFL is on: datagrams carry the socket's drop count
 
-	udpN, tcpN, bytes, drops, bad, rejected atomic.Uint64
-	open                                    atomic.Int64
+	udpN, tcpN, bytes, drops, bad, rejected                             atomic.Uint64
+	rejectedSrc, connsDenied, idleClosed                                atomic.Uint64
+	srcDenied, authMissing, authWrong, unparsable, clamped, socketDrops atomic.Uint64
+	open                                                                atomic.Int64
 }
 
 // ListenHEP listens on addr ("host:port"; port 0 picks one, the same for UDP and TCP).
@@ -75,8 +115,14 @@ func ListenHEP(addr string, cfg HEPConfig) (*HEPListener, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 256
 	}
+	if cfg.MaxConnsPerSource <= 0 {
+		cfg.MaxConnsPerSource = 16
+	}
 	if cfg.Idle <= 0 {
-		cfg.Idle = 5 * time.Minute
+		cfg.Idle = 30 * time.Second
+	}
+	if cfg.MaxSkew == 0 {
+		cfg.MaxSkew = 60 * time.Second
 	}
 	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -94,7 +140,8 @@ func ListenHEP(addr string, cfg HEPConfig) (*HEPListener, error) {
 	}
 	_ = udp.SetReadBuffer(8 << 20) // best effort: bursts from many agents
 	l := &HEPListener{udp: udp, tcp: tcp, out: make(chan HEPPacket, cfg.Queue), free: make(chan []byte, 1024), cfg: cfg,
-		done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+		done: make(chan struct{}), conns: make(map[net.Conn]struct{}), bySrc: make(map[netip.Addr]int)}
+	l.rxqOvfl = enableRxqOvfl(udp)
 	if err := cfg.Metrics.registerHEP(l); err != nil {
 		udp.Close()
 		tcp.Close()
@@ -116,7 +163,10 @@ func (l *HEPListener) Packets() <-chan HEPPacket { return l.out }
 // Stats returns the counters.
 func (l *HEPListener) Stats() HEPStats {
 	return HEPStats{UDPPackets: l.udpN.Load(), TCPPackets: l.tcpN.Load(), Bytes: l.bytes.Load(),
-		QueueDrops: l.drops.Load(), BadFrames: l.bad.Load(), ConnsRejected: l.rejected.Load(), Conns: l.open.Load()}
+		QueueDrops: l.drops.Load(), BadFrames: l.bad.Load(), ConnsRejected: l.rejected.Load(),
+		ConnsRejectedSource: l.rejectedSrc.Load(), ConnsDenied: l.connsDenied.Load(), IdleClosed: l.idleClosed.Load(),
+		Conns: l.open.Load(), SourceDenied: l.srcDenied.Load(), AuthMissing: l.authMissing.Load(), AuthWrong: l.authWrong.Load(),
+		Unparsable: l.unparsable.Load(), ClockClamped: l.clamped.Load(), SocketDrops: l.socketDrops.Load()}
 }
 
 // Close stops receiving, closes every connection and then the Packets channel.
@@ -179,19 +229,34 @@ func (l *HEPListener) closed(err error) bool {
 func (l *HEPListener) readUDP() {
 	defer l.wg.Done()
 	buf := make([]byte, 65536)
+	oob := make([]byte, 64)
+	var p hep.Packet
 	for {
-		n, err := l.udp.Read(buf) // the sender's address is not needed (HEP carries its own); ReadFromUDP allocates it
+		n, oobn, _, from, err := l.udp.ReadMsgUDPAddrPort(buf, oob) // netip: no allocation
 		if err != nil {
 			if l.closed(err) {
 				return
 			}
 			continue // a transient error (ICMP-induced and the like)
 		}
+		if l.rxqOvfl {
+			if d, ok := rxqOvfl(oob[:oobn]); ok {
+				l.socketDrops.Store(uint64(d)) // the socket's running total
+			}
+		}
 		l.udpN.Add(1)
 		l.bytes.Add(uint64(n))
+		if !l.allowed(from.Addr()) {
+			l.srcDenied.Add(1)
+			continue
+		}
+		recv := time.Now().UnixNano()
+		if !l.admit(&p, buf[:n], recv) {
+			continue
+		}
 		data := l.buffer(n)
 		copy(data, buf[:n])
-		l.deliver(HEPPacket{TS: time.Now().UnixNano(), Data: data})
+		l.deliver(HEPPacket{TS: recv, Data: data})
 	}
 }
 
@@ -214,37 +279,111 @@ func (l *HEPListener) accept() {
 			return
 		default:
 		}
-		if len(l.conns) >= l.cfg.MaxConns {
+		src := remoteAddr(c)
+		switch {
+		case !l.allowed(src):
+			l.mu.Unlock()
+			l.connsDenied.Add(1)
+			c.Close()
+			continue
+		case len(l.conns) >= l.cfg.MaxConns:
 			l.mu.Unlock()
 			l.rejected.Add(1)
 			c.Close()
 			continue
+		case l.bySrc[src] >= l.cfg.MaxConnsPerSource:
+			l.mu.Unlock()
+			l.rejectedSrc.Add(1)
+			c.Close()
+			continue
 		}
 		l.conns[c] = struct{}{}
+		l.bySrc[src]++
 		l.mu.Unlock()
 		l.open.Add(1)
 		l.wg.Add(1)
-		go l.serveTCP(c)
+		go l.serveTCP(c, src)
 	}
 }
 
 // hep3Header is the fixed part of a HEPv3 packet: "HEP3" and the total length.
 const hep3Header = 6
 
-func (l *HEPListener) serveTCP(c net.Conn) {
+// remoteAddr is a connection's source address (unmapped; invalid when unknown).
+func remoteAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// allowed reports whether a source may send (no allow-list: every source).
+func (l *HEPListener) allowed(a netip.Addr) bool {
+	if len(l.cfg.Allow) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range l.cfg.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit checks one received packet (data, the receiving goroutine's buffer, which it
+// may rewrite) against the shared secret and the clock bound, counting what it
+// rejects or clamps. p is the goroutine's scratch packet. A packet that does not parse
+// is left to the decoder (which counts it) unless a secret is required.
+func (l *HEPListener) admit(p *hep.Packet, data []byte, recv int64) bool {
+	if err := hep.Parse(data, p); err != nil {
+		if len(l.cfg.AuthKey) > 0 {
+			l.unparsable.Add(1)
+			return false
+		}
+		return true
+	}
+	if len(l.cfg.AuthKey) > 0 {
+		switch {
+		case len(p.AuthKey) == 0:
+			l.authMissing.Add(1)
+			return false
+		case subtle.ConstantTimeCompare(p.AuthKey, l.cfg.AuthKey) != 1:
+			l.authWrong.Add(1)
+			return false
+		}
+	}
+	if l.cfg.MaxSkew > 0 {
+		if d := p.TS() - recv; d > int64(l.cfg.MaxSkew) || d < -int64(l.cfg.MaxSkew) {
+			l.clamped.Add(1)
+			hep.SetTS(data, recv) // without time chunks the decoder takes the receive time
+		}
+	}
+	p.Reset() // keep no views of the buffer
+	return true
+}
+
+func (l *HEPListener) serveTCP(c net.Conn, src netip.Addr) {
 	defer l.wg.Done()
 	defer func() {
 		l.mu.Lock()
 		delete(l.conns, c)
+		if l.bySrc[src]--; l.bySrc[src] <= 0 {
+			delete(l.bySrc, src)
+		}
 		l.mu.Unlock()
 		l.open.Add(-1)
 		c.Close()
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var hdr [hep3Header]byte
+	var pkt hep.Packet
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(l.cfg.Idle))
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				l.idleClosed.Add(1)
+			}
 			return // EOF, idle or closed
 		}
 		n := int(binary.BigEndian.Uint16(hdr[4:]))
@@ -255,10 +394,19 @@ func (l *HEPListener) serveTCP(c net.Conn) {
 		p := l.buffer(n)
 		copy(p, hdr[:])
 		if _, err := io.ReadFull(r, p[hep3Header:]); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				l.idleClosed.Add(1)
+			}
+			l.Release(HEPPacket{Data: p})
 			return
 		}
 		l.tcpN.Add(1)
 		l.bytes.Add(uint64(n))
-		l.deliver(HEPPacket{TS: time.Now().UnixNano(), Data: p, TCP: true})
+		recv := time.Now().UnixNano()
+		if !l.admit(&pkt, p, recv) {
+			l.Release(HEPPacket{Data: p})
+			continue
+		}
+		l.deliver(HEPPacket{TS: recv, Data: p, TCP: true})
 	}
 }

@@ -10,11 +10,18 @@ import (
 	"github.com/callscope/callscope/decode/hep"
 )
 
-func hepPacket(t *testing.T, payload string) []byte {
+// hepPacket is a HEPv3 SIP packet stamped now (within the listener's clock bound, so
+// it arrives unchanged).
+func hepPacket(t testing.TB, payload string) []byte {
 	t.Helper()
+	return hepPacketAt(time.Now().UnixNano(), nil, payload)
+}
+
+// hepPacketAt is a HEPv3 SIP packet with capture time ts (Unix ns) and auth key key.
+func hepPacketAt(ts int64, key []byte, payload string) []byte {
 	p := hep.Packet{Version: 3, IPProto: 17, ProtoType: 1,
 		Src: netip.MustParseAddrPort("192.0.2.1:5060"), Dst: netip.MustParseAddrPort("192.0.2.2:5060"),
-		TSSec: 1_700_000_000, TSUsec: 250, Payload: []byte(payload)}
+		TSSec: uint32(ts / 1e9), TSUsec: uint32(ts % 1e9 / 1e3), AuthKey: key, Payload: []byte(payload)}
 	return hep.Append(nil, &p)
 }
 

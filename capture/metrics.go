@@ -13,8 +13,9 @@ import (
 //	callscope_capture_live_packets_total, _live_bytes_total live interfaces (LiveConfig.Metrics)
 //	callscope_capture_kernel_drops_total, _queue_drops_total
 //	callscope_hep_udp_packets_total, _tcp_packets_total, _bytes_total, _dropped_total,
-//	    _bad_frames_total, _connections_rejected_total; callscope_hep_connections (gauge)
-//	    (HEPConfig.Metrics)
+//	    _bad_frames_total, _connections_rejected_total{reason}, _idle_closed_total,
+//	    _rejected_total{reason}, _clock_clamped_total, _socket_drops_total;
+//	    callscope_hep_connections (gauge) (HEPConfig.Metrics)
 //
 // The live and HEP metrics read the source's atomic counters at scrape time, so they are
 // registered when the source opens (OpenLive, ListenHEP) and only then. A Merger is not
@@ -80,8 +81,26 @@ func (m *Metrics) registerHEP(l *HEPListener) error {
 			st(func(s HEPStats) uint64 { return s.QueueDrops })),
 		counter("callscope_hep_bad_frames_total", "TCP connections closed because their stream was not HEPv3.",
 			st(func(s HEPStats) uint64 { return s.BadFrames })),
-		counter("callscope_hep_connections_rejected_total", "TCP connections refused over the connection cap.",
-			st(func(s HEPStats) uint64 { return s.ConnsRejected })),
+		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+			"reason", "total_cap", st(func(s HEPStats) uint64 { return s.ConnsRejected })),
+		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+			"reason", "source_cap", st(func(s HEPStats) uint64 { return s.ConnsRejectedSource })),
+		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+			"reason", "not_allowed", st(func(s HEPStats) uint64 { return s.ConnsDenied })),
+		counter("callscope_hep_idle_closed_total", "HEP TCP connections closed after the idle timeout without a frame.",
+			st(func(s HEPStats) uint64 { return s.IdleClosed })),
+		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+			"reason", "not_allowed", st(func(s HEPStats) uint64 { return s.SourceDenied })),
+		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+			"reason", "auth_missing", st(func(s HEPStats) uint64 { return s.AuthMissing })),
+		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+			"reason", "auth_wrong", st(func(s HEPStats) uint64 { return s.AuthWrong })),
+		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+			"reason", "unparsable", st(func(s HEPStats) uint64 { return s.Unparsable })),
+		counter("callscope_hep_clock_clamped_total", "HEP packets whose agent capture time was more than the allowed skew from the probe's clock, set to the receive time.",
+			st(func(s HEPStats) uint64 { return s.ClockClamped })),
+		counter("callscope_hep_socket_drops_total", "HEP datagrams the kernel dropped on the UDP socket because its receive buffer was full (SO_RXQ_OVFL; capture loss).",
+			st(func(s HEPStats) uint64 { return s.SocketDrops })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callscope_hep_connections", Help: "HEP TCP connections open."},
 			func() float64 { return float64(l.Stats().Conns) }),
 	)
@@ -94,6 +113,12 @@ func (m *Metrics) register(cs ...prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// labelled is one series of a counter with a constant label (one per reason).
+func labelled(name, help, label, value string, v func() uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{label: value}},
+		func() float64 { return float64(v()) })
 }
 
 func counter(name, help string, v func() uint64) prometheus.Collector {

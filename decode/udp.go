@@ -172,6 +172,9 @@ func (d *Decoder) hep(b []byte) {
 		tr = TransportSCTP
 	}
 	ts := p.TS()
+	if ts == 0 && d.hepLive {
+		ts = d.ts // an agent that sends no capture time: the probe's receive time
+	}
 	switch p.ProtoType {
 	case 1: // SIP
 		d.emitSIP(p.Src, p.Dst, tr, true, ts, p.Payload)

@@ -50,18 +50,25 @@ func TestRetentionLoop(t *testing.T) {
 		name string
 		now  string
 		keep time.Duration
+		// floor: the oldest call this process ingested (RetentionConfig.Floor), "" none
+		floor string
 		// calls by start; true = kept
 		calls map[string]bool
 	}{
 		// Newest 2008-12-05 09:00, keep 48h: cutoff 2008-12-03 09:00, so 2008-12-02
 		// and earlier go. Counted from now (2026) everything would go.
-		{"replayed capture: from its newest call", "2026-11-21 12:00:00", 48 * time.Hour, map[string]bool{
+		{"replayed capture: from its newest call", "2026-11-21 12:00:00", 48 * time.Hour, "", map[string]bool{
 			"2008-12-05 09:00:00": true, "2008-12-03 10:00:00": true, "2008-12-02 23:00:00": false, "2008-11-01 00:00:00": false}},
 		// Newest is 2026-11-23 01:00, ahead of the clock (skew): cutoff from now,
 		// 2026-11-20 01:00, so 11-19 goes and 11-21 stays. Counted from the newest call
 		// the cutoff would be 11-22 01:00 and 11-21 would go.
-		{"newest in the future: from now", "2026-11-21 01:00:00", 24 * time.Hour, map[string]bool{
+		{"newest in the future: from now", "2026-11-21 01:00:00", 24 * time.Hour, "", map[string]bool{
 			"2026-11-23 01:00:00": true, "2026-11-21 00:30:00": true, "2026-11-19 12:00:00": false}},
+		// The same capture as the first case, but this process ingested it from
+		// 2008-12-02 23:00 on: the floor holds the cutoff there, so its day
+		// (2008-12-02) and later stay and only 2008-11-01, stored before, goes.
+		{"ingested by this process: never cut", "2026-11-21 12:00:00", 48 * time.Hour, "2008-12-02 23:00:00", map[string]bool{
+			"2008-12-05 09:00:00": true, "2008-12-03 10:00:00": true, "2008-12-02 23:00:00": true, "2008-11-01 00:00:00": false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openDuck(t)
@@ -85,7 +92,12 @@ func TestRetentionLoop(t *testing.T) {
 			clock := func() time.Time { passes <- struct{}{}; return now }
 			done := make(chan error, 1)
 			go func() {
-				done <- store.RetentionLoop(ctx, s, store.RetentionConfig{Keep: tc.keep, Every: 5 * time.Millisecond, Now: clock})
+				rc := store.RetentionConfig{Keep: tc.keep, Every: 5 * time.Millisecond, Now: clock}
+				if tc.floor != "" {
+					f := at(tc.floor)
+					rc.Floor = func() time.Time { return f }
+				}
+				done <- store.RetentionLoop(ctx, s, rc)
 			}()
 			// Two passes read the clock: the first has finished by the time the second
 			// starts (one goroutine).

@@ -25,10 +25,14 @@ type callHooks struct {
 	peers   *peers.Classifier
 	metrics *callmetrics.Metrics
 	engine  *alert.Engine
+	// oldest, when not nil, keeps the earliest call or registration time seen (Unix
+	// ns; 0 none): retention never cuts after it (store.RetentionConfig.Floor).
+	oldest *oldestIngested
 }
 
 func (h *callHooks) call(r *correlate.Record) {
 	r.Call.Peer = h.peers.Classify(r.Call.Caller, r.Call.Callee)
+	h.oldest.see(int64(r.Call.Start))
 	if h.metrics != nil {
 		h.metrics.CallEnded(r)
 	}
@@ -38,6 +42,7 @@ func (h *callHooks) call(r *correlate.Record) {
 }
 
 func (h *callHooks) registration(r *correlate.Registration) {
+	h.oldest.see(int64(r.Time))
 	if h.metrics != nil {
 		h.metrics.RegistrationEnded(r)
 	}

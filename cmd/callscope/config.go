@@ -36,6 +36,14 @@ type serveConfig struct {
 	Filter     string   `json:"filter" yaml:"filter"`
 	// HEP is the HEP listen address (UDP and TCP); empty: no HEP input.
 	HEP string `json:"hep" yaml:"hep"`
+	// HEPAuthKey, when set, is the shared secret every HEP packet must carry (HEPv3
+	// auth key chunk); HEPAllow lists the source networks (CIDRs or addresses) accepted;
+	// HEPMaxSkew is how far an agent's clock may be from ours before its capture times
+	// are clamped to the receive time ("0" never clamps, for agents replaying old
+	// captures).
+	HEPAuthKey string   `json:"hep_auth_key" yaml:"hep_auth_key"`
+	HEPAllow   []string `json:"hep_allow" yaml:"hep_allow"`
+	HEPMaxSkew string   `json:"hep_max_skew" yaml:"hep_max_skew"`
 	// Open opens the dashboard in a browser (--open; not in the file).
 	Open bool `json:"-" yaml:"-"`
 
@@ -65,9 +73,12 @@ type serveConfig struct {
 	Alerts alert.Config       `json:"alerts" yaml:"alerts"`
 	Notify alert.NotifyConfig `json:"notify" yaml:"notify"`
 
-	retention time.Duration
-	store     engine.URL
-	peers     *peers.Classifier
+	hepAllow       []netip.Prefix
+	hepMaxSkew     time.Duration // capture.HEPConfig.MaxSkew: negative never clamps
+	retention      time.Duration
+	retentionEvery time.Duration // between retention passes; an hour when zero (tests shorten it)
+	store          engine.URL
+	peers          *peers.Classifier
 }
 
 func defaultServeConfig() serveConfig {
@@ -76,6 +87,7 @@ func defaultServeConfig() serveConfig {
 		Store:          "duckdb:./callscope-data/callscope.duckdb",
 		KeepRTP:        "headers",
 		Retention:      "30d",
+		HEPMaxSkew:     "60s",
 		StoreBatchSize: 5000,
 		Security:       security.DefaultConfig(),
 	}
@@ -89,6 +101,8 @@ func serveFlags(c *serveConfig, configFile *string, out io.Writer) *flag.FlagSet
 	fs.Var(&listFlag{p: &c.Files}, "r", "capture file to ingest (pcap, pcapng, gzipped or not); repeat for several")
 	fs.Var(&listFlag{p: &c.Interfaces}, "i", "network interface to capture live (AF_PACKET; needs root or CAP_NET_RAW); repeat for several")
 	fs.StringVar(&c.HEP, "hep", c.HEP, "HEP listen address (UDP and TCP, e.g. :9060) for capture agents")
+	fs.Var(&listFlag{p: &c.HEPAllow}, "hep-allow", "accept HEP only from this network (CIDR or address); repeat for several")
+	fs.StringVar(&c.HEPMaxSkew, "hep-max-skew", c.HEPMaxSkew, "clamp HEP capture times further than this from the probe's clock (0: never)")
 	fs.StringVar(&c.Filter, "filter", c.Filter, "capture filter for -i, a tcpdump expression run in the kernel (compiled with tcpdump)")
 	fs.StringVar(configFile, "config", *configFile, "config file (YAML, or JSON when named .json)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP listen address; login is required when not loopback")
@@ -190,6 +204,24 @@ func parseRetention(s string) (time.Duration, error) {
 	return v, nil
 }
 
+// parseAllow reads the HEP allow-list: CIDRs, or addresses meaning one host.
+func parseAllow(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("hep_allow %q: want a CIDR (10.0.0.0/8) or an address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
 // isLoopback reports whether a listen address only accepts local connections.
 func isLoopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
@@ -220,6 +252,16 @@ func (c *serveConfig) Validate() error {
 		if _, _, err := net.SplitHostPort(c.HEP); err != nil {
 			errs = append(errs, fmt.Errorf("hep listen %q: %v", c.HEP, err))
 		}
+	}
+	if c.hepAllow, err = parseAllow(c.HEPAllow); err != nil {
+		errs = append(errs, err)
+	}
+	if d, err := time.ParseDuration(c.HEPMaxSkew); c.HEPMaxSkew == "0" {
+		c.hepMaxSkew = -1
+	} else if err != nil || d <= 0 {
+		errs = append(errs, fmt.Errorf("hep_max_skew %q: want e.g. 60s, or 0 to never clamp", c.HEPMaxSkew))
+	} else {
+		c.hepMaxSkew = d
 	}
 	switch c.KeepRTP {
 	case "none", "headers", "full":

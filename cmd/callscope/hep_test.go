@@ -74,10 +74,11 @@ func startServeArgs(t *testing.T, args []string, marker string) (base, after, db
 	return base, after, dbPath, stop
 }
 
-// startServeHEP runs serve with only a HEP input on a free port.
+// startServeHEP runs serve with only a HEP input on a free port. Its tests replay
+// captures from the past through HEP, so agent times are never clamped (--hep-max-skew 0).
 func startServeHEP(t *testing.T) (base, hepAddr, dbPath string, stop func()) {
 	t.Helper()
-	base, after, dbPath, stop := startServeArgs(t, []string{"--hep", "127.0.0.1:0"}, "callscope: HEP input on ")
+	base, after, dbPath, stop := startServeArgs(t, []string{"--hep", "127.0.0.1:0", "--hep-max-skew", "0"}, "callscope: HEP input on ")
 	return base, strings.Fields(after)[0], dbPath, stop
 }
 

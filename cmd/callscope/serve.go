@@ -55,7 +55,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 //	                   capture_end)
 //	live sources       HEP listener and interface readers (their own goroutines, see
 //	                   package capture); closed when gctx ends
-//	retention          store.RetentionLoop; returns when gctx ends
+//	retention          store.RetentionLoop; starts when the file replay is done, never
+//	                   cuts after its oldest call; returns when gctx ends
 //
 // The store writer (its own goroutine, package store) outlives the group: it is closed,
 // flushing what is queued, after every producer has stopped.
@@ -77,7 +78,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	// created.
 	var hepIn *capture.HEPListener
 	if cfg.HEP != "" {
-		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture}); err != nil {
+		if hepIn, err = capture.ListenHEP(cfg.HEP, capture.HEPConfig{Metrics: live.capture,
+			AuthKey: []byte(cfg.HEPAuthKey), Allow: cfg.hepAllow, MaxSkew: cfg.hepMaxSkew}); err != nil {
 			return err
 		}
 		defer hepIn.Close()
@@ -122,7 +124,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return errors.Join(err, closeWriter())
 	}
-	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	// Retention keeps every call the file replay ingests and waits for it to end.
+	oldest, ingested := &oldestIngested{}, make(chan struct{})
+	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), oldest: oldest}
 	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
 	if !cfg.Alerts.Disabled {
 		wcfg.Alerts = al.active
@@ -164,6 +168,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 	if len(cfg.Files) > 0 {
 		g.Go(func() error {
+			defer close(ingested)
 			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live, fileHooks)
 			if err != nil && gctx.Err() == nil {
 				// A damaged file ends its ingestion; what was read before is served.
@@ -175,6 +180,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 			fmt.Fprintf(stdout, "callscope: ingested %d calls from %d file(s)\n", n, len(cfg.Files))
 			return nil
 		})
+	} else {
+		close(ingested)
 	}
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
@@ -196,7 +203,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	if cfg.retention > 0 {
 		g.Go(func() error {
-			return store.RetentionLoop(gctx, st, store.RetentionConfig{Keep: cfg.retention, Logger: log})
+			return store.RetentionLoop(gctx, st, store.RetentionConfig{Keep: cfg.retention, Every: cfg.retentionEvery, Logger: log, Start: ingested, Floor: oldest.floor})
 		})
 	}
 	if cfg.Open {

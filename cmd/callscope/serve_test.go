@@ -145,6 +145,8 @@ func TestServeFlags(t *testing.T) {
 		{"live capture on a missing interface", []string{"-i", "nosuchif0"}, "live capture nosuchif0"},
 		{"filter without an interface", []string{"--filter", "udp"}, "give -i IFACE"},
 		{"hep address", []string{"--hep", "192.0.2.300:9060"}, "hep listen"},
+		{"hep allow-list", []string{"--hep", ":9060", "--hep-allow", "10.0.0.0/33"}, "hep_allow"},
+		{"hep clock skew", []string{"--hep", ":9060", "--hep-max-skew", "-5s"}, "hep_max_skew"},
 		{"keep-rtp", []string{"--keep-rtp", "some"}, "keep_rtp"},
 		{"retention", []string{"--retention", "forever"}, "retention"},
 		{"store", []string{"--store", "mysql://x"}, "store"},

@@ -361,3 +361,50 @@ func parse12(data []byte, p *Packet) error {
 	p.Payload = data[off:]
 	return nil
 }
+
+// SetTS overwrites the capture timestamp of the HEP packet in data, in place, with ts
+// (Unix ns): the HEPv3 time chunks (types 9 and 10) or the HEPv2 header's time fields.
+// It reports whether data held a timestamp to overwrite (HEPv1 and a HEPv3 packet
+// without time chunks do not). data must have parsed with Parse; SetTS does not
+// allocate. A collector uses it to clamp an agent's clock before decoding.
+func SetTS(data []byte, ts int64) bool {
+	if ts < 0 {
+		ts = 0
+	}
+	sec, usec := uint32(ts/1_000_000_000), uint32(ts%1_000_000_000/1_000)
+	if len(data) >= hep3HeaderLen && string(data[:4]) == "HEP3" {
+		total := min(int(binary.BigEndian.Uint16(data[4:6])), len(data))
+		found := false
+		for off := hep3HeaderLen; total-off >= chunkHeaderLen; {
+			vendor := binary.BigEndian.Uint16(data[off:])
+			typ := binary.BigEndian.Uint16(data[off+2:])
+			clen := int(binary.BigEndian.Uint16(data[off+4:]))
+			if clen < chunkHeaderLen || clen > total-off {
+				return found
+			}
+			if vendor == 0 && clen == chunkHeaderLen+4 {
+				switch typ {
+				case chunkTSSec:
+					binary.BigEndian.PutUint32(data[off+chunkHeaderLen:], sec)
+					found = true
+				case chunkTSUsec:
+					binary.BigEndian.PutUint32(data[off+chunkHeaderLen:], usec)
+					found = true
+				}
+			}
+			off += clen
+		}
+		return found
+	}
+	if len(data) > 0 && data[0] == 2 {
+		off, ok := legacyLayout(data)
+		if !ok {
+			return false
+		}
+		t := data[off-legacyTimeLen : off]
+		binary.LittleEndian.PutUint32(t[0:4], sec)
+		binary.LittleEndian.PutUint32(t[4:8], usec)
+		return true
+	}
+	return false
+}
