@@ -68,7 +68,7 @@ func TestServeHEPTrust(t *testing.T) {
 	if !ok {
 		t.Fatalf("ringing call not stored: %v", keys(got))
 	}
-	if c.EndReason != string(correlate.EndCaptureEnd) {
+	if c.EndReason != correlate.EndCaptureEnd {
 		t.Errorf("ringing call ended %q, want capture_end (still ringing when serve stopped)", c.EndReason)
 	}
 	if a, ok := got["ahead-1"]; !ok || time.Duration(int64(a.Start)-now).Abs() > time.Minute {
