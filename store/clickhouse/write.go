@@ -100,6 +100,7 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		sipMsgs, retrans                              = make([]uint32, 0, n), make([]uint32, 0, n)
 		linked, uas, linkKeys                         = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
 		vers                                          = make([]uint64, 0, n)
+		peer                                          = make([]string, 0, n)
 	)
 	for _, r := range recs {
 		c := &r.Call
@@ -127,14 +128,14 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		sipMsgs, retrans = append(sipMsgs, uint32(c.SIPMessages)), append(retrans, uint32(c.Retrans))
 		linked, uas = append(linked, strs(c.LinkedCallIDs)), append(uas, strs(c.UserAgents))
 		dtmf, linkKeys = append(dtmf, c.DTMF), append(linkKeys, strs(r.LinkKeys))
-		vers = append(vers, ver)
+		vers, peer = append(vers, ver), append(peer, c.Peer)
 	}
 	return s.prepare(ctx, "calls", callColumnsW,
 		start, startUS, id, callID, from, to, fromUser, toUser,
 		caller, callee, callerIP, calleeIP, transport, state, finalCode, finalReason,
 		ringing, ringingUS, answer, answerUS, endAt, endUS,
 		pdd, setup, dur, endedBy, endReason, q850, dropped, dropReason, oneWay,
-		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers)
+		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers, peer)
 }
 
 var callColumnsW = []string{
@@ -142,7 +143,7 @@ var callColumnsW = []string{
 	"caller", "callee", "caller_ip", "callee_ip", "transport", "state", "final_code", "final_reason",
 	"ringing", "ringing_ns", "answer", "answer_ns", "end_at", "end_at_ns",
 	"pdd_ms", "setup_ms", "duration_ms", "ended_by", "end_reason", "q850_cause", "dropped", "drop_reason", "one_way_audio",
-	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver",
+	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver", "peer",
 }
 
 func (s *Store) writeMessages(ctx context.Context, recs []*correlate.Record, ver uint64) error {
