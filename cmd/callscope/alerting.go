@@ -14,17 +14,20 @@ import (
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/peers"
+	"github.com/callscope/callscope/security"
 	"github.com/callscope/callscope/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // callHooks is what happens to every finished call besides being stored: it gets its
-// peer group, is counted in the call metrics and feeds the alert engine of its ingest
-// source. Called on the correlator's goroutine; any field may be nil.
+// peer group, is counted in the call metrics and feeds the alert engine and the
+// security detector of its ingest source (serve also feeds sec every decoder event).
+// Called on the correlator's goroutine; any field may be nil.
 type callHooks struct {
 	peers   *peers.Classifier
 	metrics *callmetrics.Metrics
 	engine  *alert.Engine
+	sec     *security.Detector
 }
 
 func (h *callHooks) call(r *correlate.Record) {
@@ -34,6 +37,9 @@ func (h *callHooks) call(r *correlate.Record) {
 	}
 	if h.engine != nil {
 		h.engine.Observe(&r.Call)
+	}
+	if h.sec != nil {
+		h.sec.Call(r)
 	}
 }
 

@@ -56,6 +56,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 //	live sources       HEP listener and interface readers (their own goroutines, see
 //	                   package capture); closed when gctx ends
 //	retention          store.RetentionLoop; returns when gctx ends
+//	security store     securityFeed.storeLoop; stopped after the group, when the
+//	                   ingest goroutines have ended their security events
 //
 // The store writer (its own goroutine, package store) outlives the group: it is closed,
 // flushing what is queued, after every producer has stopped.
@@ -122,8 +124,21 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return errors.Join(err, closeWriter())
 	}
-	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
-	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	// Security analytics (securing.go): one detector per ingest source, like the engines.
+	sec, err := newSecurityFeed(cfg.Security, reg, log)
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	fileSec, err := sec.detector()
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	liveSec, err := sec.detector()
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), sec: fileSec}
+	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), sec: liveSec}
 	if !cfg.Alerts.Disabled {
 		wcfg.Alerts = al.active
 	}
@@ -145,6 +160,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ln.Close()
 		return err
 	}
+
+	// The security store loop outlives the group: the ingest goroutines end their events
+	// as they stop, and those are stored too.
+	secCtx, secStop := context.WithCancel(context.Background())
+	secDone := make(chan struct{})
+	go func() { sec.storeLoop(secCtx, st); close(secDone) }()
+	stopSec := func() { secStop(); <-secDone }
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { al.storeLoop(gctx, st); return nil })
@@ -202,7 +224,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if cfg.Open {
 		openBrowser(url)
 	}
-	err = errors.Join(g.Wait(), closeWriter())
+	err = g.Wait()
+	stopSec()
+	err = errors.Join(err, closeWriter())
 	fmt.Fprintf(stdout, "callscope: stopped\n")
 	return err
 }
@@ -224,6 +248,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	if err != nil {
 		return 0, err
 	}
+	pl.sec = hooks.sec // fed every decoder event, finished with the replay
 	defer pl.close()
 	lastSnap := time.Now()
 	err = pl.run(ctx, func() {
