@@ -189,7 +189,10 @@ type Truth struct {
 	Orphans       []StreamTruth
 	Registrations int
 	BurstMessages int // SIP messages of the bursts: requests and responses
-	Packets       int
+	// BurstRegistrations are the answered REGISTERs of bursts: each its own Call-ID, so
+	// each a registration flow (not counted in Registrations).
+	BurstRegistrations int
+	Packets            int
 }
 
 // CallTruth is the truth of one call.
@@ -340,6 +343,9 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 		truth.BurstMessages += b.Count
 		if len(b.Answers) > 0 {
 			truth.BurstMessages += b.Count
+			if b.Method == "REGISTER" {
+				truth.BurstRegistrations += b.Count
+			}
 		}
 	}
 	for i := range sc.Orphans {
