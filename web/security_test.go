@@ -14,7 +14,9 @@ import (
 // securityFixture is three stored events: two from one scanner source, one flood.
 func securityFixture() []security.Event {
 	base := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
-	at := func(sec int) correlate.Time { return correlate.Time(base.Add(time.Duration(sec) * time.Second).UnixNano()) }
+	at := func(sec int) correlate.Time {
+		return correlate.Time(base.Add(time.Duration(sec) * time.Second).UnixNano())
+	}
 	return []security.Event{
 		{ID: "0000000000000001", Type: security.TypeScanner, Rule: security.RuleUserAgent, Severity: security.SeverityWarning,
 			Source: "203.0.113.66", Target: "", Count: 40, First: at(0), Last: at(30), UserAgent: "sipcli/v1.8 4471234567",
