@@ -1,6 +1,10 @@
 package security
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Tables whose evictions are counted (callscope_security_evictions_total{table}).
 const (
@@ -40,6 +44,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "callscope_security_sip_messages_total",
 		Help: "SIP messages the security detector examined.",
 	})
+	if reg != nil {
+		// Detectors of several ingest sources (serve: files and live) share one registry:
+		// the second finds the series registered and adds to them.
+		var err error
+		if ev, err = register(reg, ev); err != nil {
+			return nil, err
+		}
+		if evict, err = register(reg, evict); err != nil {
+			return nil, err
+		}
+		if active, err = register(reg, active); err != nil {
+			return nil, err
+		}
+		if msgs, err = register(reg, msgs); err != nil {
+			return nil, err
+		}
+	}
 	m := &metrics{active: active, messages: msgs}
 	for i, t := range Types {
 		m.events[i] = ev.WithLabelValues(string(t))
@@ -47,12 +68,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for i, n := range tableNames {
 		m.evictions[i] = evict.WithLabelValues(n)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{ev, evict, active, msgs} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
+	return m, nil
+}
+
+// register registers c on reg, or returns the collector of the same description
+// registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old, nil
 			}
 		}
+		return c, err
 	}
-	return m, nil
+	return c, nil
 }

@@ -11,7 +11,7 @@ import (
 // One query model, rendered per SQL dialect. A query the dashboard asks (CallQuery,
 // StatsQuery, TopQuery, RegQuery) is checked, defaulted and described here once, in
 // terms of the stored columns both engines share (calls: start, call_id, state,
-// final_code, dropped, mos_min, duration_ms, pdd_ms, caller_ip, callee_ip, to_user; the
+// final_code, dropped, mos_min, duration_ms, pdd_ms, caller_ip, callee_ip, to_user, peer; the
 // number search over from_user, to_user, from_uri and to_uri); an engine renders that
 // description in its SQL and scans the rows back. What rows a query returns, in which
 // order, and how the ratios are derived is decided here, never in an engine.
@@ -30,6 +30,7 @@ const (
 	FilterFinalCode            // Int equals final_code
 	FilterDropped              // Bool equals dropped
 	FilterMOSBelow             // mos_min is not null and below Float
+	FilterPeer                 // Str equals peer (the peer group)
 )
 
 // Filter is one condition of a call search.
@@ -84,6 +85,9 @@ func (q CallQuery) Search() (CallSearch, error) {
 	}
 	if q.MOSBelow > 0 {
 		add(Filter{Kind: FilterMOSBelow, Float: q.MOSBelow})
+	}
+	if q.Peer != "" {
+		add(Filter{Kind: FilterPeer, Str: q.Peer})
 	}
 	return s, nil
 }

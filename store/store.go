@@ -1,5 +1,6 @@
 // Package store keeps finished calls, their SIP messages (ladders, pcap export), RTP
-// streams with quality intervals, and registrations, and answers the dashboard's queries.
+// streams with quality intervals, registrations, alert state changes and security events
+// (package security), and answers the dashboard's queries.
 // Engines: DuckDB (embedded default, store/duckdb) and ClickHouse (store/clickhouse), both
 // behind Store and the same test suite (store/storetest). Writer batches calls into a
 // Store with a bounded queue and a disk spool for outages.
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/security"
 )
 
 // ErrNotFound is returned for an unknown call id.
@@ -60,6 +62,14 @@ type Store interface {
 	WriteAlertEvents(ctx context.Context, evs []AlertEvent) error
 	// AlertEvents returns stored alert state changes matching q, newest first.
 	AlertEvents(ctx context.Context, q AlertQuery) ([]AlertEvent, error)
+	// WriteSecurityEvents stores security events (package security), replacing a stored
+	// event of the same ID: an event is written when raised and again when it ends.
+	WriteSecurityEvents(ctx context.Context, evs []security.Event) error
+	// SecurityEvents returns stored security events matching q, newest (first time)
+	// first.
+	SecurityEvents(ctx context.Context, q SecurityQuery) ([]security.Event, error)
+	// SecurityTop returns the sources with the most stored security events.
+	SecurityTop(ctx context.Context, q SecurityTopQuery) ([]SecuritySource, error)
 	// DropBefore deletes every day wholly before t (retention): partitions in ClickHouse,
 	// deletes plus checkpoint in DuckDB.
 	DropBefore(ctx context.Context, t time.Time) error
@@ -96,6 +106,7 @@ type CallQuery struct {
 	FinalCode int
 	Dropped   *bool
 	MOSBelow  float64 // mos_min below this (calls without MOS excluded)
+	Peer      string  // peer group (correlate.Call.Peer), exact
 	Sort      string  // start (default), duration, pdd, mos
 	Desc      bool    // default true for start
 	Limit     int     // default 50, at most 1000

@@ -110,6 +110,7 @@ func parseCallQuery(c *gin.Context) (store.CallQuery, error) {
 		FinalCode: p.int("code", 0, 0, 699),
 		Dropped:   p.bool("dropped"),
 		MOSBelow:  p.float("mos_below"),
+		Peer:      c.Query("peer"),
 		Sort:      p.oneOf("sort", "start", "start", "duration", "pdd", "mos"),
 		Limit:     p.int("limit", 50, 1, 1000),
 		Cursor:    c.Query("cursor"),

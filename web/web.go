@@ -196,6 +196,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/top", s.top)
 	api.GET("/registrations", s.registrations)
 	api.GET("/alerts", s.alerts) // alerts.go
+	s.securityRoutes(api)        // security.go
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })
 	return r
 }

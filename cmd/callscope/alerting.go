@@ -14,13 +14,15 @@ import (
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/peers"
+	"github.com/callscope/callscope/security"
 	"github.com/callscope/callscope/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // callHooks is what happens to every finished call besides being stored: it gets its
-// peer group, is counted in the call metrics and feeds the alert engine of its ingest
-// source. Called on the correlator's goroutine; any field may be nil.
+// peer group, is counted in the call metrics and feeds the alert engine and the
+// security detector of its ingest source (serve also feeds sec every decoder event).
+// Called on the correlator's goroutine; any field may be nil.
 type callHooks struct {
 	peers   *peers.Classifier
 	metrics *callmetrics.Metrics
@@ -28,6 +30,7 @@ type callHooks struct {
 	// oldest, when not nil, keeps the earliest call or registration time seen (Unix
 	// ns; 0 none): retention never cuts after it (store.RetentionConfig.Floor).
 	oldest *oldestIngested
+	sec    *security.Detector
 }
 
 func (h *callHooks) call(r *correlate.Record) {
@@ -38,6 +41,9 @@ func (h *callHooks) call(r *correlate.Record) {
 	}
 	if h.engine != nil {
 		h.engine.Observe(&r.Call)
+	}
+	if h.sec != nil {
+		h.sec.Call(r)
 	}
 }
 

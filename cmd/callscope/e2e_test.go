@@ -207,8 +207,8 @@ func TestGoldenScenarios(t *testing.T) {
 			for _, st := range truth.Orphans {
 				checkStreamTruth(t, "orphans", rep.OrphanStreams, st)
 			}
-			if len(rep.Registrations) != truth.Registrations {
-				t.Errorf("%d registrations, truth %d", len(rep.Registrations), truth.Registrations)
+			if len(rep.Registrations) != truth.Registrations+truth.BurstRegistrations {
+				t.Errorf("%d registrations, truth %d", len(rep.Registrations), truth.Registrations+truth.BurstRegistrations)
 			}
 			rep.Capture.Files = []string{sc.Name + ".pcap"}
 			golden(t, "gen-"+sc.Name, reportJSON(t, rep))

@@ -29,9 +29,13 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 	dec := decode.New(decode.DefaultConfig())
 	var lastPkt int64               // newest packet time seen
 	var anchorPkt, anchorWall int64 // lastPkt at the tick that last saw it move, and that tick's wall time
+	sec := hooks.sec
 	onEvent := func(ev *decode.Event) {
 		lastPkt = max(lastPkt, ev.TS)
 		cor.Event(ev)
+		if sec != nil {
+			sec.Event(ev)
+		}
 	}
 	var hepCh <-chan capture.HEPPacket
 	if hepIn != nil {
@@ -46,6 +50,9 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 	finish := func() int {
 		dec.Flush(onEvent)
 		cor.Finish()
+		if sec != nil {
+			sec.Finish() // the events in progress end, and are stored
+		}
 		live.live.publish(cor, dec, false)
 		live.live.snap.Store(nil)
 		return n
@@ -79,6 +86,9 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 				cor.Advance(anchorPkt + (w - anchorWall))
 				if hooks.engine != nil {
 					hooks.engine.Advance(anchorPkt + (w - anchorWall)) // alerts resolve while traffic pauses
+				}
+				if sec != nil {
+					sec.Advance(anchorPkt + (w - anchorWall)) // security events end while traffic pauses
 				}
 			}
 			live.live.publish(cor, dec, true)

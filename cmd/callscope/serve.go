@@ -57,6 +57,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 //	                   package capture); closed when gctx ends
 //	retention          store.RetentionLoop; starts when the file replay is done, never
 //	                   cuts after its oldest call; returns when gctx ends
+//	security store     securityFeed.storeLoop; stopped after the group, when the
+//	                   ingest goroutines have ended their security events
 //
 // The store writer (its own goroutine, package store) outlives the group: it is closed,
 // flushing what is queued, after every producer has stopped.
@@ -124,10 +126,23 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return errors.Join(err, closeWriter())
 	}
+	// Security analytics (securing.go): one detector per ingest source, like the engines.
+	sec, err := newSecurityFeed(cfg.Security, reg, log)
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	fileSec, err := sec.detector()
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
+	liveSec, err := sec.detector()
+	if err != nil {
+		return errors.Join(err, closeWriter())
+	}
 	// Retention keeps every call the file replay ingests and waits for it to end.
 	oldest, ingested := &oldestIngested{}, make(chan struct{})
-	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), oldest: oldest}
-	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine()}
+	fileHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), oldest: oldest, sec: fileSec}
+	liveHooks := &callHooks{peers: cfg.peers, metrics: cm, engine: al.engine(), sec: liveSec}
 	if !cfg.Alerts.Disabled {
 		wcfg.Alerts = al.active
 	}
@@ -149,6 +164,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 		ln.Close()
 		return err
 	}
+
+	// The security store loop outlives the group: the ingest goroutines end their events
+	// as they stop, and those are stored too.
+	secCtx, secStop := context.WithCancel(context.Background())
+	secDone := make(chan struct{})
+	go func() { sec.storeLoop(secCtx, st); close(secDone) }()
+	stopSec := func() { secStop(); <-secDone }
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { al.storeLoop(gctx, st); return nil })
@@ -209,7 +231,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if cfg.Open {
 		openBrowser(url)
 	}
-	err = errors.Join(g.Wait(), closeWriter())
+	err = g.Wait()
+	stopSec()
+	err = errors.Join(err, closeWriter())
 	fmt.Fprintf(stdout, "callscope: stopped\n")
 	return err
 }
@@ -231,6 +255,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	if err != nil {
 		return 0, err
 	}
+	pl.sec = hooks.sec // fed every decoder event, finished with the replay
 	defer pl.close()
 	lastSnap := time.Now()
 	err = pl.run(ctx, func() {

@@ -182,6 +182,8 @@ func Catalogue() []Scenario {
 		s.Calls = []CallSpec{basicCall("calls-three", 1), basicCall("calls-three", 2), basicCall("calls-three", 3)}
 		s.Calls[1].Outcome, s.Calls[1].TalkMs = Busy, 0
 	}))
+	// security rules, each above and just below its threshold (security.go)
+	out = append(out, securityScenarios()...)
 	return out
 }
 

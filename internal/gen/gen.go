@@ -109,6 +109,7 @@ type Scenario struct {
 	Calls          []CallSpec
 	Orphans        []StreamSpec
 	Registrations  []RegSpec
+	Bursts         []BurstSpec // out-of-dialog request runs (security.go)
 	Seed           int64
 	Start          time.Time
 }
@@ -187,7 +188,11 @@ type Truth struct {
 	Calls         []CallTruth
 	Orphans       []StreamTruth
 	Registrations int
-	Packets       int
+	BurstMessages int // SIP messages of the bursts: requests and responses
+	// BurstRegistrations are the answered REGISTERs of bursts: each its own Call-ID, so
+	// each a registration flow (not counted in Registrations).
+	BurstRegistrations int
+	Packets            int
 }
 
 // CallTruth is the truth of one call.
@@ -332,6 +337,17 @@ func (s *Scenario) Write(w io.Writer) (Truth, error) {
 	for i := range sc.Registrations {
 		add(&listSource{evs: regEvents(&sc, &sc.Registrations[i], i, rng)})
 	}
+	for i := range sc.Bursts {
+		b := &sc.Bursts[i]
+		add(&listSource{evs: burstEvents(&sc, b, i, rng)})
+		truth.BurstMessages += b.Count
+		if len(b.Answers) > 0 {
+			truth.BurstMessages += b.Count
+			if b.Method == "REGISTER" {
+				truth.BurstRegistrations += b.Count
+			}
+		}
+	}
 	for i := range sc.Orphans {
 		st := newOrphanStream(&sc, &sc.Orphans[i], rng)
 		orphans = append(orphans, st)
@@ -407,6 +423,11 @@ func (s *Scenario) normalized() Scenario {
 			c.ToUser = "bob"
 		}
 	}
+	sc.Bursts = append([]BurstSpec(nil), s.Bursts...)
+	for i := range sc.Bursts {
+		b := &sc.Bursts[i]
+		b.Source, b.Target = m(b.Source), m(b.Target)
+	}
 	sc.Orphans = append([]StreamSpec(nil), s.Orphans...)
 	for i := range sc.Orphans {
 		o := &sc.Orphans[i]
@@ -473,6 +494,17 @@ func (s *Scenario) validate() error {
 		}
 		if err := check("registrar", r.Registrar); err != nil {
 			return err
+		}
+	}
+	for _, b := range s.Bursts {
+		if err := check("burst source", b.Source); err != nil {
+			return err
+		}
+		if err := check("burst target", b.Target); err != nil {
+			return err
+		}
+		if b.Method != "OPTIONS" && b.Method != "REGISTER" && b.Method != "INVITE" {
+			return fmt.Errorf("%w: %s: burst method %q", ErrInvalid, s.Name, b.Method)
 		}
 	}
 	return nil

@@ -458,6 +458,7 @@ func TestTshark(t *testing.T) {
 				want += c.SIPMessages
 			}
 			want += 4 * tr.Registrations
+			want += tr.BurstMessages
 			// A SPAN session delivers every frame twice; tshark shows both copies.
 			copies := 1
 			if s.SpanDuplicates {

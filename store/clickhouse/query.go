@@ -23,7 +23,7 @@ const callSelect = `toUInt32(start), start_ns, id, call_id, from_uri, to_uri, fr
 caller, callee, transport, state, final_code, final_reason,
 toUInt32(ringing), ringing_ns, toUInt32(answer), answer_ns, toUInt32(end_at), end_at_ns,
 pdd_ms, setup_ms, duration_ms, ended_by, end_reason, q850_cause, dropped, drop_reason, one_way_audio,
-sip_messages, retransmissions, linked_call_ids, user_agents, dtmf, mos_min, call_extra`
+sip_messages, retransmissions, linked_call_ids, user_agents, dtmf, mos_min, peer, call_extra`
 
 func scanCall(rows driver.Rows) (correlate.Call, error) {
 	var (
@@ -40,7 +40,7 @@ func scanCall(rows driver.Rows) (correlate.Call, error) {
 		&c.Caller, &c.Callee, &c.Transport, &c.State, &code, &c.FinalReason,
 		&rg, &rgNS, &an, &anNS, &en, &enNS,
 		&c.PDDMs, &c.SetupMs, &c.DurationMs, &c.EndedBy, &c.EndReason, &q850, &dropped, &dropReason, &oneWay,
-		&msgs, &retrans, &c.LinkedCallIDs, &c.UserAgents, &c.DTMF, &c.MOSMin, &extra)
+		&msgs, &retrans, &c.LinkedCallIDs, &c.UserAgents, &c.DTMF, &c.MOSMin, &c.Peer, &extra)
 	if err != nil {
 		return c, fmt.Errorf("clickhouse: scan call: %w", err)
 	}

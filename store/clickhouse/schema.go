@@ -41,7 +41,7 @@ ended_by Nullable(String), end_reason String, q850_cause Nullable(Int32),
 dropped UInt8, drop_reason Nullable(String), one_way_audio UInt8,
 sip_messages UInt32, retransmissions UInt32, linked_call_ids Array(String),
 user_agents Array(String), dtmf String, mos_min Nullable(Float64), link_keys Array(String),
-ver UInt64, ` + searchColumn + `, ` + callExtraColumn,
+ver UInt64, ` + searchColumn + `, ` + peerColumn + `, ` + callExtraColumn,
 		partition:   "toYYYYMMDD(start)",
 		order:       "start, id",
 		shardKey:    "cityHash64(id)",
@@ -101,7 +101,8 @@ ts DateTime('UTC'), ts_ns UInt32, link_type UInt32, orig_len UInt32, data String
 		order:     "call_uid, seq",
 		shardKey:  "cityHash64(call_uid)",
 	},
-	alertEvents, // alerts.go
+	alertEvents,    // alerts.go
+	securityEvents, // security.go
 }
 
 const migrationsTable = `schema_migrations`
@@ -133,6 +134,9 @@ lowerUTF8(from_uri), '\n', lowerUTF8(to_uri))`
 	searchColumn = "search String DEFAULT " + searchExpr
 )
 
+// peerColumn is correlate.Call.Peer, the peer group of the far end (the peer filter).
+const peerColumn = "peer String DEFAULT ''"
+
 // streamExtraColumn holds a stream's problems and timed DTMF events as JSON
 // ({"problems": [...], "dtmf_events": [...]}): small, read only with the call detail.
 const streamExtraColumn = "extra String DEFAULT ''"
@@ -151,8 +155,10 @@ func migrations() []migration {
 	m2 := migration{version: 2, name: "calls search column", adds: [][2]string{{"calls", searchColumn}}}
 	m3 := migration{version: 3, name: "stream problems and dtmf events", adds: [][2]string{{"rtp_streams", streamExtraColumn}}}
 	m4 := migration{version: 4, name: "alert events", stmts: []string{alertEvents.localDDL()}}
-	m5 := migration{version: 5, name: "call extra fields", adds: [][2]string{{"calls", callExtraColumn}}}
-	return []migration{m1, m2, m3, m4, m5}
+	m5 := migration{version: 5, name: "security events", stmts: []string{securityEvents.localDDL()}}
+	m6 := migration{version: 6, name: "calls peer column", adds: [][2]string{{"calls", peerColumn}}}
+	m7 := migration{version: 7, name: "call extra fields", adds: [][2]string{{"calls", callExtraColumn}}}
+	return []migration{m1, m2, m3, m4, m5, m6, m7}
 }
 
 func (t table) tail() string {

@@ -61,6 +61,9 @@ func (s *Store) SearchCalls(ctx context.Context, cq store.CallQuery) (store.Call
 			conds = append(conds, fmt.Sprintf("dropped = %d", b2u(f.Bool)))
 		case store.FilterMOSBelow:
 			conds = append(conds, "mos_min IS NOT NULL AND mos_min < "+flit(f.Float))
+		case store.FilterPeer:
+			conds = append(conds, "peer = ?")
+			args = append(args, f.Str)
 		default:
 			return page, store.ErrUnknownFilter(f.Kind)
 		}

@@ -101,6 +101,7 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		linked, uas, linkKeys                         = make([][]string, 0, n), make([][]string, 0, n), make([][]string, 0, n)
 		vers                                          = make([]uint64, 0, n)
 		extra                                         = make([]string, 0, n)
+		peer                                          = make([]string, 0, n)
 	)
 	for _, r := range recs {
 		c := &r.Call
@@ -129,14 +130,14 @@ func (s *Store) prepareCallRows(ctx context.Context, in []*correlate.Record, ids
 		sipMsgs, retrans = append(sipMsgs, uint32(c.SIPMessages)), append(retrans, uint32(c.Retrans))
 		linked, uas = append(linked, strs(c.LinkedCallIDs)), append(uas, strs(c.UserAgents))
 		dtmf, linkKeys = append(dtmf, c.DTMF), append(linkKeys, strs(r.LinkKeys))
-		vers = append(vers, ver)
+		vers, peer = append(vers, ver), append(peer, c.Peer)
 	}
 	return s.prepare(ctx, "calls", callColumnsW,
 		start, startUS, id, callID, from, to, fromUser, toUser,
 		caller, callee, callerIP, calleeIP, transport, state, finalCode, finalReason,
 		ringing, ringingUS, answer, answerUS, endAt, endUS,
 		pdd, setup, dur, endedBy, endReason, q850, dropped, dropReason, oneWay,
-		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers, extra)
+		sipMsgs, retrans, linked, uas, dtmf, mos, linkKeys, vers, peer, extra)
 }
 
 var callColumnsW = []string{
@@ -144,7 +145,7 @@ var callColumnsW = []string{
 	"caller", "callee", "caller_ip", "callee_ip", "transport", "state", "final_code", "final_reason",
 	"ringing", "ringing_ns", "answer", "answer_ns", "end_at", "end_at_ns",
 	"pdd_ms", "setup_ms", "duration_ms", "ended_by", "end_reason", "q850_cause", "dropped", "drop_reason", "one_way_audio",
-	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver", "call_extra",
+	"sip_messages", "retransmissions", "linked_call_ids", "user_agents", "dtmf", "mos_min", "link_keys", "ver", "peer", "call_extra",
 }
 
 // callExtraJSON is what the call_extra column holds.

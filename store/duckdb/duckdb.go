@@ -280,7 +280,7 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 				nullF(c.PDDMs), nullF(c.SetupMs), nullF(c.DurationMs), nullS(c.EndedBy), string(c.EndReason),
 				nullI(c.Q850Cause), c.Dropped, nullS((*string)(c.DropReason)), c.OneWayAudio,
 				int64(c.SIPMessages), int64(c.Retrans), c.DTMF, nullF(c.MOSMin), int64(len(c.Streams)), objs[i],
-				numbersOf(c), linkKeysOf(r.LinkKeys)); err != nil {
+				numbersOf(c), linkKeysOf(r.LinkKeys), c.Peer); err != nil {
 				return fmt.Errorf("append call %s: %w", c.ID, err)
 			}
 			for j, m := range r.Messages {
@@ -460,6 +460,9 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 			}
 		}
 		if err := execRaw(dc, fmt.Sprintf("DELETE FROM alert_events WHERE ts < %d", cut)); err != nil {
+			return err
+		}
+		if err := execRaw(dc, fmt.Sprintf("DELETE FROM security_events WHERE first_ts < %d", cut)); err != nil {
 			return err
 		}
 		return execRaw(dc, fmt.Sprintf("DELETE FROM registrations WHERE time < %d", cut))

@@ -56,7 +56,12 @@ func migrations() []migration {
 		// own Call-ID only (the other keys were not kept).
 		`ALTER TABLE calls ADD COLUMN link_keys VARCHAR`,
 		`UPDATE calls SET link_keys = chr(0) || 'cid:' || call_id || chr(0)`,
-	}}, {5, "alert events", []string{alertEventsDDL}}}
+	}}, {5, "alert events", []string{alertEventsDDL}}, {6, "security events", []string{securityEventsDDL}},
+		{7, "peer column", []string{
+			// peer is correlate.Call.Peer (the peer group). Rows stored before have it in
+			// their JSON only, so the peer filter does not find them.
+			`ALTER TABLE calls ADD COLUMN peer VARCHAR`,
+		}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf

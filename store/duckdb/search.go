@@ -56,6 +56,8 @@ func (s *Store) SearchCalls(ctx context.Context, cq store.CallQuery) (store.Call
 			add("dropped = ?", f.Bool)
 		case store.FilterMOSBelow:
 			add("mos_min < ?", f.Float)
+		case store.FilterPeer:
+			add("peer = ?", f.Str)
 		default:
 			return store.CallPage{}, store.ErrUnknownFilter(f.Kind)
 		}

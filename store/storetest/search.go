@@ -117,6 +117,7 @@ func testFilters(t *testing.T, s store.Store, calls []correlate.Call) {
 			return int64(c.Start) >= mid.UnixNano() && c.State == "answered" &&
 				(contains(c.FromUser, "1") || contains(c.ToUser, "1") || contains(c.From, "1") || contains(c.To, "1"))
 		}},
+		{"peer", store.CallQuery{Peer: "carrier-a"}, func(c *correlate.Call) bool { return c.Peer == "carrier-a" }},
 		{"nothing", store.CallQuery{CallID: "no-such-call-id"}, func(c *correlate.Call) bool { return false }},
 	}
 	for _, tc := range cases {

@@ -9,6 +9,7 @@ const ALERT_UNITS = { asr: ' %', ner: ' %', '5xx_ratio': ' %', loss_pct: ' %', d
 // that made its metric bad.
 function alertCallsLink(a) {
   const q = new URLSearchParams({ from: a.window_start, to: a.at });
+  if (a.peer && a.peer !== 'all') q.set('peer', a.peer); // a rule over all traffic has no peer filter
   switch (a.metric) {
     case 'asr': case 'ner': q.set('state', 'failed'); break;
     case '5xx_ratio': q.set('state', 'failed'); break;

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/callscope/callscope/security"
+	"github.com/callscope/callscope/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// securityFeed is serve's security analytics: one detector per ingest source (files
+// replay their own packet time, live input its own; each owned by its correlator's
+// goroutine, fed through callHooks), every event queued for the store when raised and
+// again, with its final counts, when it ends. The queue is bounded and never blocks
+// ingest: beyond it events are dropped and counted.
+type securityFeed struct {
+	cfg     security.Config
+	reg     prometheus.Registerer
+	log     *slog.Logger
+	toStore chan security.Event
+	dropped prometheus.Counter
+}
+
+// securityStoreQueue bounds the events waiting for the store.
+const securityStoreQueue = 4096
+
+func newSecurityFeed(cfg security.Config, reg prometheus.Registerer, log *slog.Logger) (*securityFeed, error) {
+	f := &securityFeed{cfg: cfg, reg: reg, log: log, toStore: make(chan security.Event, securityStoreQueue),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_security_store_dropped_total",
+			Help: "Security events (raised or ended) not stored because the store queue was full.",
+		})}
+	if err := reg.Register(f.dropped); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// detector returns a new detector for one ingest source (its metrics on serve's
+// registry, shared with the other source's), or nil when the detector is off.
+func (f *securityFeed) detector() (*security.Detector, error) {
+	if !f.cfg.Enabled {
+		return nil, nil
+	}
+	return security.New(f.cfg, security.Output{
+		Raised: func(e *security.Event) { // a view that keeps changing: copy
+			cp := *e
+			cp.CallIDs = append([]string{}, e.CallIDs...)
+			f.queue(cp)
+		},
+		Ended: func(e *security.Event) { f.queue(*e) },
+	}, f.reg)
+}
+
+func (f *securityFeed) queue(e security.Event) {
+	select {
+	case f.toStore <- e:
+	default:
+		f.dropped.Inc()
+	}
+}
+
+// storeLoop writes queued events until ctx ends, then the rest.
+func (f *securityFeed) storeLoop(ctx context.Context, st store.Store) {
+	write := func(evs []security.Event) {
+		if len(evs) == 0 {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := st.WriteSecurityEvents(wctx, evs); err != nil {
+			f.log.Warn("storing security events", "err", err, "events", len(evs))
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			var rest []security.Event
+			for {
+				select {
+				case e := <-f.toStore:
+					rest = append(rest, e)
+				default:
+					write(rest)
+					return
+				}
+			}
+		case e := <-f.toStore:
+			batch := []security.Event{e}
+			for len(batch) < 256 {
+				select {
+				case e := <-f.toStore:
+					batch = append(batch, e)
+					continue
+				default:
+				}
+				break
+			}
+			write(batch)
+		}
+	}
+}
