@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const sec = time.Second
@@ -594,5 +595,13 @@ func TestEvictionInBatches(t *testing.T) {
 	h.finish()
 	if len(h.recs) != n {
 		t.Errorf("%d calls emitted in all, want %d", len(h.recs), n)
+	}
+}
+
+// TestCallSize guards the 768-byte size class of the call struct: past it every call
+// costs 128 bytes more (BenchmarkMemory100k).
+func TestCallSize(t *testing.T) {
+	if n := unsafe.Sizeof(call{}); n > 768 {
+		t.Fatalf("call is %d bytes, over the 768-byte size class", n)
 	}
 }

@@ -164,8 +164,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 			out.RTTMs = f3(rtt)
 		}
 	}
-	if cl.transferred != "" {
-		t := cl.transferred
+	if t := cl.transferredTo(); t != "" {
 		out.TransferredTo = &t
 	}
 	if cl.hasQ850 {
@@ -229,7 +228,7 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 		reason = DropAbnormalQ850
 	case cl.endReason == EndRTPTimeout:
 		reason = DropRTPTimeout
-	case cl.byeTS != 0 && cl.lastMedia != 0 && cl.transferred == "" && !cl.media[0].hold && !cl.media[1].hold &&
+	case cl.byeTS != 0 && cl.lastMedia != 0 && cl.transferredTo() == "" && !cl.media[0].hold && !cl.media[1].hold &&
 		cl.byeTS-cl.lastMedia >= int64(c.cfg.MediaStopBeforeBye):
 		reason = DropMediaStoppedEarly
 	case cl.deadCode == 408:

@@ -108,31 +108,40 @@ const (
 	crossSourceDupWindow = 250e6
 )
 
-// seenMsg is a message already seen in a call: its hash, when it was last seen, and
-// whether that copy came from HEP.
+// seenMsg is a message already seen in a call: its hash (the low bit replaced by
+// whether the copy last seen came from HEP) and when it was last seen.
 type seenMsg struct {
 	h    uint64
 	last int64
-	hep  bool
+}
+
+func (s *seenMsg) hep() bool { return s.h&1 != 0 }
+
+func seenHash(h uint64, hep bool) uint64 {
+	h &^= 1
+	if hep {
+		h |= 1
+	}
+	return h
 }
 
 func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
-	hv := c.msgHash(ev, m)
+	hv := c.msgHash(ev, m) &^ 1
 	retrans := false
 	for i := range cl.seen {
 		s := &cl.seen[i]
-		if s.h != hv {
+		if s.h&^1 != hv {
 			continue
 		}
 		window := int64(captureDupWindow)
-		if s.hep != ev.FromHEP {
+		if s.hep() != ev.FromHEP {
 			window = crossSourceDupWindow
 		}
 		if d := ev.TS - s.last; d <= window && d >= -window {
 			c.cnt.DuplicateSIP++ // a second copy of a message we already have
 			return
 		}
-		retrans, s.last, s.hep = true, ev.TS, ev.FromHEP
+		retrans, s.last, s.h = true, ev.TS, seenHash(hv, ev.FromHEP)
 		break
 	}
 	cl.msgs++
@@ -142,7 +151,7 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 	if retrans {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
-		cl.seen = append(cl.seen, seenMsg{h: hv, last: ev.TS, hep: ev.FromHEP})
+		cl.seen = append(cl.seen, seenMsg{h: seenHash(hv, ev.FromHEP), last: ev.TS})
 	} else {
 		c.cnt.SeenHashesDropped++
 	}
@@ -207,7 +216,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 				break
 			}
 			cl.fromTag = string(m.FromTag)
-			cl.inviteBranch = string(m.ViaBranch)
+			cl.inviteBranch = c.branchHash(m.ViaBranch)
 			if first {
 				cl.parties(ev, m, ev.Src, ev.Dst)
 				c.linkKeys(cl, m)
@@ -296,7 +305,8 @@ func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 	}
 	// A response carrying the INVITE's Via branch answers it (RFC 3261 §17.1.3), even when
 	// its CSeq could not be read or its From tag was mangled.
-	branch := (isInvite || len(m.CSeqMethod) == 0) && len(m.ViaBranch) > 0 && string(m.ViaBranch) == cl.inviteBranch
+	branch := (isInvite || len(m.CSeqMethod) == 0) && len(m.ViaBranch) > 0 && cl.inviteBranch != 0 &&
+		c.branchHash(m.ViaBranch) == cl.inviteBranch
 	if (isInvite && (cl.hasInvite || cl.responseOnly) && m.CSeq == cl.inviteCSeq && cl.toCaller(m)) || branch {
 		switch {
 		case code == 180 || code == 183:
@@ -365,4 +375,14 @@ func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
 			cl.linkKeys = append(cl.linkKeys, k)
 		}
 	}
+}
+
+// branchHash is a seeded hash of a Via branch, never 0, so a call keeps 8 bytes instead
+// of the branch text.
+func (c *Correlator) branchHash(b []byte) uint64 {
+	h := maphash.Bytes(c.seed, b)
+	if h == 0 {
+		h = 1
+	}
+	return h
 }

@@ -18,6 +18,20 @@ import (
 //     and the new INVITE carries a Replaces header naming the call it replaces; both
 //     become "cid:" keys, which link to that call's own key.
 
+// transfer is a call's REFER state: the latest REFER's target and the target of an
+// accepted one. Few calls transfer, so it lives behind a pointer.
+type transfer struct {
+	referTo, to string
+}
+
+// transferredTo is the target of an accepted REFER, or "".
+func (cl *call) transferredTo() string {
+	if cl.xfer == nil {
+		return ""
+	}
+	return cl.xfer.to
+}
+
 // maxLinkKeysPerCall caps the link values one call collects (counted in LinksDropped).
 const maxLinkKeysPerCall = 16
 
@@ -35,7 +49,10 @@ func (c *Correlator) refer(cl *call, m *sip.Message) {
 	if i := bytes.IndexByte(target, ';'); i >= 0 {
 		target = target[:i]
 	}
-	cl.referTo = string(target)
+	if cl.xfer == nil {
+		cl.xfer = &transfer{}
+	}
+	cl.xfer.referTo = string(target)
 	referrer := sip.URIUser(m.FromURI)
 	if v := m.Get("Referred-By"); len(v) > 0 {
 		if u := sip.URIUser(sip.AddrURI(v)); len(u) > 0 {
@@ -62,11 +79,14 @@ func (c *Correlator) refer(cl *call, m *sip.Message) {
 // referAnswered records the final answer to a REFER: 2xx (202 Accepted) makes the call
 // transferred, an error cancels the transfer attempt.
 func (cl *call) referAnswered(code int) {
+	if cl.xfer == nil {
+		return
+	}
 	switch {
-	case code >= 200 && code < 300 && cl.referTo != "":
-		cl.transferred = cl.referTo
+	case code >= 200 && code < 300 && cl.xfer.referTo != "":
+		cl.xfer.to = cl.xfer.referTo
 	case code >= 300:
-		cl.referTo = ""
+		cl.xfer.referTo = ""
 	}
 }
 
