@@ -89,7 +89,7 @@ type pipeBatch struct {
 	events  []pipeEvent
 	arena   []byte
 	packets int  // packets read while filling this batch
-	last    bool // A's final batch: after it, Flush's events are in, or err
+	last    bool // A's final batch: it ends with the events of the decoder's Flush
 }
 
 func (b *pipeBatch) reset() {
