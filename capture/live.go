@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/bpf"
 )
 
@@ -20,8 +23,22 @@ import (
 // consumer cannot take is dropped and counted, like the packets the kernel drops when
 // the ring is full. Both are capture loss at the probe, reported apart from network loss.
 //
+// Fanout (LiveConfig.Fanout > 1): each interface gets that many AF_PACKET sockets, each
+// with its own ring and reader goroutine, joined in one PACKET_FANOUT group of type
+// PACKET_FANOUT_HASH with PACKET_FANOUT_FLAG_DEFRAG: the kernel spreads frames over the
+// rings by its symmetric flow hash (both directions of a 5-tuple on one ring, IP
+// fragments reassembled before hashing), so the ring copy and the syscalls run on several
+// cores. The hash is per 5-tuple, and a call's SIP and its RTP are different 5-tuples: so
+// every reader still feeds the one Batches channel and its one consumer (one decoder, one
+// correlator), and a call is never split between correlators. What fanout changes is
+// the order across flows: frames of one flow keep their order (one ring, one reader),
+// frames of different flows arrive interleaved batch by batch, up to a batch interval
+// (20 ms) apart, the same order guarantee as capturing several interfaces. Kernel and
+// queue drops are counted per reader (WorkerStats, metrics with an iface and worker
+// label) and in total (Stats).
+//
 // Concurrency: Batches is read by one consumer, which gives each batch back with
-// Release; Stats may be called from any goroutine.
+// Release; Stats and WorkerStats may be called from any goroutine.
 
 // Live captures on network interfaces.
 type Live struct {
@@ -36,6 +53,7 @@ type Live struct {
 
 type tap struct {
 	iface   string
+	worker  int // index of this reader among the interface's fanout readers
 	link    uint32
 	tp      *afpacket.TPacket
 	packets atomic.Uint64
@@ -61,15 +79,34 @@ func OpenLive(ifaces []string, cfg LiveConfig) (*Live, error) {
 	}
 	l := &Live{out: make(chan *Batch, cfg.Queue), cfg: cfg, done: make(chan struct{})}
 	l.free.New = func() any { return &Batch{arena: make([]byte, 0, cfg.BatchBytes)} }
-	for _, name := range ifaces {
-		t, err := openTap(name, cfg)
-		if err != nil {
-			l.closeTaps()
-			return nil, err
-		}
-		l.taps = append(l.taps, t)
+	if cfg.Fanout <= 0 {
+		cfg.Fanout = 1
 	}
-	if err := cfg.Metrics.registerLive(l); err != nil {
+	for i, name := range ifaces {
+		// A fanout group id is per network namespace: derived from the pid so that two
+		// callscope processes on one host do not share (and split) each other's frames.
+		group := uint16(os.Getpid()*16 + i)
+		for w := range cfg.Fanout {
+			t, err := openTap(name, cfg)
+			if err != nil {
+				l.closeTaps()
+				return nil, err
+			}
+			t.worker = w
+			l.taps = append(l.taps, t)
+			if cfg.Fanout > 1 {
+				if err := t.tp.SetFanout(afpacket.FanoutHash|afpacket.FanoutHashWithDefrag, group); err != nil {
+					l.closeTaps()
+					return nil, fmt.Errorf("live capture %s: PACKET_FANOUT: %w", name, err)
+				}
+			}
+		}
+	}
+	err := cfg.Metrics.registerLive(l)
+	if err == nil {
+		err = l.registerWorkers(cfg.Metrics)
+	}
+	if err != nil {
 		l.closeTaps()
 		return nil, fmt.Errorf("live capture metrics: %w", err)
 	}
@@ -128,12 +165,48 @@ func (l *Live) Release(b *Batch) {
 func (l *Live) Stats() LiveStats {
 	var s LiveStats
 	for _, t := range l.taps {
-		s.Packets += t.packets.Load()
-		s.Bytes += t.bytes.Load()
-		s.QueueDrops += t.qdrops.Load()
-		s.KernelDrops += t.kdrops.Load()
+		ts := t.stats()
+		s.Packets += ts.Packets
+		s.Bytes += ts.Bytes
+		s.QueueDrops += ts.QueueDrops
+		s.KernelDrops += ts.KernelDrops
 	}
 	return s
+}
+
+// registerWorkers exports each reader's counters, labelled by interface and worker.
+func (l *Live) registerWorkers(m *Metrics) error {
+	if m == nil {
+		return nil
+	}
+	for _, t := range l.taps {
+		labels := prometheus.Labels{"iface": t.iface, "worker": strconv.Itoa(t.worker)}
+		if err := m.register(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callscope_capture_worker_kernel_drops_total", ConstLabels: labels,
+				Help: "Frames the kernel dropped because this reader's ring was full."}, func() float64 { return float64(t.kdrops.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callscope_capture_worker_queue_drops_total", ConstLabels: labels,
+				Help: "Frames of this reader dropped because correlation fell behind."}, func() float64 { return float64(t.qdrops.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callscope_capture_worker_packets_total", ConstLabels: labels,
+				Help: "Frames captured by this reader."}, func() float64 { return float64(t.packets.Load()) }),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WorkerStats returns the counters of every reader: one per interface, or LiveConfig.Fanout
+// per interface.
+func (l *Live) WorkerStats() []WorkerStats {
+	ws := make([]WorkerStats, len(l.taps))
+	for i, t := range l.taps {
+		ws[i] = WorkerStats{Iface: t.iface, Worker: t.worker, LiveStats: t.stats()}
+	}
+	return ws
+}
+
+func (t *tap) stats() LiveStats {
+	return LiveStats{Packets: t.packets.Load(), Bytes: t.bytes.Load(), QueueDrops: t.qdrops.Load(), KernelDrops: t.kdrops.Load()}
 }
 
 // Close stops every capture and closes Batches.
@@ -155,7 +228,7 @@ func (l *Live) closeTaps() {
 func (l *Live) read(t *tap) {
 	defer l.wg.Done()
 	b := l.free.Get().(*Batch)
-	b.Iface, b.LinkType = t.iface, t.link
+	b.Iface, b.Worker, b.LinkType = t.iface, t.worker, t.link
 	// Batches leave every 20 ms or 1024 frames; the clock is the frames' own capture
 	// time (no clock read per frame), and the wall clock when the ring is idle.
 	var flushAt, statsAt time.Time
@@ -168,7 +241,7 @@ func (l *Live) read(t *tap) {
 				t.qdrops.Add(uint64(len(b.Frames)))
 				b.reset()
 			}
-			b.Iface, b.LinkType = t.iface, t.link
+			b.Iface, b.Worker, b.LinkType = t.iface, t.worker, t.link
 		}
 		flushAt = now.Add(20 * time.Millisecond)
 		if now.After(statsAt) { // a getsockopt: once a second is enough

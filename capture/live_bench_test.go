@@ -5,6 +5,7 @@ package capture
 import (
 	"encoding/binary"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,17 +16,24 @@ import (
 // Ethernet/IPv4/UDP RTP-sized frames (214 bytes) into one end with an AF_PACKET socket,
 // Live captures the other end, and the consumer takes the batches (no decoding: this is
 // the capture stage alone). It reports received packets per second and what was lost at
-// the kernel ring and the queue. Needs root; run with -benchtime=200000x or so.
+// the kernel ring and the queue. Needs root; run with -benchtime=200000x or so. The
+// frames go to 64 UDP ports in turn (64 flows), so fanout=2 spreads them over two rings.
 func BenchmarkLiveCapture(b *testing.B) {
+	for _, fanout := range []int{1, 2} {
+		b.Run("fanout="+strconv.Itoa(fanout), func(b *testing.B) { benchLiveCapture(b, fanout) })
+	}
+}
+
+func benchLiveCapture(b *testing.B, fanout int) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root (veth pair, AF_PACKET)")
 	}
 	const a, z = "csbenchA", "csbenchZ"
 	vethPair(b, "ip", a, z)
 	frame := udpFrame(6000, 0, 214)
-	seq := frame[42:44]
+	seq, dport := frame[42:44], frame[36:38]
 
-	live, err := OpenLive([]string{z}, LiveConfig{})
+	live, err := OpenLive([]string{z}, LiveConfig{Fanout: fanout})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,6 +52,7 @@ func BenchmarkLiveCapture(b *testing.B) {
 	go func() {
 		for i := 0; i < b.N; i++ {
 			binary.BigEndian.PutUint16(seq, uint16(i))
+			binary.BigEndian.PutUint16(dport, uint16(6000+i%64))
 			for tx.WritePacketData(frame) != nil {
 				time.Sleep(time.Microsecond) // the transmit queue is full: wait, do not lose the frame here
 			}

@@ -11,6 +11,9 @@ type LiveConfig struct {
 	// Filter is a tcpdump filter expression run in the kernel on every interface
 	// (CompileFilter); empty keeps every frame.
 	Filter string
+	// Fanout is readers per interface (default 1): more join a PACKET_FANOUT hash group,
+	// each with its own ring of RingMB (see live.go).
+	Fanout int
 	// Metrics, when not nil, get the capture's callscope_capture_live_* and drop metrics.
 	Metrics *Metrics
 }
@@ -18,6 +21,7 @@ type LiveConfig struct {
 // Batch is a run of captured frames from one interface; frames alias its arena.
 type Batch struct {
 	Iface    string
+	Worker   int // the interface's reader (ring) that captured it (LiveConfig.Fanout)
 	LinkType uint32
 	TS       []int64
 	Frames   [][]byte
@@ -34,4 +38,11 @@ type LiveStats struct {
 	Packets, Bytes uint64
 	KernelDrops    uint64 // dropped by the kernel: the ring was full
 	QueueDrops     uint64 // packets in batches dropped because the consumer fell behind
+}
+
+// WorkerStats counts one reader (one ring) of a live capture.
+type WorkerStats struct {
+	Iface  string
+	Worker int // 0..LiveConfig.Fanout-1
+	LiveStats
 }

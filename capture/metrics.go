@@ -12,6 +12,8 @@ import (
 //	callscope_capture_packets_total, _bytes_total          files (-r), published by PublishFiles
 //	callscope_capture_live_packets_total, _live_bytes_total live interfaces (LiveConfig.Metrics)
 //	callscope_capture_kernel_drops_total, _queue_drops_total
+//	callscope_capture_worker_packets_total, _worker_kernel_drops_total,
+//	    _worker_queue_drops_total{iface, worker}   the same per reader (LiveConfig.Fanout)
 //	callscope_hep_udp_packets_total, _tcp_packets_total, _bytes_total, _dropped_total,
 //	    _bad_frames_total, _connections_rejected_total{reason}, _idle_closed_total,
 //	    _rejected_total{reason}, _clock_clamped_total, _socket_drops_total;

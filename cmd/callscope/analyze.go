@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -55,6 +56,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&ccfg.MediaStopBeforeBye, "media-stop-before-bye", ccfg.MediaStopBeforeBye, "flag a call dropped when media stopped this long before the BYE")
 	interval := fs.Duration("interval", time.Duration(ccfg.Quality.Interval), "quality interval length")
 	fs.Float64Var(&ccfg.Quality.JitterBufferMs, "jitter-buffer", ccfg.Quality.JitterBufferMs, "simulated fixed jitter buffer depth in ms (E-model late discards and delay)")
+	workers := fs.Int("workers", runtime.NumCPU(), workersUsage)
 	alertsConfig := fs.String("alerts", "", "config file (as for serve): print the alerts its peers and alert rules raise on the capture instead of calls")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -71,7 +73,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *alertsConfig != "" {
 		return analyzeAlerts(ctx, files, *alertsConfig, ccfg, *asJSON, stdout)
 	}
-	rep, err := analyzeFiles(ctx, files, decode.DefaultConfig(), ccfg)
+	rep, err := analyzeFilesWorkers(ctx, files, decode.DefaultConfig(), ccfg, &callHooks{}, *workers)
 	if rep == nil {
 		return err
 	}
@@ -97,6 +99,12 @@ func analyzeFiles(ctx context.Context, files []string, dcfg decode.Config, ccfg 
 // analyzeFilesWith is analyzeFiles with hooks on every finished call (peer group, call
 // metrics, alert engine; see alerting.go).
 func analyzeFilesWith(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config, hooks *callHooks) (*Report, error) {
+	return analyzeFilesWorkers(ctx, files, dcfg, ccfg, hooks, 1)
+}
+
+// analyzeFilesWorkers is analyzeFilesWith on workers goroutines (pipeline.workers); the
+// report is the same for every value.
+func analyzeFilesWorkers(ctx context.Context, files []string, dcfg decode.Config, ccfg correlate.Config, hooks *callHooks, workers int) (*Report, error) {
 	rep := &Report{
 		Capture:       CaptureInfo{Files: files, FileErrors: []string{}},
 		Calls:         []correlate.Call{},
@@ -124,6 +132,7 @@ func analyzeFilesWith(ctx context.Context, files []string, dcfg decode.Config, c
 		return nil, err
 	}
 	pl.sec = sec
+	pl.workers = workers
 	defer pl.close()
 	if err := pl.run(ctx, nil); err != nil {
 		return nil, err

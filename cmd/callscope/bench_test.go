@@ -139,3 +139,77 @@ func BenchmarkCallHooks(b *testing.B) {
 		hooks.engine.Flush(int64(recs[len(recs)-1].Call.End))
 	}
 }
+
+var loads sync.Map // calls → *loadFile
+
+type loadFile struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// loadCaptureN returns a capture of calls overlapping 20 s calls (gen.Load(calls, 20, 1),
+// what `callscope gen -load-calls N -call-seconds 20` writes). With CALLSCOPE_BENCH_DIR
+// set, DIR/load<N>.pcap is used when present (written by that command) or written there.
+func loadCaptureN(b *testing.B, calls int) string {
+	v, _ := loads.LoadOrStore(calls, &loadFile{})
+	lf := v.(*loadFile)
+	lf.once.Do(func() {
+		dir := os.Getenv("CALLSCOPE_BENCH_DIR")
+		if dir == "" {
+			if dir, lf.err = os.MkdirTemp("", "callscope-bench"); lf.err != nil {
+				return
+			}
+		}
+		lf.path = filepath.Join(dir, fmt.Sprintf("load%d.pcap", calls))
+		if _, err := os.Stat(lf.path); err != nil {
+			f, err := os.Create(lf.path)
+			if err != nil {
+				lf.err = err
+				return
+			}
+			sc := gen.Load(calls, 20, 1)
+			_, lf.err = sc.Write(f)
+			if cerr := f.Close(); lf.err == nil {
+				lf.err = cerr
+			}
+		}
+	})
+	if lf.err != nil {
+		b.Fatal(lf.err)
+	}
+	return lf.path
+}
+
+// BenchmarkAnalyzeWorkers is `callscope analyze --workers N` over load captures of 500
+// and 5,000 concurrent calls, 1 and 2 workers side by side in one run (one op = the
+// whole file; pkts/s and ns/pkt are per captured packet).
+func BenchmarkAnalyzeWorkers(b *testing.B) {
+	for _, calls := range []int{500, 5000} {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("calls=%d/workers=%d", calls, workers), func(b *testing.B) {
+				path := loadCaptureN(b, calls)
+				st, err := os.Stat(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(st.Size())
+				b.ReportAllocs()
+				b.ResetTimer()
+				var pkts uint64
+				for i := 0; i < b.N; i++ {
+					rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, workers)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(rep.Calls) != calls {
+						b.Fatalf("%d calls, want %d", len(rep.Calls), calls)
+					}
+					pkts = rep.Capture.Packets
+				}
+				b.ReportMetric(float64(pkts)*float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts)/float64(b.N), "ns/pkt")
+			})
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -54,9 +55,12 @@ type serveConfig struct {
 	Retention   string `json:"retention" yaml:"retention"` // 30d, 12h, 0 (keep everything)
 	// StoreBatchSize is calls per store write (the Writer's BatchSize; its queue holds 4
 	// batches). 5000 by default; a ClickHouse store taking > 20,000 calls/s wants 10000.
-	StoreBatchSize int         `json:"store_batch_size" yaml:"store_batch_size"`
-	Users          []web.User  `json:"users" yaml:"users"`
-	Tokens         []web.Token `json:"tokens" yaml:"tokens"`
+	StoreBatchSize int `json:"store_batch_size" yaml:"store_batch_size"`
+	// Workers is goroutines for a file replay (-r): 1 reads, decodes and correlates on
+	// one; 2 or more decode on a second (pipeline_parallel.go). Default: the CPUs.
+	Workers int         `json:"workers" yaml:"workers"`
+	Users   []web.User  `json:"users" yaml:"users"`
+	Tokens  []web.Token `json:"tokens" yaml:"tokens"`
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
@@ -89,6 +93,7 @@ func defaultServeConfig() serveConfig {
 		Retention:      "30d",
 		HEPMaxSkew:     "60s",
 		StoreBatchSize: 5000,
+		Workers:        runtime.NumCPU(),
 		Security:       security.DefaultConfig(),
 	}
 }
@@ -111,6 +116,7 @@ func serveFlags(c *serveConfig, configFile *string, out io.Writer) *flag.FlagSet
 	fs.StringVar(&c.KeepRTP, "keep-rtp", c.KeepRTP, "RTP kept for pcap export: none, headers or full")
 	fs.StringVar(&c.Retention, "retention", c.Retention, "drop stored days older than this (e.g. 30d; 0 keeps everything)")
 	fs.BoolVar(&c.Open, "open", c.Open, "open the dashboard in a browser")
+	fs.IntVar(&c.Workers, "workers", c.Workers, workersUsage)
 	return fs
 }
 
@@ -267,6 +273,9 @@ func (c *serveConfig) Validate() error {
 	case "none", "headers", "full":
 	default:
 		errs = append(errs, fmt.Errorf("keep_rtp %q: want none, headers or full", c.KeepRTP))
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("workers %d: want 1 to 1024", c.Workers))
 	}
 	if c.StoreBatchSize < 1 || c.StoreBatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("store_batch_size %d: want 1 to 100000", c.StoreBatchSize))

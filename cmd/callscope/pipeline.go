@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/security"
 )
+
+// workersUsage documents --workers (analyze and serve).
+const workersUsage = "goroutines for reading capture files: 1 reads, decodes and correlates on one goroutine; " +
+	"2 or more read and decode on a second one (same output; up to 8 MiB more memory; see README); serve: also capture readers per -i interface"
 
 // pipeline replays capture files through one decoder into a correlator, on the calling
 // goroutine (capture → decode → correlate, in packet-time order). analyze and serve both
@@ -19,6 +24,12 @@ type pipeline struct {
 	dec *decode.Decoder
 	cor *correlate.Correlator
 	sec *security.Detector // nil: no security analytics; fed every decoder event beside cor
+
+	// workers ≤ 1 runs everything on the calling goroutine (the reference path); more
+	// decodes on a second goroutine (pipeline_parallel.go, which argues the output is
+	// the same). mu guards src and dec while they are in use there.
+	workers int
+	mu      sync.Mutex
 }
 
 func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator) (*pipeline, error) {
@@ -33,7 +44,13 @@ func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator)
 // not nil, is called on this goroutine every 4096 packets. It returns early, without
 // finishing, on ctx's end or a read error; damage inside a file is not an error here
 // (the file stops, see src.Errors).
+//
+// With workers ≥ 2 the reading and decoding run on a second goroutine (runParallel);
+// tick is then still called on this goroutine, with src and dec quiescent.
 func (p *pipeline) run(ctx context.Context, tick func()) error {
+	if p.workers >= 2 {
+		return p.runParallel(ctx, tick)
+	}
 	var pkt capture.Packet
 	src, dec := p.src, p.dec
 	onEvent := p.cor.Event // bound once: a method value made per packet would allocate

@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	var capIn *capture.Live
 	if len(cfg.Interfaces) > 0 {
-		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Metrics: live.capture}); err != nil {
+		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Fanout: cfg.Workers, Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer capIn.Close()
@@ -191,7 +191,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if len(cfg.Files) > 0 {
 		g.Go(func() error {
 			defer close(ingested)
-			n, err := ingestFiles(gctx, cfg.Files, ccfg, wr, live, fileHooks)
+			n, err := ingestFiles(gctx, cfg.Files, ccfg, cfg.Workers, wr, live, fileHooks)
 			if err != nil && gctx.Err() == nil {
 				// A damaged file ends its ingestion; what was read before is served.
 				log.Warn("capture file error", "err", err)
@@ -240,7 +240,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 // ingestFiles replays files through decode and correlate and hands finished calls and
 // registrations to the writer; it returns the number of calls.
-func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr *store.Writer, live *liveCalls, hooks *callHooks) (int, error) {
+func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, workers int, wr *store.Writer, live *liveCalls, hooks *callHooks) (int, error) {
 	n := 0
 	// B2BUA legs arrive linked: the correlator links legs while both are in its table.
 	cor := correlate.New(ccfg, correlate.Output{
@@ -257,6 +257,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wr 
 	}
 	pl.sec = hooks.sec // fed every decoder event, finished with the replay
 	defer pl.close()
+	pl.workers = workers
 	lastSnap := time.Now()
 	err = pl.run(ctx, func() {
 		// The dashboard's live view: in-progress calls, published at most once a second

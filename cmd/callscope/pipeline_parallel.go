@@ -1,0 +1,325 @@
+package main
+
+// The two-stage file pipeline (--workers 2 and more).
+//
+// # Shape
+//
+//	goroutine A (decodeStage)            goroutine B (the caller of run)
+//	capture.Merger → decode.Decoder  ──▶  correlate.Correlator (+ quality) and security.Detector
+//	           copies each Event into a batch; batches travel through a ring of
+//	           pipeRing reusable buffers (free and full channels, both bounded)
+//
+// A reads the capture files and decodes (pcap read, L2–L4, defragmentation, TCP
+// reassembly, SIP classification, RTP header parse); for every event the decoder emits it
+// copies what the correlator reads into the current batch's own arena. B takes full
+// batches in the order A filled them, rebuilds each Event from the batch and calls the
+// correlator and the detector exactly as the single-goroutine path does.
+//
+// # Why the output is byte-identical to --workers 1
+//
+//  1. Same decoder input: A is the only user of the Merger and the Decoder and calls
+//     Decode for every packet in the Merger's order, then Flush, exactly as pipeline.run
+//     does; so the decoder emits the same sequence of events (its timers run on packet
+//     time and see the same packets).
+//  2. Same order: events are appended to a batch in emission order, batches are filled
+//     one at a time and handed over through a FIFO channel; B consumes them in that
+//     order. No event is dropped: A blocks when the ring is full (backpressure, no loss).
+//  3. Same content: an Event's fields are values (Kind, TS, addresses, transport, flags,
+//     lengths) copied as they are, or views (Payload, Frame, SIP, RTP) whose bytes are
+//     copied into the batch arena. B rebuilds the views over the copies: Payload and Frame
+//     hold the same bytes (nil stays nil); the RTP header is copied by value (one with a CSRC
+//     list or extensions is parsed again from the copied payload, see rebuild); the SIP message is parsed again by
+//     sip.Parse from the copied payload, which is exactly the byte slice the decoder
+//     parsed (emitSIP: Payload is the parsed msg), and Parse is a function of its input
+//     only (it resets the message first), so B's Message holds the same values.
+//  4. Same consumers: the correlator and the detector run on B alone, called in the same
+//     order per event (cor.Event then sec.Event), then Finish on both after the last
+//     event, as in the single path. They never see a decoder or capture pointer.
+//
+// # Buffer lifetimes and concurrency
+//
+// A batch belongs to A from the moment it leaves the free channel until it is sent on the
+// full channel, then to B until B sends it back on free; a rebuilt Event is valid while B
+// calls the consumers (the Event contract), and the batch is reused only after B returned
+// it. Arenas grow to the largest batch seen and are then reused: no allocation per packet
+// in steady state (one grows only when an event is larger than any before).
+//
+// The Merger and the Decoder are A's, but tick (the live view, serve's file replay) reads
+// their counters from B: A decodes each batch holding pipeline.mu and B takes mu around
+// tick, so tick sees them between two batches. B checks for tick once per batch, when the
+// packets read pass a multiple of 4096 (the single path: every 4096 packets).
+//
+// Stop paths: on ctx's end or a read error A stops and closes full; B then returns the
+// error without finishing the correlator, as the single path does. If B stops on ctx's
+// end first, it closes stop, A returns, and run waits for A before returning.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"unsafe"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sip"
+	"github.com/pion/rtp"
+)
+
+const (
+	pipeRing        = 8       // batches in flight between A and B
+	pipeBatchEvents = 512     // a batch leaves A with this many events ...
+	pipeBatchBytes  = 1 << 20 // ... or this many arena bytes, whichever first
+	pipeBatchPkts   = 4096    // ... or after this many packets (few events: SIP-only captures)
+)
+
+// pipeEvent is one decode.Event with its views replaced by places in the batch.
+type pipeEvent struct {
+	ev       decode.Event // values only: Payload, Frame, SIP and RTP are nil here
+	payOff   int32        // Payload = arena[payOff:payOff+payLen]; payLen -1: nil
+	payLen   int32
+	frameOff int32 // Frame likewise
+	frameLen int32
+	rtp      rtp.Header // Kind RTP: the header by value, CSRC and Extensions nil
+	rtpLists bool       // the header had CSRCs or extensions
+}
+
+// pipeBatch is one unit handed from A to B.
+type pipeBatch struct {
+	events  []pipeEvent
+	arena   []byte
+	packets int  // packets read while filling this batch
+	last    bool // A's final batch: it ends with the events of the decoder's Flush
+}
+
+func (b *pipeBatch) reset() {
+	b.events, b.arena = b.events[:0], b.arena[:0]
+	b.packets, b.last = 0, false
+}
+
+// put copies data into the arena; it returns the offset and length (-1 for nil).
+func (b *pipeBatch) put(data []byte) (int32, int32) {
+	if data == nil {
+		return 0, -1
+	}
+	off := len(b.arena)
+	b.arena = append(b.arena, data...)
+	return int32(off), int32(len(data))
+}
+
+// add copies ev into the batch.
+func (b *pipeBatch) add(ev *decode.Event) {
+	b.events = append(b.events, pipeEvent{})
+	pe := &b.events[len(b.events)-1]
+	pe.ev = *ev
+	pe.ev.Payload, pe.ev.Frame, pe.ev.SIP, pe.ev.RTP = nil, nil, nil, nil
+	pe.frameOff, pe.frameLen = b.put(ev.Frame)
+	if off, ok := within(ev.Frame, ev.Payload); ok {
+		// The usual case (a datagram in its frame): one copy serves both.
+		pe.payOff, pe.payLen = pe.frameOff+int32(off), int32(len(ev.Payload))
+	} else {
+		pe.payOff, pe.payLen = b.put(ev.Payload)
+	}
+	if h := ev.RTP; h != nil && ev.Kind == decode.KindRTP {
+		pe.rtp = *h
+		pe.rtpLists = len(h.CSRC) > 0 || len(h.Extensions) > 0
+		pe.rtp.CSRC, pe.rtp.Extensions = nil, nil
+	}
+}
+
+// within reports whether inner lies inside outer, and where. Both are live slices for the
+// duration of the call, so comparing their addresses is sound.
+func within(outer, inner []byte) (int, bool) {
+	if len(outer) == 0 || len(inner) == 0 {
+		return 0, false
+	}
+	o := uintptr(unsafe.Pointer(unsafe.SliceData(outer)))
+	i := uintptr(unsafe.Pointer(unsafe.SliceData(inner)))
+	if i < o || i+uintptr(len(inner)) > o+uintptr(len(outer)) {
+		return 0, false
+	}
+	return int(i - o), true
+}
+
+func (b *pipeBatch) full() bool {
+	return len(b.events) >= pipeBatchEvents || len(b.arena) >= pipeBatchBytes || b.packets >= pipeBatchPkts
+}
+
+// slice returns arena[off:off+n:off+n], or nil for n == -1.
+func (b *pipeBatch) slice(off, n int32) []byte {
+	if n < 0 {
+		return nil
+	}
+	return b.arena[off : off+n : off+n]
+}
+
+// rebuild fills ev (and B's scratch header and message) from pe; ev is then the event the
+// decoder emitted, its views pointing into b.
+func (b *pipeBatch) rebuild(pe *pipeEvent, ev *decode.Event, hdr *rtp.Header, msg *sip.Message) {
+	*ev = pe.ev
+	ev.Payload = b.slice(pe.payOff, pe.payLen)
+	ev.Frame = b.slice(pe.frameOff, pe.frameLen)
+	switch ev.Kind {
+	case decode.KindRTP:
+		csrc, exts := hdr.CSRC[:0], hdr.Extensions[:0]
+		*hdr = pe.rtp
+		hdr.CSRC, hdr.Extensions = csrc, exts
+		if pe.rtpLists {
+			// CSRC list or header extensions (rare): parse the copied header again.
+			// Unmarshal of the same bytes succeeded in the decoder (it checked the
+			// length first), it rewrites every field it parses from those bytes, and
+			// every other field already holds the decoder's value.
+			_, _ = hdr.Unmarshal(ev.Payload)
+		}
+		ev.RTP = hdr
+	case decode.KindSIP:
+		// The decoder emitted this message after sip.Parse of exactly these bytes returned
+		// nil or ErrTruncated; parsing them again yields the same Message.
+		_ = sip.Parse(ev.Payload, msg)
+		ev.SIP = msg
+	}
+}
+
+// runParallel is run for workers ≥ 2: decode on a second goroutine (see the file doc).
+func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
+	free := make(chan *pipeBatch, pipeRing)
+	full := make(chan *pipeBatch, pipeRing)
+	for range pipeRing {
+		free <- &pipeBatch{
+			events: make([]pipeEvent, 0, pipeBatchEvents),
+			arena:  make([]byte, 0, pipeBatchBytes+64<<10),
+		}
+	}
+	stop := make(chan struct{})
+	var aErr error // written by A before it closes full
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(full)
+		aErr = p.decodeStage(ctx, free, full, stop)
+	}()
+	defer wg.Wait()
+	defer close(stop)
+
+	var (
+		ev       decode.Event
+		hdr      rtp.Header
+		msg      = new(sip.Message)
+		packets  int
+		nextTick int
+	)
+	cor, sec := p.cor, p.sec
+	tickNow := func() {
+		if tick != nil {
+			p.mu.Lock()
+			tick()
+			p.mu.Unlock()
+		}
+	}
+	for {
+		var b *pipeBatch
+		var ok bool
+		select {
+		case b, ok = <-full:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			if aErr != nil {
+				return aErr
+			}
+			return errors.New("pipeline: decode stage ended without its last batch")
+		}
+		if packets >= nextTick {
+			// The single path ticks before packets 0, 4096, 8192, ...: here before the
+			// first batch that starts at or past each multiple.
+			tickNow()
+			nextTick = (packets/4096 + 1) * 4096
+		}
+		for i := range b.events {
+			b.rebuild(&b.events[i], &ev, &hdr, msg)
+			cor.Event(&ev)
+			if sec != nil {
+				sec.Event(&ev)
+			}
+		}
+		packets += b.packets
+		last := b.last
+		b.reset()
+		free <- b // never blocks: pipeRing batches exist and free holds pipeRing
+		if last {
+			break
+		}
+	}
+	cor.Finish()
+	if sec != nil {
+		sec.Finish()
+	}
+	return nil
+}
+
+// decodeStage is goroutine A: read, decode, copy into batches. It returns nil after it
+// sent the batch marked last (holding Flush's events), or the read error or ctx's error.
+func (p *pipeline) decodeStage(ctx context.Context, free <-chan *pipeBatch, full chan<- *pipeBatch, stop <-chan struct{}) error {
+	var pkt capture.Packet
+	src, dec := p.src, p.dec
+	var b *pipeBatch
+	take := func() bool {
+		select {
+		case b = <-free:
+			return true
+		case <-stop:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	send := func() bool {
+		select {
+		case full <- b: // room always: at most pipeRing batches exist
+			b = nil
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	onEvent := func(ev *decode.Event) { b.add(ev) }
+	for {
+		if !take() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		var rerr error
+		eof := false
+		for !b.full() {
+			if err := src.Next(&pkt); err != nil {
+				if errors.Is(err, io.EOF) {
+					eof = true
+				} else {
+					rerr = err
+				}
+				break
+			}
+			b.packets++
+			dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, onEvent)
+		}
+		if eof {
+			dec.Flush(onEvent)
+			b.last = true
+		}
+		p.mu.Unlock()
+		if rerr != nil {
+			return rerr
+		}
+		if !send() || eof {
+			return nil
+		}
+	}
+}
