@@ -39,8 +39,8 @@ func TestReopen(t *testing.T) {
 		if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 5 {
-			t.Fatalf("open #%d: %d migrations recorded, want 5 (v5: alert events)", i+1, n)
+		if n != 6 {
+			t.Fatalf("open #%d: %d migrations recorded, want 6 (v6: media segments)", i+1, n)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

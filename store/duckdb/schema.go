@@ -56,7 +56,9 @@ func migrations() []migration {
 		// own Call-ID only (the other keys were not kept).
 		`ALTER TABLE calls ADD COLUMN link_keys VARCHAR`,
 		`UPDATE calls SET link_keys = chr(0) || 'cid:' || call_id || chr(0)`,
-	}}, {5, "alert events", []string{alertEventsDDL}}}
+	}}, {5, "alert events", []string{alertEventsDDL}},
+		// One compressed segment per call replaces a media_frames row per packet (frames.go).
+		{6, "media segments", []string{mediaSegmentsDDL}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf
