@@ -332,7 +332,11 @@ func syncDir(dir string) {
 
 // Peek returns up to n of the oldest entries without removing them. Corrupt records
 // (a disk error after they were written) are skipped and counted.
-func (s *Spool) Peek(n int) ([]SpoolEntry, error) {
+func (s *Spool) Peek(n int) ([]SpoolEntry, error) { return s.PeekLimit(n, 0) }
+
+// PeekLimit is Peek that also stops once the entries read hold maxFrameBytes of media
+// frame data (0: no limit); it returns at least one entry when any wait.
+func (s *Spool) PeekLimit(n int, maxFrameBytes int64) ([]SpoolEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.segs) == 0 {
@@ -348,8 +352,11 @@ func (s *Spool) Peek(n int) ([]SpoolEntry, error) {
 		return nil, fmt.Errorf("store: spool: %w", err)
 	}
 	r := bufio.NewReader(io.LimitReader(f, sg.size-s.readOff))
-	var out []SpoolEntry
-	for i := s.readN; i < sg.count && len(out) < n; i++ {
+	var (
+		out    []SpoolEntry
+		frames int64
+	)
+	for i := s.readN; i < sg.count && len(out) < n && (maxFrameBytes <= 0 || len(out) == 0 || frames < maxFrameBytes); i++ {
 		b, _, err := readFrame(r)
 		if err != nil {
 			return out, fmt.Errorf("store: spool read %s: %w", sg.path, err)
@@ -357,6 +364,9 @@ func (s *Spool) Peek(n int) ([]SpoolEntry, error) {
 		e, err := decodeEntry(b)
 		if err != nil {
 			s.corrupt++
+		}
+		if e.Rec != nil {
+			frames += FrameBytes(e.Rec.Media)
 		}
 		out = append(out, e)
 	}
