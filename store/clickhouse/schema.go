@@ -101,7 +101,8 @@ ts DateTime('UTC'), ts_ns UInt32, link_type UInt32, orig_len UInt32, data String
 		order:     "call_uid, seq",
 		shardKey:  "cityHash64(call_uid)",
 	},
-	alertEvents, // alerts.go
+	alertEvents,   // alerts.go
+	mediaSegments, // frames.go
 }
 
 const migrationsTable = `schema_migrations`
@@ -147,7 +148,8 @@ func migrations() []migration {
 	m2 := migration{version: 2, name: "calls search column", adds: [][2]string{{"calls", searchColumn}}}
 	m3 := migration{version: 3, name: "stream problems and dtmf events", adds: [][2]string{{"rtp_streams", streamExtraColumn}}}
 	m4 := migration{version: 4, name: "alert events", stmts: []string{alertEvents.localDDL()}}
-	return []migration{m1, m2, m3, m4}
+	m5 := migration{version: 5, name: "media segments", stmts: []string{mediaSegments.localDDL()}}
+	return []migration{m1, m2, m3, m4, m5}
 }
 
 func (t table) tail() string {
