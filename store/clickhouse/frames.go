@@ -4,7 +4,7 @@ package clickhouse
 // segment (store.FrameCodec), inserted in the batch's block, instead of one
 // media_frames row per packet. The row shares the call's day partition, so retention
 // drops it with the call; ReplacingMergeTree(ver) and FINAL make a rewritten call's
-// row replace the old one. Calls stored before migration 5 keep their media_frames
+// row replace the old one. Calls stored before migration 8 keep their media_frames
 // rows, still read by Media.
 
 import (
@@ -88,7 +88,7 @@ func (s *Store) Media(ctx context.Context, ids []string) ([]correlate.Frame, err
 	return out, nil
 }
 
-// legacyMedia reads media_frames rows (calls stored before migration 5).
+// legacyMedia reads media_frames rows (calls stored before migration 8).
 func (s *Store) legacyMedia(ctx context.Context, where string) ([]correlate.Frame, error) {
 	rows, err := s.conn.Query(ctx, `SELECT toUInt32(ts), ts_ns, link_type, orig_len, data
 FROM media_frames FINAL WHERE `+where+` ORDER BY ts, ts_ns, call_uid, seq`)

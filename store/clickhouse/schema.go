@@ -148,8 +148,9 @@ func migrations() []migration {
 	m2 := migration{version: 2, name: "calls search column", adds: [][2]string{{"calls", searchColumn}}}
 	m3 := migration{version: 3, name: "stream problems and dtmf events", adds: [][2]string{{"rtp_streams", streamExtraColumn}}}
 	m4 := migration{version: 4, name: "alert events", stmts: []string{alertEvents.localDDL()}}
-	m5 := migration{version: 5, name: "media segments", stmts: []string{mediaSegments.localDDL()}}
-	return []migration{m1, m2, m3, m4, m5}
+	// Version 8: main holds 5-7 (security events, peer column, call extra fields).
+	m8 := migration{version: 8, name: "media segments", stmts: []string{mediaSegments.localDDL()}}
+	return []migration{m1, m2, m3, m4, m8}
 }
 
 func (t table) tail() string {

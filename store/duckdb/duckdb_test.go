@@ -40,7 +40,7 @@ func TestReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n != 6 {
-			t.Fatalf("open #%d: %d migrations recorded, want 6 (v6: media segments)", i+1, n)
+			t.Fatalf("open #%d: %d migrations recorded, want 6 (v8: media segments)", i+1, n)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ package duckdb
 // media_segments records path, offset, length and frame count; an in-memory database
 // keeps the segment inline in the row. A rewritten call gets a new row (the old one is
 // deleted with the call); its old bytes stay unreferenced in their file until retention
-// removes the day's directory. Calls stored before schema version 6 keep their
+// removes the day's directory. Calls stored before schema version 8 keep their
 // media_frames rows, still read by Media.
 
 import (
@@ -209,7 +209,7 @@ func (s *Store) readSegment(path string, off, n int64) ([]byte, error) {
 	return b, nil
 }
 
-// legacyMedia reads media_frames rows (calls stored before schema version 6).
+// legacyMedia reads media_frames rows (calls stored before schema version 8).
 func (s *Store) legacyMedia(ctx context.Context, where string, args []any) ([]correlate.Frame, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT ts, link_type, orig_len, data FROM media_frames`+where+
 		` ORDER BY ts, call_uid, seq`, args...)

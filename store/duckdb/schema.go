@@ -58,7 +58,8 @@ func migrations() []migration {
 		`UPDATE calls SET link_keys = chr(0) || 'cid:' || call_id || chr(0)`,
 	}}, {5, "alert events", []string{alertEventsDDL}},
 		// One compressed segment per call replaces a media_frames row per packet (frames.go).
-		{6, "media segments", []string{mediaSegmentsDDL}}}
+		// Version 8: main holds 6 (security events) and 7 (peer column).
+		{8, "media segments", []string{mediaSegmentsDDL}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf
