@@ -1,6 +1,8 @@
 // Package duckdb is callscope's embedded default store: one DuckDB file holding calls,
 // SIP messages (raw bytes and frames, for ladders and pcap export), RTP streams with
-// their quality intervals, kept media frames and registrations.
+// their quality intervals, kept media frames and registrations. Media frames are not
+// rows: each call's frames are one compressed segment in a file under frames/ beside the
+// database, indexed by media_segments (frames.go).
 //
 // # Layout
 //

@@ -203,7 +203,10 @@ func (s *Store) readSegment(path string, off, n int64) ([]byte, error) {
 	}
 	defer f.Close()
 	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil && !(err == io.EOF && int64(len(b)) == n) {
+	if m, err := f.ReadAt(b, off); m != len(b) {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: %s is short", store.ErrBadSegment, path)
+		}
 		return nil, err
 	}
 	return b, nil
