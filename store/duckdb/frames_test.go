@@ -66,6 +66,15 @@ func TestFrameSegmentsFilesAndRetention(t *testing.T) {
 		t.Fatalf("kept day: %d frames (%v), want 40", len(fr), err)
 	}
 
+	// A damaged segment file is an error, not wrong frames.
+	ents, _ := os.ReadDir(filepath.Join(dir, "frames", "2024-05-02"))
+	if err := os.Truncate(filepath.Join(dir, "frames", "2024-05-02", ents[0].Name()), 10); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err := s.Media(ctx, []string{"b2"}); err == nil {
+		t.Fatalf("truncated segment file: %d frames and no error", len(fr))
+	}
+
 	mem, err := duckdb.Open(":memory:")
 	if err != nil {
 		t.Fatal(err)
