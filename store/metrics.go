@@ -14,6 +14,8 @@ type writerMetrics struct {
 	spoolEntries   prometheus.GaugeFunc
 	spoolCorrupt   prometheus.CounterFunc
 	spoolAppendErr prometheus.Counter
+	budgetSpooled  prometheus.Counter
+	frameBytes     prometheus.GaugeFunc
 }
 
 func newWriterMetrics(w *Writer) *writerMetrics {
@@ -59,6 +61,14 @@ func newWriterMetrics(w *Writer) *writerMetrics {
 			Name: "callscope_store_spool_append_failures_total",
 			Help: "Entries lost because neither the store nor the spool accepted them (disk full or unwritable).",
 		}),
+		budgetSpooled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_frame_budget_spooled_total",
+			Help: "Calls spooled to disk because their media frames would have put the writer past WriterConfig.MaxFrameBytes.",
+		}),
+		frameBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_frame_bytes",
+			Help: "Media frame data the store writer holds in memory (queue and batch; capped by WriterConfig.MaxFrameBytes).",
+		}, func() float64 { return float64(w.frameBytes.Load()) }),
 	}
 }
 
@@ -67,7 +77,8 @@ func (m *writerMetrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{m.batchSeconds, m.writeFailures, m.callsWritten, m.regsWritten,
-		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr} {
+		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr,
+		m.budgetSpooled, m.frameBytes} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

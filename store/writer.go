@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callscope/callscope/correlate"
@@ -23,6 +24,12 @@ type WriterConfig struct {
 	SpoolDir      string        // directory of the disk spool (required)
 	SpoolMaxBytes int64         // spool size cap; oldest entries are evicted beyond it (default 1 GiB)
 	ReplayBatches int           // spool batches replayed per flush interval (default 20)
+	// MaxFrameBytes caps the kept media frame data (correlate.Record.Media) the writer
+	// holds in memory, queue and batch together (default 256 MiB). A call that would go
+	// past it is spooled to disk instead (callscope_store_frame_budget_spooled_total),
+	// a batch is written early once it holds half of it, and spool replays read at most
+	// half of it at a time.
+	MaxFrameBytes int64
 	Logger        *slog.Logger
 }
 
@@ -50,6 +57,9 @@ func (c *WriterConfig) defaults() error {
 	}
 	if c.ReplayBatches <= 0 {
 		c.ReplayBatches = 20
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 256 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -80,6 +90,10 @@ type Writer struct {
 	done     chan struct{}
 	ctx      context.Context // store calls; cancelled when Close gives up waiting
 	cancel   context.CancelFunc
+
+	// frameBytes is the frame data of the entries in queue and batch (MaxFrameBytes).
+	frameBytes  atomic.Int64
+	batchFrames int64 // of them, in the loop's batch (loop goroutine only)
 
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -131,14 +145,32 @@ func (w *Writer) enqueue(e SpoolEntry) {
 	closed := w.closed
 	w.mu.Unlock()
 	if !closed {
+		n := entryFrameBytes(&e)
+		if n > 0 && w.frameBytes.Add(n) > w.cfg.MaxFrameBytes {
+			w.frameBytes.Add(-n)
+			w.m.budgetSpooled.Inc()
+			w.toSpool([]SpoolEntry{e})
+			return
+		}
 		select {
 		case w.queue <- e:
 			return
 		default:
+			w.frameBytes.Add(-n)
 		}
 	}
 	w.toSpool([]SpoolEntry{e})
 }
+
+func entryFrameBytes(e *SpoolEntry) int64 {
+	if e.Rec == nil {
+		return 0
+	}
+	return FrameBytes(e.Rec.Media)
+}
+
+// FrameBytesHeld is the frame data the writer holds in memory now (MaxFrameBytes).
+func (w *Writer) FrameBytesHeld() int64 { return w.frameBytes.Load() }
 
 // Spool exposes the writer's spool (metrics, tests).
 func (w *Writer) Spool() *Spool { return w.spool }
@@ -191,7 +223,7 @@ func (w *Writer) loop() {
 		select {
 		case e := <-w.queue:
 			batch = append(batch, e)
-			if len(batch) >= w.cfg.BatchSize {
+			if w.full(batch) {
 				batch = w.flush(batch)
 			}
 		case <-t.C:
@@ -216,13 +248,24 @@ func (w *Writer) drain(batch []SpoolEntry) []SpoolEntry {
 		select {
 		case e := <-w.queue:
 			batch = append(batch, e)
-			if len(batch) >= w.cfg.BatchSize {
+			if w.full(batch) {
 				batch = w.flush(batch)
 			}
 		default:
 			return w.flush(batch)
 		}
 	}
+}
+
+// full accounts the entry just appended to batch and reports whether batch is to be
+// written now: BatchSize entries, or half the
+// frame budget (the queue holds the other half).
+func (w *Writer) full(batch []SpoolEntry) bool {
+	if len(batch) >= w.cfg.BatchSize {
+		return true
+	}
+	w.batchFrames += entryFrameBytes(&batch[len(batch)-1])
+	return w.batchFrames >= w.cfg.MaxFrameBytes/2
 }
 
 // flush writes batch (to the store, or behind the spool) and returns it emptied.
@@ -236,6 +279,8 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 || w.write(batch, w.cfg.Retries) != nil {
 		w.toSpool(batch)
 	}
+	w.frameBytes.Add(-w.batchFrames)
+	w.batchFrames = 0
 	clear(batch)
 	return batch[:0]
 }
@@ -253,7 +298,7 @@ func (w *Writer) replayBatch() bool {
 	if w.spool.Len() == 0 {
 		return false
 	}
-	es, err := w.spool.Peek(w.cfg.BatchSize)
+	es, err := w.spool.PeekLimit(w.cfg.BatchSize, w.cfg.MaxFrameBytes/2)
 	if err != nil {
 		w.logf("store: spool read failed", "err", err)
 	}

@@ -36,6 +36,7 @@ type Store struct {
 	conn    driver.Conn
 	db      string
 	version string // server version, e.g. "18.16.1"
+	codec   *store.FrameCodec
 }
 
 var _ store.Store = (*Store)(nil)
@@ -89,7 +90,12 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open: %w", err)
 	}
-	s := &Store{conn: conn, db: db}
+	codec, err := store.NewFrameCodec()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s := &Store{conn: conn, db: db, codec: codec}
 	if v, err := conn.ServerVersion(); err == nil {
 		s.version = fmt.Sprintf("%d.%d.%d", v.Version.Major, v.Version.Minor, v.Version.Patch)
 	} else {
@@ -126,7 +132,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.conn.Close() }
+func (s *Store) Close() error {
+	s.codec.Close()
+	return s.conn.Close()
+}
 
 // Migrate creates the schema_migrations table and applies every migration not yet
 // recorded there. Statements are idempotent, so concurrent or interrupted migrations

@@ -50,7 +50,7 @@ func TestClusterDDL(t *testing.T) {
 	}
 	// Synchronous distributed inserts so the test can read its writes at once.
 	st := openURL(t, srv.URL("clu")+"?insert_distributed_sync=1")
-	if v, err := st.AppliedMigrations(ctx); err != nil || len(v) != 7 {
+	if v, err := st.AppliedMigrations(ctx); err != nil || len(v) != 8 {
 		t.Fatalf("migrations recorded by the DDL: %v, %v", v, err)
 	}
 	base := time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)

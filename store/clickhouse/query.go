@@ -328,37 +328,3 @@ FROM sip_messages FINAL WHERE `+startsIn("call_start", secs)+` AND call_uid IN (
 	}
 	return out, nil
 }
-
-// Media returns the kept RTP/RTCP frames of the calls, in time order.
-func (s *Store) Media(ctx context.Context, ids []string) ([]correlate.Frame, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	secs, err := s.locate(ctx, ids)
-	if err != nil || len(secs) == 0 {
-		return nil, err
-	}
-	rows, err := s.conn.Query(ctx, `SELECT toUInt32(ts), ts_ns, link_type, orig_len, data
-FROM media_frames FINAL WHERE `+startsIn("call_start", secs)+` AND call_uid IN (`+inList(ids)+`) ORDER BY ts, ts_ns, call_uid, seq`)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: media: %w", err)
-	}
-	defer rows.Close()
-	var out []correlate.Frame
-	for rows.Next() {
-		var (
-			f             correlate.Frame
-			sec, ns, orig uint32
-			data          string
-		)
-		if err := rows.Scan(&sec, &ns, &f.LinkType, &orig, &data); err != nil {
-			return nil, fmt.Errorf("clickhouse: scan frame: %w", err)
-		}
-		f.TS, f.OrigLen, f.Data = join(sec, ns), int(orig), []byte(data)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: media: %w", err)
-	}
-	return out, nil
-}

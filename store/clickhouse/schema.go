@@ -103,6 +103,7 @@ ts DateTime('UTC'), ts_ns UInt32, link_type UInt32, orig_len UInt32, data String
 	},
 	alertEvents,    // alerts.go
 	securityEvents, // security.go
+	mediaSegments,  // frames.go
 }
 
 const migrationsTable = `schema_migrations`
@@ -158,7 +159,8 @@ func migrations() []migration {
 	m5 := migration{version: 5, name: "security events", stmts: []string{securityEvents.localDDL()}}
 	m6 := migration{version: 6, name: "calls peer column", adds: [][2]string{{"calls", peerColumn}}}
 	m7 := migration{version: 7, name: "call extra fields", adds: [][2]string{{"calls", callExtraColumn}}}
-	return []migration{m1, m2, m3, m4, m5, m6, m7}
+	m8 := migration{version: 8, name: "media segments", stmts: []string{mediaSegments.localDDL()}}
+	return []migration{m1, m2, m3, m4, m5, m6, m7, m8}
 }
 
 func (t table) tail() string {

@@ -345,35 +345,6 @@ var streamColumns = []string{"call_uid", "call_start", "idx", "ssrc", "src", "ds
 	"jitter_mean_ms", "jitter_max_ms", "max_delta_ms", "mos", "mos_min", "r_factor", "dtmf", "media_address_mismatch",
 	"has_rtcp", "rtcp_rtt_ms", "rtcp_fraction_lost", "rtcp_cumulative_lost", "rtcp_jitter_ms", "ver", "extra"}
 
-func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver uint64) error {
-	n := 0
-	for _, r := range recs {
-		n += len(r.Media)
-	}
-	if n == 0 {
-		return nil
-	}
-	var (
-		uid, data           = make([]string, 0, n), make([]string, 0, n)
-		callStart, ts       = make([]int64, 0, n), make([]int64, 0, n)
-		seq, tsUS, lt, orig = make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n), make([]uint32, 0, n)
-		vers                = make([]uint64, 0, n)
-	)
-	for _, r := range recs {
-		id := callUID(&r.Call)
-		cs, _ := split(int64(r.Call.Start))
-		for i := range r.Media {
-			f := &r.Media[i]
-			t, us := split(f.TS)
-			uid, callStart, seq = append(uid, id), append(callStart, cs), append(seq, uint32(i))
-			ts, tsUS, lt, orig = append(ts, t), append(tsUS, us), append(lt, f.LinkType), append(orig, uint32(f.OrigLen))
-			data, vers = append(data, view(f.Data)), append(vers, ver)
-		}
-	}
-	return s.insert(ctx, "media_frames", []string{"call_uid", "call_start", "seq", "ts", "ts_ns", "link_type", "orig_len", "data", "ver"},
-		uid, callStart, seq, ts, tsUS, lt, orig, data, vers)
-}
-
 // WriteRegistrations inserts REGISTER flows, idempotent by call_id + time.
 func (s *Store) WriteRegistrations(ctx context.Context, regs []correlate.Registration) error {
 	n := len(regs)

@@ -1,6 +1,8 @@
 // Package duckdb is callscope's embedded default store: one DuckDB file holding calls,
 // SIP messages (raw bytes and frames, for ladders and pcap export), RTP streams with
-// their quality intervals, kept media frames and registrations.
+// their quality intervals, kept media frames and registrations. Media frames are not
+// rows: each call's frames are one compressed segment in a file under frames/ beside the
+// database, indexed by media_segments (frames.go).
 //
 // # Layout
 //
@@ -38,6 +40,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callscope/callscope/correlate"
@@ -59,6 +62,11 @@ type Store struct {
 
 	mu    sync.Mutex // serialises writes on wconn
 	wconn *sql.Conn
+
+	// Media frame segments (frames.go): frameDir is "" for an in-memory database.
+	frameDir string
+	codec    *store.FrameCodec
+	segSeq   atomic.Uint64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -85,7 +93,16 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, wconn: wconn}
+	codec, err := store.NewFrameCodec()
+	if err != nil {
+		wconn.Close()
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, path: path, wconn: wconn, codec: codec}
+	if dsn != "" {
+		s.frameDir = filepath.Join(filepath.Dir(path), "frames")
+	}
 	if _, err := wconn.ExecContext(ctx, "SET checkpoint_threshold = '"+checkpointThreshold+"'"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
@@ -110,6 +127,10 @@ func (s *Store) Close() error {
 		s.wconn = nil
 	}
 	errs = append(errs, s.db.Close())
+	if s.codec != nil {
+		s.codec.Close()
+		s.codec = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -245,6 +266,10 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 			sobjs[i][j] = string(b)
 		}
 	}
+	segs, err := s.encodeSegments(uniq)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(dc driver.Conn) error {
 		if err := s.deleteExisting(ctx, dc, uniq); err != nil {
 			return err
@@ -267,7 +292,7 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 		if err != nil {
 			return err
 		}
-		af, err := aps.open(dc, "media_frames")
+		af, err := aps.open(dc, "media_segments")
 		if err != nil {
 			return err
 		}
@@ -303,11 +328,9 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 					}
 				}
 			}
-			for j, f := range r.Media {
-				if err := af.AppendRow(c.ID, start, int64(j), f.TS, int64(f.LinkType), int64(f.OrigLen), nonNil(f.Data)); err != nil {
-					return fmt.Errorf("append frame: %w", err)
-				}
-			}
+		}
+		if err := appendSegments(af, segs); err != nil {
+			return err
 		}
 		return aps.close()
 	})
@@ -394,7 +417,7 @@ func (s *Store) deleteExisting(ctx context.Context, dc driver.Conn, recs []*corr
 	if err := execRaw(dc, "DELETE FROM calls WHERE id IN (SELECT id FROM batch_ids)"); err != nil {
 		return err
 	}
-	for _, t := range []string{"sip_messages", "rtp_streams", "stream_intervals", "media_frames"} {
+	for _, t := range []string{"sip_messages", "rtp_streams", "stream_intervals", "media_frames", "media_segments"} {
 		if err := execRaw(dc, "DELETE FROM "+t+" WHERE call_uid IN (SELECT id FROM batch_ids)"); err != nil {
 			return err
 		}
@@ -450,7 +473,7 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 	cut := store.DayFloor(t).UnixNano()
 	err := s.tx(ctx, func(dc driver.Conn) error {
-		for _, tb := range []string{"calls", "sip_messages", "rtp_streams", "stream_intervals", "media_frames"} {
+		for _, tb := range []string{"calls", "sip_messages", "rtp_streams", "stream_intervals", "media_frames", "media_segments"} {
 			col := "call_start"
 			if tb == "calls" {
 				col = "start"
@@ -475,5 +498,5 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 	if _, err := s.wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("duckdb: checkpoint: %w", err)
 	}
-	return nil
+	return s.dropFrameDays(cut)
 }

@@ -39,8 +39,8 @@ func TestReopen(t *testing.T) {
 		if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 7 {
-			t.Fatalf("open #%d: %d migrations recorded, want 7 (v7: calls peer column)", i+1, n)
+		if n != 8 {
+			t.Fatalf("open #%d: %d migrations recorded, want 8 (v8: media segments)", i+1, n)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -165,36 +165,3 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]store.Message, er
 	}
 	return out, nil
 }
-
-// Media returns the kept RTP/RTCP frames of the calls, in time order.
-func (s *Store) Media(ctx context.Context, ids []string) ([]correlate.Frame, error) {
-	out := []correlate.Frame{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	where, args, err := s.childWhere(ctx, ids)
-	if err != nil || where == "" {
-		return out, err
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT ts, link_type, orig_len, data FROM media_frames`+where+
-		` ORDER BY ts, call_uid, seq`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("duckdb: media: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			f             correlate.Frame
-			link, origLen int64
-		)
-		if err := rows.Scan(&f.TS, &link, &origLen, &f.Data); err != nil {
-			return nil, fmt.Errorf("duckdb: media: %w", err)
-		}
-		f.LinkType, f.OrigLen = uint32(link), int(origLen)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duckdb: media: %w", err)
-	}
-	return out, nil
-}

@@ -61,7 +61,9 @@ func migrations() []migration {
 			// peer is correlate.Call.Peer (the peer group). Rows stored before have it in
 			// their JSON only, so the peer filter does not find them.
 			`ALTER TABLE calls ADD COLUMN peer VARCHAR`,
-		}}}
+		}},
+		// One compressed segment per call replaces a media_frames row per packet (frames.go).
+		{8, "media segments", []string{mediaSegmentsDDL}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf

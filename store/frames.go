@@ -1,0 +1,163 @@
+package store
+
+// Frame segments: the kept RTP/RTCP frames of one call (correlate.Record.Media) as one
+// compressed blob, so an engine stores a call's media as one row or one file range
+// instead of one row per packet (docs/architecture.md, "Media frames").
+//
+// A segment is one zstd frame (RFC 8878) whose content is a classic little-endian pcap
+// stream with nanosecond timestamps (magic 0xa1b23c4d, draft-ietf-opsawg-pcap §4-§5):
+// a file header, then per frame a 16-byte record header (seconds, nanoseconds,
+// captured length, length on the wire) and the frame bytes. When the link type changes
+// from one frame to the next a new file header follows, so a call captured on one link
+// type (always, in practice) decompresses to a pcap file any tool reads
+// (`zstd -d < seg | tshark -r -`), and a mixed one still round-trips exactly. (A record
+// whose seconds field equals the magic, a time in 2055, would read as a header.)
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	segMagicNS    = 0xa1b23c4d
+	segFileHeader = 24
+	segRecHeader  = 16
+	segSnaplen    = 262144
+	// MaxSegmentBytes bounds a decompressed segment (a call keeps at most
+	// correlate.Config.MaxMediaBytesPerCall of frame data plus headers).
+	MaxSegmentBytes = 1 << 30
+)
+
+// ErrBadSegment is returned for a segment that does not decode.
+var ErrBadSegment = errors.New("store: bad frame segment")
+
+// FrameCodec compresses and decompresses frame segments. It holds one zstd encoder and
+// one decoder; both are safe for concurrent use (EncodeAll/DecodeAll), so one codec
+// serves a whole store. Close releases them.
+type FrameCodec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+// NewFrameCodec returns a codec at zstd's fastest level: RTP headers compress about
+// 4:1 at several hundred MB/s per core, and the writer's CPU is the budget that matters.
+func NewFrameCodec() (*FrameCodec, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2),
+		zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, fmt.Errorf("store: frame codec: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(MaxSegmentBytes))
+	if err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("store: frame codec: %w", err)
+	}
+	return &FrameCodec{enc: enc, dec: dec}, nil
+}
+
+// Close releases the codec's encoder and decoder.
+func (c *FrameCodec) Close() {
+	c.enc.Close()
+	c.dec.Close()
+}
+
+// RawSize is the decompressed size of the segment of frames.
+func RawSize(frames []correlate.Frame) int {
+	n := segFileHeader
+	for i := range frames {
+		n += segRecHeader + len(frames[i].Data)
+		if i > 0 && frames[i].LinkType != frames[i-1].LinkType {
+			n += segFileHeader
+		}
+	}
+	return n
+}
+
+// FrameBytes is the frame data of frames (what the writer's memory budget counts).
+func FrameBytes(frames []correlate.Frame) int64 {
+	var n int64
+	for i := range frames {
+		n += int64(len(frames[i].Data))
+	}
+	return n
+}
+
+// Encode appends the compressed segment of frames to dst, using scratch (grown as
+// needed and returned) for the uncompressed stream. No frames: dst unchanged.
+func (c *FrameCodec) Encode(dst, scratch []byte, frames []correlate.Frame) (out, scratchOut []byte) {
+	if len(frames) == 0 {
+		return dst, scratch
+	}
+	raw := scratch[:0]
+	if cap(raw) < RawSize(frames) {
+		raw = make([]byte, 0, RawSize(frames))
+	}
+	le := binary.LittleEndian
+	for i := range frames {
+		f := &frames[i]
+		if i == 0 || f.LinkType != frames[i-1].LinkType {
+			var h [segFileHeader]byte
+			le.PutUint32(h[0:], segMagicNS)
+			le.PutUint16(h[4:], 2)
+			le.PutUint16(h[6:], 4)
+			le.PutUint32(h[16:], segSnaplen)
+			le.PutUint32(h[20:], f.LinkType)
+			raw = append(raw, h[:]...)
+		}
+		var h [segRecHeader]byte
+		ts := uint64(f.TS)
+		le.PutUint32(h[0:], uint32(ts/1e9))
+		le.PutUint32(h[4:], uint32(ts%1e9))
+		le.PutUint32(h[8:], uint32(len(f.Data)))
+		le.PutUint32(h[12:], uint32(f.OrigLen))
+		raw = append(raw, h[:]...)
+		raw = append(raw, f.Data...)
+	}
+	return c.enc.EncodeAll(raw, dst), raw
+}
+
+// Decode appends the frames of the compressed segment seg to out. The frames' Data
+// share one new backing array, not seg.
+func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Frame, error) {
+	if len(seg) == 0 {
+		return out, nil
+	}
+	raw, err := c.dec.DecodeAll(seg, nil)
+	if err != nil {
+		return out, fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
+	return decodeRaw(out, raw)
+}
+
+// decodeRaw parses an uncompressed segment. Total on any input: a short or inconsistent
+// stream is ErrBadSegment, never a panic.
+func decodeRaw(out []correlate.Frame, raw []byte) ([]correlate.Frame, error) {
+	le := binary.LittleEndian
+	var link uint32
+	for first := true; len(raw) > 0; first = false {
+		if first || (len(raw) >= 4 && le.Uint32(raw) == segMagicNS) {
+			if len(raw) < segFileHeader || le.Uint32(raw) != segMagicNS {
+				return out, fmt.Errorf("%w: file header", ErrBadSegment)
+			}
+			link = le.Uint32(raw[20:])
+			raw = raw[segFileHeader:]
+			continue
+		}
+		if len(raw) < segRecHeader {
+			return out, fmt.Errorf("%w: torn record header", ErrBadSegment)
+		}
+		sec, ns := le.Uint32(raw[0:]), le.Uint32(raw[4:])
+		incl, orig := le.Uint32(raw[8:]), le.Uint32(raw[12:])
+		if ns >= 1e9 || int64(incl) > int64(len(raw)-segRecHeader) {
+			return out, fmt.Errorf("%w: record", ErrBadSegment)
+		}
+		data := raw[segRecHeader : segRecHeader+int(incl) : segRecHeader+int(incl)]
+		out = append(out, correlate.Frame{TS: int64(sec)*1e9 + int64(ns), LinkType: link, OrigLen: int(orig), Data: data})
+		raw = raw[segRecHeader+int(incl):]
+	}
+	return out, nil
+}
