@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,29 @@ type securityFeed struct {
 	log     *slog.Logger
 	toStore chan security.Event
 	dropped prometheus.Counter
+	// notify, when set, turns each event into an alert (alertAt): raised is firing,
+	// ended is resolved. It queues and never blocks (alert.Notifier).
+	notify func(store.AlertEvent)
+}
+
+// alertAt is the alert a security event raises through the alerting notifiers
+// (Alertmanager, webhook): alertname CallscopeSecurity_<type>, the offending source in
+// the peer label (so each source is its own alert), the event's severity, metric
+// security:<rule>, value its count. The runbook is docs/alerts.md like every alert.
+func alertAt(e *security.Event, state string) store.AlertEvent {
+	return store.AlertEvent{
+		Rule: "CallscopeSecurity_" + string(e.Type), Peer: e.Source, Severity: string(e.Severity), State: state,
+		Metric: "security:" + string(e.Rule), Op: "above", Value: float64(e.Count), At: e.Last, Since: e.First,
+		WindowStart: e.First,
+		Summary:     fmt.Sprintf("%s (%s) from %s%s: %d requests", e.Type, e.Rule, e.Source, targetText(e.Target), e.Count),
+	}
+}
+
+func targetText(t string) string {
+	if t == "" {
+		return ""
+	}
+	return " against " + t
 }
 
 // securityStoreQueue bounds the events waiting for the store.
@@ -49,8 +73,16 @@ func (f *securityFeed) detector() (*security.Detector, error) {
 			cp := *e
 			cp.CallIDs = append([]string{}, e.CallIDs...)
 			f.queue(cp)
+			if f.notify != nil {
+				f.notify(alertAt(e, "firing"))
+			}
 		},
-		Ended: func(e *security.Event) { f.queue(*e) },
+		Ended: func(e *security.Event) {
+			f.queue(*e)
+			if f.notify != nil {
+				f.notify(alertAt(e, "resolved"))
+			}
+		},
 	}, f.reg)
 }
 

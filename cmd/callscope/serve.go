@@ -131,6 +131,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return errors.Join(err, closeWriter())
 	}
+	if al.notifier != nil {
+		sec.notify = al.notifier.Notify // each security event raises an alert
+	}
 	fileSec, err := sec.detector()
 	if err != nil {
 		return errors.Join(err, closeWriter())
