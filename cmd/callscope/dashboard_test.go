@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/internal/testutil"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// chromiumIn starts a headless Chromium whose process runs with env (e.g. TZ=...).
+func chromiumIn(t *testing.T, env ...string) context.Context {
+	t.Helper()
+	chrome := "/usr/bin/chromium"
+	if _, err := os.Stat(chrome); err != nil {
+		testutil.Missing(t, "chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000), chromedp.Env(env...))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, tcancel := context.WithTimeout(ctx, 120*time.Second)
+	t.Cleanup(func() { tcancel(); cancel(); acancel() })
+	return ctx
+}
+
+// TestDashboardNOCInChromium drives the dashboard as a NOC engineer in New York would:
+// Chromium runs with TZ=America/New_York while the server stores UTC.
+func TestDashboardNOCInChromium(t *testing.T) {
+	s := startServe(t, "-r", demoFile(t))
+	ctx := chromiumIn(t, "TZ=America/New_York")
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no tz database:", err)
+	}
+	const callID = "1-13003@127.0.0.1" // the answered call with DTMF (as in TestDashboardInChromium)
+	var page struct {
+		Calls []struct {
+			ID    string `json:"id"`
+			Start string `json:"start"`
+		}
+	}
+	if err := getJSON(t, s.base+"/api/v1/calls?call_id="+callID, &page); err != nil || len(page.Calls) != 1 {
+		t.Fatalf("call %s: %v %+v", callID, err, page)
+	}
+	id := page.Calls[0].ID
+	start, err := time.Parse(time.RFC3339Nano, page.Calls[0].Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := func(expr string) chromedp.Action { return chromedp.Evaluate(expr, nil) }
+	var label, head, first string
+
+	// Default: UTC, labelled; the first row's start is the API's UTC time.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/calls?call_id="+callID),
+		chromedp.WaitVisible(`#finished table.calls tbody tr.row`),
+		chromedp.Text(`#tz`, &label),
+		chromedp.Text(`#finished table.calls thead th:first-child`, &head),
+		chromedp.Text(`#finished table.calls tbody tr.row td:first-child`, &first),
+	)
+	if err != nil {
+		t.Fatalf("calls page: %v", err)
+	}
+	// Expected text: the stored start formatted by Go in UTC, to the millisecond.
+	if label != "Times: UTC" || !strings.Contains(head, "(UTC)") || first != start.UTC().Format("2006-01-02 15:04:05.000") {
+		t.Fatalf("UTC view: label %q header %q first %q, want %q", label, head, first, start.UTC().Format("2006-01-02 15:04:05.000"))
+	}
+
+	// typeRange types From = the start's minute and To = a minute later in the pickers,
+	// as wall-clock times of loc, and reports whether the search shows the call.
+	typeRange := func(loc *time.Location) bool {
+		t.Helper()
+		from := start.In(loc).Truncate(time.Minute)
+		var found bool
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(s.base+"/#/calls"),
+			chromedp.WaitVisible(`#search input[name=from]`),
+			chromedp.SetValue(`#search input[name=from]`, from.Format("2006-01-02T15:04")),
+			chromedp.SetValue(`#search input[name=to]`, from.Add(time.Minute).Format("2006-01-02T15:04")),
+			chromedp.Click(`#search-btn`),
+			chromedp.Poll(`location.hash.includes('from=') && document.querySelector('#finished table, #no-calls') !== null && !document.querySelector('#finished .loading')`, nil),
+			chromedp.Sleep(300*time.Millisecond),
+			chromedp.Evaluate(`document.querySelector('#finished tr.row[data-id="`+id+`"]') !== null`, &found),
+		)
+		if err != nil {
+			t.Fatalf("typed search: %v", err)
+		}
+		return found
+	}
+	if !typeRange(time.UTC) {
+		t.Error("UTC mode: typing the call's UTC minute does not find it")
+	}
+	if typeRange(ny) {
+		t.Error("UTC mode: typing the New York wall time finds the call: the pickers are not in UTC")
+	}
+
+	// Switch to the browser's zone: labelled America/New_York, times and pickers follow.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/calls?call_id="+callID),
+		chromedp.WaitVisible(`#finished table.calls tbody tr.row`),
+		chromedp.Click(`#tz`),
+		chromedp.Poll(`document.querySelector('#tz').textContent.includes('New_York') && document.querySelector('#finished tr.row') !== null`, nil),
+		chromedp.Text(`#tz`, &label),
+		chromedp.Text(`#finished table.calls thead th:first-child`, &head),
+		chromedp.Text(`#finished table.calls tbody tr.row td:first-child`, &first),
+	)
+	if err != nil {
+		t.Fatalf("switch zone: %v", err)
+	}
+	if label != "Times: America/New_York" || !strings.Contains(head, "(America/New_York)") || first != start.In(ny).Format("2006-01-02 15:04:05.000") {
+		t.Fatalf("local view: label %q header %q first %q, want %q", label, head, first, start.In(ny).Format("2006-01-02 15:04:05.000"))
+	}
+	if !typeRange(ny) {
+		t.Error("local mode (TZ=America/New_York): typing the time the table shows does not find the call")
+	}
+	// The choice is remembered by the browser.
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/overview"), chromedp.WaitVisible(`#cpm`), chromedp.Text(`#tz`, &label)); err != nil || label != "Times: America/New_York" {
+		t.Fatalf("zone after reload: %q %v", label, err)
+	}
+	if err := chromedp.Run(ctx, chromedp.Click(`#tz`), chromedp.Poll(`document.querySelector('#tz').textContent === 'Times: UTC'`, nil)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Overview: a real time axis. The chart spans the stats range and each bucket starts
+	// on a whole minute (step 1m).
+	var starts []float64
+	if err := chromedp.Run(ctx, chromedp.WaitVisible(`#cpm g.bucket`),
+		chromedp.Evaluate(`[...document.querySelectorAll('#cpm g.bucket')].map(g => +g.dataset.start)`, &starts)); err != nil {
+		t.Fatalf("overview chart: %v", err)
+	}
+	for _, ms := range starts {
+		if int64(ms)%60000 != 0 {
+			t.Errorf("bucket starts at %v ms, not on a minute", ms)
+		}
+	}
+
+	// Sorting by MOS, reached with the keyboard: empty values come last.
+	var mos []string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/calls"),
+		chromedp.WaitVisible(`#finished th[data-sort=mos]`),
+		chromedp.Focus(`#finished th[data-sort=mos]`),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.Poll(`location.hash.includes('sort=mos') && document.querySelector('#finished tr.row') !== null`, nil),
+		chromedp.Sleep(200*time.Millisecond),
+		chromedp.Evaluate(`[...document.querySelectorAll('#finished tr.row')].map(r => r.lastElementChild.textContent)`, &mos),
+	)
+	if err != nil {
+		t.Fatalf("sort by MOS: %v", err)
+	}
+	seenEmpty, kinds := false, map[bool]bool{}
+	for _, m := range mos {
+		empty := m == "–"
+		kinds[empty] = true
+		if seenEmpty && !empty {
+			t.Errorf("MOS column %q: a value after an empty one", mos)
+		}
+		seenEmpty = seenEmpty || empty
+	}
+	if !kinds[true] || !kinds[false] {
+		t.Logf("MOS column %q lacks calls with or without MOS: the order check proves little", mos)
+	}
+
+	// Keyboard only: Tab to a call row, Enter opens it.
+	var hash string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/calls?call_id="+callID),
+		chromedp.WaitVisible(`#finished tr.row`),
+		chromedp.Focus(`#finished tr.row`),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`#ladder`),
+		chromedp.Evaluate(`location.hash`, &hash),
+	)
+	if err != nil || hash != "#/call/"+id {
+		t.Fatalf("Enter on a row: hash %q, %v", hash, err)
+	}
+
+	// Navigating away from a call that is still loading leaves no trace of it.
+	var stale bool
+	err = chromedp.Run(ctx,
+		js(`location.hash = '#/calls'`), chromedp.WaitVisible(`#finished tr.row`),
+		js(`location.hash = '#/call/`+id+`'; setTimeout(() => { location.hash = '#/registrations'; }, 0)`),
+		chromedp.WaitVisible(`#regs`),
+		chromedp.Sleep(1500*time.Millisecond),
+		chromedp.Evaluate(`document.querySelector('#diagnosis, #ladder') !== null || document.querySelectorAll('#main h2').length !== 1`, &stale),
+	)
+	if err != nil || stale {
+		t.Fatalf("stale call page under the registrations page: %v %v", stale, err)
+	}
+
+	// Security: renders its tables, or says the server has no security detection.
+	var secText string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(s.base+"/#/security"),
+		chromedp.WaitVisible(`#sec-unavailable, #sec-top, #sec-top-none`),
+		chromedp.Text(`#sec-body`, &secText),
+	)
+	if err != nil || secText == "" {
+		t.Fatalf("security page: %q %v", secText, err)
+	}
+	t.Logf("security page: %.120s", secText)
+
+	// A 390 px wide screen: no page scrolls sideways, long values are cut with their full
+	// text on hover. Screenshots go to $CALLSCOPE_ARTIFACTS when set.
+	art := os.Getenv("CALLSCOPE_ARTIFACTS")
+	for _, width := range []int64{390, 1600} {
+		if err := chromedp.Run(ctx, emulation.SetDeviceMetricsOverride(width, 900, 1, width < 500)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []struct{ name, hash, wait string }{
+			{"calls", "#/calls", "#finished tr.row"}, {"call", "#/call/" + id, "#ladder"}, {"overview", "#/overview", "#cpm"},
+			{"registrations", "#/registrations", "#regs"}, {"alerts", "#/alerts", "#alerts-history"}, {"security", "#/security", "#sec-body"},
+		} {
+			var sw int64
+			var png []byte
+			err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/"+p.hash), chromedp.WaitVisible(p.wait), chromedp.Sleep(200*time.Millisecond),
+				chromedp.Evaluate(`document.documentElement.scrollWidth`, &sw), chromedp.FullScreenshot(&png, 80))
+			if err != nil {
+				t.Fatalf("%s at %d px: %v", p.name, width, err)
+			}
+			if sw > width {
+				t.Errorf("%s at %d px: page is %d px wide", p.name, width, sw)
+			}
+			if art != "" {
+				_ = os.MkdirAll(art, 0o755)
+				_ = os.WriteFile(filepath.Join(art, p.name+"-"+strconv.FormatInt(width, 10)+".png"), png, 0o644)
+			}
+		}
+	}
+	var title string
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/calls"), chromedp.WaitVisible(`#finished td.callid`),
+		chromedp.AttributeValue(`#finished td.callid`, "title", &title, nil)); err != nil || title == "" {
+		t.Errorf("Call-ID cell has no full text on hover: %q %v", title, err)
+	}
+}
