@@ -224,7 +224,7 @@ func TestDashboardNOCInChromium(t *testing.T) {
 			var sw int64
 			var png []byte
 			err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/"+p.hash), chromedp.WaitVisible(p.wait), chromedp.Sleep(200*time.Millisecond),
-				chromedp.Evaluate(`document.documentElement.scrollWidth`, &sw), chromedp.FullScreenshot(&png, 80))
+				chromedp.Evaluate(`document.documentElement.scrollWidth`, &sw), chromedp.FullScreenshot(&png, 100))
 			if err != nil {
 				t.Fatalf("%s at %d px: %v", p.name, width, err)
 			}

@@ -597,6 +597,11 @@ async function overviewPage(main, params) {
       h('div', {}, h('h3', {}, 'Worst peers (ASR)'), topTable(peers.rows, 'Peer', 'top-peer')),
       h('div', {}, h('h3', {}, 'Worst destinations (MOS)'), topTable(destMOS.rows, 'Destination', 'top-dest-mos'))));
     (main.querySelector('#ov-body') || body).replaceWith(out);
+    // The pickers show the range in view (unless the user is typing in them).
+    for (const [k, v] of [['from', st.from], ['to', st.to]]) {
+      const el = form.elements[k];
+      if (el && document.activeElement !== el && !params.get(k)) el.value = toInput(v);
+    }
   };
   await load();
   if (!fixed) every(5000, () => load().catch(() => {}));
@@ -642,13 +647,15 @@ function stackedBars(st) {
   svg.append(s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', class: 'axis' }, max), s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', class: 'axis' }, 0),
     s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis-line' }));
   const { iv, ticks } = timeTicks(t0, t1, 8);
+  // Labels at the edges stay inside the chart.
+  const anchor = x => x < L + 20 ? 'start' : x > W - R - 20 ? 'end' : 'middle';
   let lastDay = '';
   for (const t of ticks) {
     const day = fmtDate(t);
     svg.append(s('line', { x1: px(t), y1: H - B, x2: px(t), y2: H - B + 4, class: 'axis-line' }),
       s('line', { x1: px(t), y1: T, x2: px(t), y2: H - B, class: 'grid-line' }),
-      s('text', { x: px(t), y: H - B + 15, 'text-anchor': 'middle', class: 'axis tick' }, iv >= 86400e3 ? day.slice(5) : fmtClock(t)));
-    if (day !== lastDay && iv < 86400e3) svg.append(s('text', { x: px(t), y: H - B + 28, 'text-anchor': 'middle', class: 'axis' }, day));
+      s('text', { x: px(t), y: H - B + 15, 'text-anchor': anchor(px(t)), class: 'axis tick' }, iv >= 86400e3 ? day.slice(5) : fmtClock(t)));
+    if (day !== lastDay && iv < 86400e3) svg.append(s('text', { x: px(t), y: H - B + 28, 'text-anchor': anchor(px(t)), class: 'axis' }, day));
     lastDay = day;
   }
   if (!buckets.length) svg.append(s('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'axis' }, 'no calls in this range'));
