@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -241,5 +243,53 @@ func TestDashboardNOCInChromium(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/calls"), chromedp.WaitVisible(`#finished td.callid`),
 		chromedp.AttributeValue(`#finished td.callid`, "title", &title, nil)); err != nil || title == "" {
 		t.Errorf("Call-ID cell has no full text on hover: %q %v", title, err)
+	}
+}
+
+// TestLiveWallInChromium: with serve fed over HEP, the calls page updates without a
+// reload: the call shows in progress with a duration that ticks, then among the finished
+// calls. The traffic is generated (one answered call, 6 s of talk) and sent in real time.
+func TestLiveWallInChromium(t *testing.T) {
+	base, hepAddr, _, _ := startServeHEP(t)
+	ctx := chromiumIn(t)
+	sc := gen.Scenario{Name: "live", Format: gen.PcapMicro, Link: gen.Ethernet, Seed: 5, Start: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	sc.Calls = append(sc.Calls, gen.CallSpec{
+		CallID: "live-wall-1@callscope.test", FromUser: "1001", ToUser: "2002",
+		Caller: netip.MustParseAddrPort("10.0.0.1:5060"), Callee: netip.MustParseAddrPort("192.0.2.1:5060"),
+		CallerMedia: netip.MustParseAddrPort("10.0.0.1:20000"), CalleeMedia: netip.MustParseAddrPort("192.0.2.1:30000"),
+		RingMs: 200, TalkMs: 6000, Codec: "PCMU",
+	})
+	pkts := sipOf(t, sc)
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/#/calls"), chromedp.WaitVisible(`#finished`)); err != nil {
+		t.Fatal(err)
+	}
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	defer stopSend()
+	sent := make(chan struct{})
+	go func() { defer close(sent); sendPaced(sendCtx, t, hepAddr, pkts) }()
+
+	// In progress: the live table shows the call, and its duration moves on between polls.
+	var d1, d2 string
+	err := chromedp.Run(ctx,
+		chromedp.WaitVisible(`table.calls.live tr.row`),
+		chromedp.Text(`table.calls.live tr.row td.live-dur`, &d1),
+		chromedp.Sleep(1100*time.Millisecond),
+		chromedp.Text(`table.calls.live tr.row td.live-dur`, &d2),
+	)
+	if err != nil {
+		t.Fatalf("live call: %v", err)
+	}
+	if d1 == d2 || d1 == "–" {
+		t.Errorf("in-progress duration did not tick: %q then %q", d1, d2)
+	}
+	<-sent
+	// Finished: the stored call appears on the page already open (the poll), no reload.
+	var cid string
+	err = chromedp.Run(ctx,
+		chromedp.WaitVisible(`#finished tr.row`),
+		chromedp.AttributeValue(`#finished tr.row td.callid`, "title", &cid, nil),
+	)
+	if err != nil || cid != "live-wall-1@callscope.test" {
+		t.Fatalf("finished call on the open page: %q %v", cid, err)
 	}
 }
