@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -291,5 +293,72 @@ func TestLiveWallInChromium(t *testing.T) {
 	)
 	if err != nil || cid != "live-wall-1@callscope.test" {
 		t.Fatalf("finished call on the open page: %q %v", cid, err)
+	}
+}
+
+// secContract is an answer of GET /api/v1/security and /security/top as the security
+// helper's contract describes them (this branch has no such endpoint yet, so Chromium
+// is handed these bodies for those two URLs; every other request reaches serve).
+const (
+	secEvents = `{"events": [
+ {"id": "ev1", "type": "scanner", "rule": "friendly-scanner UA", "severity": "warning", "source": "203.0.113.7", "target": "127.0.0.1:5060",
+  "count": 42, "distinct": 40, "first": "2026-11-21T18:40:00Z", "last": "2026-11-21T18:42:00.5Z", "user_agent": "friendly-scanner",
+  "sample_call_ids": ["scan-1@x", "scan-2@x"]},
+ {"id": "ev2", "type": "register_bruteforce", "rule": "401 storm", "severity": "critical", "source": "198.51.100.9", "target": "sip:1001@pbx",
+  "count": 300, "distinct": 1, "first": "2026-11-21T18:41:00Z", "last": "2026-11-21T18:43:00Z", "user_agent": "",
+  "sample_call_ids": ["reg-9@y"]}]}`
+	secTop = `{"sources": [{"source": "198.51.100.9", "events": 1, "count": 300, "types": ["register_bruteforce"]},
+ {"source": "203.0.113.7", "events": 1, "count": 42, "types": ["scanner"]}]}`
+)
+
+func TestSecurityPageInChromium(t *testing.T) {
+	s := startServe(t, "-r", demoFile(t))
+	ctx := chromiumIn(t)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		e, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		body := secEvents
+		if strings.Contains(e.Request.URL, "/security/top") {
+			body = secTop
+		}
+		go func() {
+			_ = chromedp.Run(ctx, fetch.FulfillRequest(e.RequestID, 200).
+				WithResponseHeaders([]*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}).
+				WithBody(base64.StdEncoding.EncodeToString([]byte(body))))
+		}()
+	})
+	var top, calls []string
+	var bars int
+	var hash string
+	err := chromedp.Run(ctx,
+		fetch.Enable().WithPatterns([]*fetch.RequestPattern{{URLPattern: "*/api/v1/security*"}}),
+		chromedp.Navigate(s.base+"/#/security"),
+		chromedp.WaitVisible(`#sec-top`),
+		chromedp.Evaluate(`[...document.querySelectorAll('#sec-top tbody tr td:first-child')].map(td => td.textContent)`, &top),
+		chromedp.Evaluate(`document.querySelectorAll('#sec-timeline rect.sec-ev').length`, &bars),
+		chromedp.Evaluate(`[...document.querySelectorAll('#sec-events a.sec-call')].map(a => a.textContent)`, &calls),
+		chromedp.Click(`#sec-events a.sec-call`),
+		chromedp.Poll(`location.hash.startsWith('#/calls') && document.querySelector('#finished table') !== null`, nil),
+		chromedp.Evaluate(`location.hash`, &hash),
+	)
+	if err != nil {
+		t.Fatalf("security page: %v", err)
+	}
+	// From the bodies above: two sources in the API's order, one bar per event, the
+	// sample Call-IDs of the newest event (ev2, last 18:43) first.
+	if strings.Join(top, ",") != "198.51.100.9,203.0.113.7" || bars != 2 || strings.Join(calls, ",") != "reg-9@y,scan-1@x,scan-2@x" {
+		t.Errorf("top %q, %d timeline bars, sample calls %q", top, bars, calls)
+	}
+	if hash != "#/calls?call_id=reg-9%40y" {
+		t.Errorf("sample Call-ID opens %q", hash)
+	}
+	if art := os.Getenv("CALLSCOPE_ARTIFACTS"); art != "" {
+		var png []byte
+		if err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/security"), chromedp.WaitVisible(`#sec-top`), chromedp.FullScreenshot(&png, 100)); err == nil {
+			_ = os.MkdirAll(art, 0o755)
+			_ = os.WriteFile(filepath.Join(art, "security-events-1400.png"), png, 0o644)
+		}
 	}
 }
