@@ -28,7 +28,7 @@ function secTimeline(events) {
   svg.append(s('line', { x1: L, y1: base, x2: W - R, y2: base, class: 'axis-line' }));
   for (const t of timeTicks(t0, t1, 8).ticks) {
     svg.append(s('line', { x1: px(t), y1: base, x2: px(t), y2: base + 4, class: 'axis-line' }),
-      s('text', { x: px(t), y: base + 16, 'text-anchor': 'middle', class: 'axis tick' }, fmtClock(t)));
+      s('text', { x: px(t), y: base + 16, 'text-anchor': px(t) > W - R - 20 ? 'end' : 'middle', class: 'axis tick' }, fmtClock(t)));
   }
   for (const e of events) {
     const a = parseTime(e.first), b = parseTime(e.last);
@@ -70,8 +70,8 @@ async function securityPage(main, params) {
       h('thead', {}, h('tr', {}, h('th', {}, 'Source'), h('th', { class: 'num' }, 'Events'), h('th', { class: 'num' }, 'Count'), h('th', {}, 'Types'))),
       h('tbody', {}, sources.map(x => h('tr', {}, h('td', {}, srcLink(x.source)), h('td', { class: 'num' }, x.events), h('td', { class: 'num' }, x.count),
         cut((x.types || []).join(', '))))))) : h('p', { class: 'muted', id: 'sec-top-none' }, 'No offending sources.'));
-    out.append(h('h3', {}, 'Timeline (' + tzName() + ')' + (source ? ' for ' + source + ' ' : '')),
-      source ? h('a', { href: '#/security', id: 'sec-all' }, 'show all sources') : null);
+    out.append(h('h3', {}, 'Timeline (' + tzName() + ')' + (source ? ' for ' + source + ' ' : ''),
+      source ? h('a', { href: '#/security', id: 'sec-all' }, 'show all sources') : null));
     out.append(secTimeline(events));
     out.append(h('h3', {}, 'Events (' + events.length + ')'));
     if (!events.length) out.append(h('p', { class: 'muted', id: 'sec-none' }, 'No security events: nothing scanned, guessed or dialled out of bounds.'));
