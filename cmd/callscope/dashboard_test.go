@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -241,6 +242,31 @@ func TestDashboardNOCInChromium(t *testing.T) {
 			}
 		}
 	}
+	// Dark mode: the switch sets the theme, the page background turns dark (its
+	// luminance, from the computed colour, below half), and the choice survives a reload.
+	var bg, theme string
+	err = chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/call/"+id), chromedp.WaitVisible(`#ladder`),
+		chromedp.Click(`#theme`), chromedp.Poll(`document.documentElement.dataset.theme === 'dark'`, nil),
+		chromedp.Reload(), chromedp.WaitVisible(`#ladder`),
+		chromedp.Evaluate(`document.documentElement.dataset.theme || ''`, &theme),
+		chromedp.Evaluate(`getComputedStyle(document.body).backgroundColor`, &bg))
+	if err != nil {
+		t.Fatalf("dark mode: %v", err)
+	}
+	var r, g, b int
+	if _, err := fmt.Sscanf(bg, "rgb(%d, %d, %d)", &r, &g, &b); err != nil || theme != "dark" || (299*r+587*g+114*b)/1000 > 128 {
+		t.Errorf("dark theme %q, body background %q", theme, bg)
+	}
+	if art != "" {
+		var png []byte
+		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err == nil {
+			_ = os.WriteFile(filepath.Join(art, "call-dark-1600.png"), png, 0o644)
+		}
+	}
+	if err := chromedp.Run(ctx, chromedp.Click(`#theme`), chromedp.Click(`#theme`), chromedp.Poll(`!document.documentElement.dataset.theme`, nil)); err != nil {
+		t.Fatal(err)
+	}
+
 	var title string
 	if err := chromedp.Run(ctx, chromedp.Navigate(s.base+"/#/calls"), chromedp.WaitVisible(`#finished td.callid`),
 		chromedp.AttributeValue(`#finished td.callid`, "title", &title, nil)); err != nil || title == "" {

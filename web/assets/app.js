@@ -423,48 +423,85 @@ async function callPage(main, id, params) {
   if (c.streams.length) main.append(h('h3', {}, 'Streams'), h('div', { class: 'table-wrap' }, streamsTable(c.streams)));
 }
 
+// msgClass names a ladder arrow's colour: requests, BYE/CANCEL, and responses by class
+// (1xx, 2xx, 3xx, 401/407 challenges, 4xx-6xx).
+function msgClass(m) {
+  const code = /^(\d{3})\b/.exec(m.label || '');
+  if (!code) return /^(BYE|CANCEL)\b/.test(m.label) ? 'm-end' : 'm-req';
+  const c = +code[1];
+  if (c === 401 || c === 407) return 'm-auth';
+  return c < 200 ? 'm-1xx' : c < 300 ? 'm-2xx' : c < 400 ? 'm-3xx' : 'm-err';
+}
+
+// sdpDirection is the media direction an SDP offers (a=sendonly/recvonly/inactive, or a
+// 0.0.0.0 connection address: hold), "" for sendrecv.
+function sdpDirection(sdp) {
+  if (!sdp) return '';
+  const m = /^a=(sendonly|recvonly|inactive)\s*$/m.exec(sdp);
+  if (m) return m[1];
+  return /^c=IN IP4 0\.0\.0\.0\s*$/m.test(sdp) ? 'inactive' : '';
+}
+
 function drawLadder(lad, raw) {
   const colW = 190, rowH = 30, top = 40, left = 90;
   const width = left + Math.max(1, lad.hosts.length - 1) * colW + 120;
   const height = top + lad.messages.length * rowH + 20;
-  const svg = s('svg', { width, height, id: 'ladder', viewBox: '0 0 ' + width + ' ' + height });
+  const svg = s('svg', { width, height, id: 'ladder', viewBox: '0 0 ' + width + ' ' + height, role: 'list', 'aria-label': 'SIP ladder' });
   svg.append(s('defs', {}, s('marker', { id: 'ah', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-    s('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#333' }))));
+    s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'ah' }))));
   const x = i => left + i * colW;
   lad.hosts.forEach((host, i) => {
     svg.append(s('text', { x: x(i), y: 16, 'text-anchor': 'middle', class: 'host' }, host),
-      s('line', { x1: x(i), y1: 24, x2: x(i), y2: height - 5, stroke: '#99a', 'stroke-dasharray': '4 3' }));
+      s('line', { x1: x(i), y1: 24, x2: x(i), y2: height - 5, class: 'lifeline', 'stroke-dasharray': '4 3' }));
   });
-  const legColor = ['#333', '#1f5fbf', '#8e44ad', '#16a085'];
+  // With several legs the line colour tells the leg; the label colour tells the message.
+  const legColor = ['', '#1f5fbf', '#8e44ad', '#16a085'];
+  const multi = lad.calls.length > 1;
   const legOf = {};
   lad.calls.forEach((c, i) => { legOf[c.id] = i; });
+  let lastSDP = {}, invites = 0;
   lad.messages.forEach((m, i) => {
     const y = top + i * rowH + 12, x1 = x(m.from_col), x2 = x(m.to_col);
-    const color = legColor[(legOf[m.call] || 0) % legColor.length];
+    const leg = legOf[m.call] || 0;
+    const stroke = multi && leg ? legColor[leg % legColor.length] : null;
     const mid = (x1 + x2) / 2;
-    const lbl = m.label + (m.retransmission ? ' (retransmission)' : '') + (m.sdp ? ' +SDP' : '');
-    const g = s('g', { class: 'arrow' + (m.retransmission ? ' retrans' : ''), 'data-i': i, tabindex: 0 });
-    g.append(s('text', { x: 4, y: y + 4, fill: '#667' }, '+' + m.delta_ms.toFixed(1) + ' ms'));
+    // Re-INVITEs with a hold direction, and SDP that changed since the last one of the
+    // same sender, are marked.
+    let note = '';
+    if (m.label === 'INVITE' && !m.retransmission) {
+      invites++;
+      const dir = sdpDirection(m.sdp);
+      if (invites > 1) note = dir === 'sendonly' || dir === 'inactive' ? ' hold' : m.sdp ? ' resume?' : ' re-INVITE';
+    }
+    const changed = m.sdp && lastSDP[m.src] !== undefined && lastSDP[m.src] !== m.sdp && !m.retransmission;
+    if (m.sdp) lastSDP[m.src] = m.sdp;
+    const cls = msgClass(m);
+    const lbl = m.label + note + (m.retransmission ? ' (retransmission)' : '') + (m.sdp ? (changed ? ' +SDP Δ' : ' +SDP') : '');
+    const g = s('g', { class: 'arrow ' + cls + (m.retransmission ? ' retrans' : '') + (note.includes('hold') ? ' hold' : '') + (changed ? ' sdp-changed' : ''),
+      'data-i': i, tabindex: 0, role: 'listitem', 'aria-label': m.label + ' from ' + m.src + ' to ' + m.dst });
+    g.append(s('text', { x: 4, y: y + 4, class: 'axis' }, '+' + m.delta_ms.toFixed(1) + ' ms'));
     if (x1 === x2) {
-      g.append(s('path', { d: `M${x1},${y} h40 v10 h-40`, fill: 'none', stroke: color, 'stroke-width': 1.5, 'marker-end': 'url(#ah)' }));
+      g.append(s('path', { d: `M${x1},${y} h40 v10 h-40`, fill: 'none', class: 'shaft', stroke, 'stroke-width': 1.5, 'marker-end': 'url(#ah)' }));
     } else {
-      g.append(s('line', { x1, y1: y, x2, y2: y, stroke: color, 'stroke-width': 1.5, 'marker-end': 'url(#ah)',
+      g.append(s('line', { x1, y1: y, x2, y2: y, class: 'shaft', stroke, 'stroke-width': 1.5, 'marker-end': 'url(#ah)',
         'stroke-dasharray': m.retransmission ? '5 3' : null }));
     }
     g.append(s('rect', { x: Math.min(x1, x2), y: y - 14, width: Math.max(Math.abs(x2 - x1), 40), height: 20, fill: 'transparent' }));
-    g.append(s('text', { x: mid, y: y - 4, 'text-anchor': 'middle', fill: m.retransmission ? '#c0392b' : color }, lbl));
-    g.append(s('title', {}, fmtTime(m.ts) + ' ' + m.src + ' → ' + m.dst + ' ' + m.transport));
+    g.append(s('text', { x: mid, y: y - 4, 'text-anchor': 'middle', class: 'lbl' }, lbl));
+    g.append(s('title', {}, fmtTime(m.ts) + ' ' + tzName() + ' ' + m.src + ' → ' + m.dst + ' ' + m.transport));
     const show = () => {
       for (const o of svg.querySelectorAll('.arrow.selected')) o.classList.remove('selected');
       g.classList.add('selected');
-      const head = fmtTime(m.ts) + '  ' + m.src + ' → ' + m.dst + ' (' + m.transport + ')' + (m.retransmission ? '  RETRANSMISSION' : '') + '\n\n';
-      raw.replaceChildren(document.createTextNode(head));
+      const head = fmtTime(m.ts) + ' ' + tzName() + '  ' + m.src + ' → ' + m.dst + ' (' + m.transport + ')' + (m.retransmission ? '  RETRANSMISSION' : '') + '\n\n';
+      const copy = h('button', { type: 'button', class: 'secondary small copy', id: 'copy-msg', title: 'copy this SIP message',
+        onclick: () => navigator.clipboard && navigator.clipboard.writeText(m.raw).then(() => { copy.textContent = 'Copied'; }, () => { copy.textContent = 'Copy failed'; }) }, 'Copy');
+      raw.replaceChildren(copy, document.createTextNode(head));
       if (m.sdp) {
-        raw.append(document.createTextNode(m.raw.slice(0, m.raw.length - m.sdp.length)), h('span', { class: 'sdp', id: 'sdp' }, m.sdp));
+        raw.append(document.createTextNode(m.raw.slice(0, m.raw.length - m.sdp.length)), h('span', { class: 'sdp' + (changed ? ' changed' : ''), id: 'sdp' }, m.sdp));
       } else raw.append(document.createTextNode(m.raw));
     };
     g.addEventListener('click', show);
-    g.addEventListener('keydown', ev => { if (ev.key === 'Enter') show(); });
+    g.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); show(); } });
     svg.append(g);
   });
   return svg;
@@ -476,17 +513,18 @@ function lineChart(title, series, opts) {
   const all = series.flatMap(x => x.points);
   const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart small', role: 'img', 'aria-label': title });
   svg.append(s('text', { x: L, y: 12 }, title));
-  if (!all.length) { svg.append(s('text', { x: L, y: H / 2, fill: '#999' }, 'no data')); return svg; }
+  if (!all.length) { svg.append(s('text', { x: L, y: H / 2, class: 'axis' }, 'no data')); return svg; }
   const t0 = Math.min(...all.map(p => p[0])), t1 = Math.max(...all.map(p => p[0])) || t0 + 1;
   const vmin = opts.min !== undefined ? opts.min : Math.min(0, ...all.map(p => p[1]));
   const vmax = Math.max(opts.max !== undefined ? opts.max : 0, ...all.map(p => p[1])) || 1;
   const px = t => L + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (W - L - R);
   const py = v => H - B - (v - vmin) / (vmax - vmin || 1) * (H - T - B);
-  svg.append(s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#ccc' }),
-    s('line', { x1: L, y1: T, x2: L, y2: H - B, stroke: '#ccc' }),
-    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', fill: '#667' }, +vmax.toFixed(2)),
-    s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', fill: '#667' }, +vmin.toFixed(2)),
-    s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', fill: '#667' }, ((t1 - t0) / 1000).toFixed(0) + ' s'));
+  svg.append(s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis-line' }),
+    s('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis-line' }),
+    s('text', { x: L - 4, y: T + 8, 'text-anchor': 'end', class: 'axis' }, +vmax.toFixed(2)),
+    s('text', { x: L - 4, y: H - B, 'text-anchor': 'end', class: 'axis' }, +vmin.toFixed(2)),
+    s('text', { x: L, y: H - 4, class: 'axis' }, fmtClock(t0, true)),
+    s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', class: 'axis' }, fmtClock(t1, true) + ' ' + tzName() + ' (' + ((t1 - t0) / 1000).toFixed(0) + ' s)'));
   for (const sr of series) {
     if (!sr.points.length) continue;
     svg.append(s('polyline', { points: sr.points.map(p => px(p[0]) + ',' + py(p[1])).join(' '), fill: 'none', stroke: sr.color, 'stroke-width': 1.5 }));
@@ -691,9 +729,9 @@ function histogram(bins) {
     const hh = n / max * (H - B - 10), lo = 1 + i * 0.5;
     svg.append(s('rect', { x: L + i * bw + 2, y: H - B - hh, width: bw - 4, height: hh, fill: lo < 3 ? '#c0392b' : lo < 3.5 ? '#c77c00' : '#218a3c' },
       s('title', {}, lo.toFixed(1) + '–' + (lo + 0.5).toFixed(1) + ': ' + n + ' calls')),
-    s('text', { x: L + i * bw + bw / 2, y: H - 6, 'text-anchor': 'middle', fill: '#667' }, lo.toFixed(1)));
+    s('text', { x: L + i * bw + bw / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, lo.toFixed(1)));
   });
-  svg.append(s('text', { x: L - 4, y: 18, 'text-anchor': 'end', fill: '#667' }, max));
+  svg.append(s('text', { x: L - 4, y: 18, 'text-anchor': 'end', class: 'axis' }, max));
   return svg;
 }
 
@@ -764,7 +802,23 @@ async function regPage(main, params) {
   main.append(nav);
 }
 
+// Theme: auto (prefers-color-scheme), dark or light, remembered per browser.
+const THEME_KEY = 'callscope.theme';
+function applyTheme(t) {
+  if (t === 'dark' || t === 'light') document.documentElement.dataset.theme = t; else delete document.documentElement.dataset.theme;
+  const b = document.getElementById('theme');
+  if (b) b.textContent = 'Theme: ' + (t === 'dark' || t === 'light' ? t : 'auto');
+}
+function storedTheme() { try { return localStorage.getItem(THEME_KEY) || 'auto'; } catch (e) { return 'auto'; } }
+
 async function start() {
+  applyTheme(storedTheme());
+  const thb = document.getElementById('theme');
+  if (thb) thb.addEventListener('click', () => {
+    const next = { auto: 'dark', dark: 'light', light: 'auto' }[storedTheme()] || 'auto';
+    try { localStorage.setItem(THEME_KEY, next); } catch (e) { /* not remembered */ }
+    applyTheme(next);
+  });
   showTZ();
   const tzb = document.getElementById('tz');
   if (tzb) tzb.addEventListener('click', () => setTZ(tzMode === 'utc' ? 'local' : 'utc'));
