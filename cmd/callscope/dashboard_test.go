@@ -176,6 +176,23 @@ func TestDashboardNOCInChromium(t *testing.T) {
 		t.Logf("MOS column %q lacks calls with or without MOS: the order check proves little", mos)
 	}
 
+	// CSV export of the search: one row per call the API lists (4 in the demo capture,
+	// which has 4 INVITE dialogs: tshark -Y 'sip.Method == "INVITE"' shows 4 Call-IDs).
+	var csv string
+	err = chromedp.Run(ctx,
+		js(`window.__csv = ''; { const o = URL.createObjectURL; URL.createObjectURL = b => { b.text().then(t => { window.__csv = t; }); return o(b); }; }`),
+		chromedp.Click(`#csv`),
+		chromedp.Poll(`window.__csv !== ''`, nil),
+		chromedp.Evaluate(`window.__csv`, &csv),
+	)
+	if err != nil {
+		t.Fatalf("CSV export: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(csv), "\r\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "start,call_id,") || !strings.Contains(csv, ","+callID+",") {
+		t.Errorf("CSV export: %d lines: %.300q", len(lines), csv)
+	}
+
 	// Keyboard only: Tab to a call row, Enter opens it.
 	var hash string
 	err = chromedp.Run(ctx,

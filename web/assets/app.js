@@ -179,6 +179,41 @@ function route() {
 
 const FILTERS = ['from', 'to', 'number', 'ip', 'call_id', 'state', 'code', 'dropped', 'mos_below', 'sort', 'desc', 'limit'];
 
+// mosClass is a MOS band: good (≥ 4.0), fair (3.6-4.0), poor (< 3.6), as the charts use.
+function mosClass(v) { return v === null || v === undefined ? '' : v >= 4 ? 'mos-good' : v >= 3.6 ? 'mos-fair' : 'mos-poor bad'; }
+
+// CSV_MAX bounds a CSV export of a search (rows).
+const CSV_MAX = 10000;
+const CSV_COLS = ['start', 'call_id', 'from', 'to', 'caller', 'callee', 'state', 'final_code', 'pdd_ms', 'duration_ms', 'ended_by', 'end_reason', 'dropped', 'drop_reason', 'mos_min'];
+function csvCell(v) {
+  if (v === null || v === undefined) return '';
+  const t = String(v);
+  return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+}
+// exportCSV pages through the search q (without cursor) and downloads it as CSV, at
+// most CSV_MAX rows; times stay RFC 3339 UTC as the API gives them.
+async function exportCSV(q, btn) {
+  const n = new URLSearchParams(q);
+  n.delete('cursor'); n.set('limit', '1000');
+  const lines = [CSV_COLS.join(',')];
+  btn.disabled = true;
+  try {
+    for (let cur = ''; lines.length - 1 < CSV_MAX;) {
+      if (cur) n.set('cursor', cur);
+      const page = await api('/calls?' + n, { signal: null });
+      for (const c of page.calls) lines.push(CSV_COLS.map(k => csvCell(c[k])).join(','));
+      btn.textContent = 'CSV (' + (lines.length - 1) + ')…';
+      if (!page.next) break;
+      cur = page.next;
+    }
+    const a = h('a', { href: URL.createObjectURL(new Blob([lines.slice(0, CSV_MAX + 1).join('\r\n') + '\r\n'], { type: 'text/csv' })), download: 'callscope-calls.csv' });
+    document.body.append(a); a.click(); a.remove();
+    btn.textContent = 'CSV (' + Math.min(CSV_MAX, lines.length - 1) + ' rows)';
+  } catch (e) {
+    btn.textContent = 'CSV failed: ' + e.message;
+  } finally { btn.disabled = false; }
+}
+
 function openCall(id) { location.hash = '#/call/' + encodeURIComponent(id); }
 
 // onActivate makes a non-button element act like one: click, Enter and Space.
@@ -211,7 +246,7 @@ function callRow(c, live) {
     h('td', { class: 'num' + (live ? ' live-dur' : ''), 'data-t0': live ? (parseTime(c.answer) || parseTime(c.start)) : null }, fmtDur(dur)),
     h('td', {}, c.ended_by || '–'),
     h('td', { class: c.dropped ? 'bad' : '' }, c.dropped ? (c.drop_reason || 'dropped') : ''),
-    h('td', { class: 'num' + (c.mos_min !== null && c.mos_min < 3.6 ? ' bad' : '') }, fmtMOS(c.mos_min)));
+    h('td', { class: 'num ' + mosClass(c.mos_min) }, fmtMOS(c.mos_min)));
   return onActivate(row, () => openCall(c.id));
 }
 
@@ -317,6 +352,9 @@ async function searchPage(main, params) {
         location.hash = '#/calls?' + n.toString();
       } }, '‹ Previous'));
     }
+    const csv = h('button', { id: 'csv', type: 'button', class: 'secondary', title: 'download this search as CSV (at most ' + CSV_MAX + ' rows)',
+      onclick: () => exportCSV(q, csv) }, 'CSV');
+    if (page.calls.length) nav.append(csv);
     if (page.next) {
       nav.append(h('button', { id: 'next', type: 'button', onclick: () => {
         const n = new URLSearchParams(params);
@@ -403,7 +441,7 @@ async function callPage(main, id, params) {
         cell('Dropped', c.dropped ? 'yes: ' + (c.drop_reason || '') : 'no', c.dropped ? 'bad' : ''),
         cell('One-way audio', c.one_way_audio ? 'yes' : 'no', c.one_way_audio ? 'bad' : ''),
         cell('Transport', c.transport), cell('SIP messages', c.sip_messages + ' (' + c.retransmissions + ' retransmitted)'),
-        cell('DTMF', c.dtmf || '–'), cell('MOS min', fmtMOS(c.mos_min)), cell('User agents', (c.user_agents || []).join(', ') || '–'),
+        cell('DTMF', c.dtmf || '–'), cell('MOS min', fmtMOS(c.mos_min), mosClass(c.mos_min)), cell('User agents', (c.user_agents || []).join(', ') || '–'),
         cell('Linked legs', (c.linked_call_ids || []).join(', ') || '–')),
       h('p', {},
         me.masked ? h('span', { class: 'muted' }, 'pcap export is not available with masked numbers') :
