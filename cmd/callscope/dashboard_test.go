@@ -195,6 +195,17 @@ func TestDashboardNOCInChromium(t *testing.T) {
 		t.Errorf("CSV export: %d lines: %.300q", len(lines), csv)
 	}
 
+	// Quick range: "1h" searches the last hour, up to now.
+	var rangeMin float64
+	err = chromedp.Run(ctx,
+		chromedp.Click(`#search button[data-range="1h"]`),
+		chromedp.Poll(`new URLSearchParams(location.hash.split('?')[1] || '').has('from')`, nil),
+		chromedp.Evaluate(`(() => { const p = new URLSearchParams(location.hash.split('?')[1]); return (Date.parse(p.get('to')) - Date.parse(p.get('from'))) / 60000; })()`, &rangeMin),
+	)
+	if err != nil || rangeMin < 59 || rangeMin > 61 {
+		t.Errorf("quick range 1h spans %v min (%v)", rangeMin, err)
+	}
+
 	// Keyboard only: Tab to a call row, Enter opens it.
 	var hash string
 	err = chromedp.Run(ctx,
