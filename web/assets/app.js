@@ -435,7 +435,7 @@ async function callPage(main, id, params) {
         cell('Outcome', c.state + (c.final_code ? ' (' + c.final_code + ' ' + c.final_reason + ')' : ''), 'state-' + c.state),
         cell('From', c.from), cell('To', c.to), cell('Caller', c.caller), cell('Callee', c.callee),
         cell('Start (' + tzName() + ')', fmtTime(c.start)), cell('Answer (' + tzName() + ')', fmtTime(c.answer)), cell('End (' + tzName() + ')', fmtTime(c.end)),
-        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), cell('Duration', fmtDur(c.duration_ms)),
+        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), c.state === 'in_progress' ? h('div', {}, h('span', {}, 'Duration (so far)'), h('output', { class: 'live-dur', id: 'live-duration', 'data-t0': parseTime(c.answer) || parseTime(c.start) }, fmtDur(liveDuration(c)))) : cell('Duration', fmtDur(c.duration_ms)),
         cell('Hung up by', c.ended_by || '–'), cell('End reason', c.end_reason || '–'),
         cell('Q.850 cause', c.q850_cause === null || c.q850_cause === undefined ? '–' : q850Text(c.q850_cause)),
         cell('Dropped', c.dropped ? 'yes: ' + (c.drop_reason || '') : 'no', c.dropped ? 'bad' : ''),
@@ -455,6 +455,15 @@ async function callPage(main, id, params) {
   const raw = h('pre', { id: 'raw', tabindex: 0, 'aria-live': 'polite' }, 'Click an arrow (or Tab to it and press Enter) to see the message. Times ' + tzName() + '.');
   main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(ladder, raw)), raw));
 
+  if (c.state === 'in_progress') {
+    // A call in progress: its duration ticks, and the page reloads once the call ends
+    // (its ladder, media and pcap come from the store then).
+    every(1000, () => { const e = main.querySelector('#live-duration'); if (e) e.textContent = fmtDur(Math.max(0, Date.now() - +e.dataset.t0)); });
+    every(5000, async () => {
+      const n = await api('/calls/' + encodeURIComponent(id)).catch(() => null);
+      if (n && n.state !== 'in_progress' && main.isConnected) route();
+    });
+  }
   main.append(h('h3', {}, 'Media'));
   if (!c.streams.length) main.append(h('p', { class: 'muted' }, 'No RTP streams.'));
   for (const st of c.streams) main.append(streamCard(st));
