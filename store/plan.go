@@ -46,8 +46,8 @@ type Filter struct {
 type CallSearch struct {
 	CallQuery // normalised (see Normalize); Filters and After are derived from it
 	Filters   []Filter
-	// SortColumn is the nullable column sorted on, missing values as -1 (duration_ms,
-	// pdd_ms or mos_min), or "" for the call start (each dialect's exact ns).
+	// SortColumn is the nullable column sorted on, missing values as Missing()
+	// (duration_ms, pdd_ms or mos_min), or "" for the call start (each dialect's exact ns).
 	SortColumn string
 	// After is where the page starts (the last row of the previous page), or nil.
 	After *Cursor
@@ -123,17 +123,38 @@ func (s CallSearch) AfterKey() any {
 }
 
 // SortKey is the sort key of a stored call: its start in ns (int64), or the sort
-// column's value with a missing one as -1 (float64).
+// column's value with a missing one as Missing() (float64).
 func (s CallSearch) SortKey(c *correlate.Call) any {
 	switch s.Sort {
 	case SortDuration:
-		return orMinus1(c.DurationMs)
+		return s.orMissing(c.DurationMs)
 	case SortPDD:
-		return orMinus1(c.PDDMs)
+		return s.orMissing(c.PDDMs)
 	case SortMOS:
-		return orMinus1(c.MOSMin)
+		return s.orMissing(c.MOSMin)
 	}
 	return int64(c.Start)
+}
+
+// missingAsc stands for a missing value in an ascending sort: above any duration, PDD
+// or MOS.
+const missingAsc = 1e18
+
+// Missing is the sort key of a missing value: calls without one come last in either
+// direction (-1 descending, 1e18 ascending), so a page sorted by MOS starts with MOS.
+func (s CallSearch) Missing() float64 {
+	if s.Desc {
+		return -1
+	}
+	return missingAsc
+}
+
+// MissingSQL is Missing as a SQL literal both dialects read.
+func (s CallSearch) MissingSQL() string {
+	if s.Desc {
+		return "-1"
+	}
+	return "1e18"
 }
 
 // Next is the CallPage.Next of a page whose last row has this id and sort key (int64
@@ -149,9 +170,9 @@ func (s CallSearch) Next(id string, key any) string {
 	return c.Encode()
 }
 
-func orMinus1(p *float64) float64 {
+func (s CallSearch) orMissing(p *float64) float64 {
 	if p == nil {
-		return -1
+		return s.Missing()
 	}
 	return *p
 }

@@ -33,13 +33,18 @@ func TestCallSearch(t *testing.T) {
 	if err != nil || next.After == nil || next.AfterKey() != 3.1 || next.After.ID != "c9" {
 		t.Fatalf("next page: %+v %v", next.After, err)
 	}
-	// The default order is start, newest first; a call without MOS sorts as -1.
+	// The default order is start, newest first; a call without MOS sorts last: above
+	// every MOS ascending, below every MOS (-1) descending.
 	d, _ := store.CallQuery{}.Search()
 	if d.SortColumn != "" || d.Dir() != "DESC" || d.SortKey(&correlate.Call{Start: 42}) != int64(42) || len(d.Filters) != 0 {
 		t.Fatalf("default search %+v", d)
 	}
-	if k := q.SortKey(&correlate.Call{}); k != -1.0 {
-		t.Fatalf("missing MOS key %v", k)
+	if k := q.SortKey(&correlate.Call{}); k != 1e18 {
+		t.Fatalf("missing MOS key ascending %v", k)
+	}
+	qd, _ := store.CallQuery{Sort: store.SortMOS, Desc: true}.Search()
+	if k := qd.SortKey(&correlate.Call{}); k != -1.0 {
+		t.Fatalf("missing MOS key descending %v", k)
 	}
 	if _, err := (store.CallQuery{Sort: store.SortStart, Cursor: q.Next("c9", 3.1)}).Search(); !errors.Is(err, store.ErrBadQuery) {
 		t.Fatalf("cursor of another order: %v", err)

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,10 +59,50 @@ func (p *params) float(name string) float64 {
 		return 0
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		p.err = &badParam{name, "want a non-negative number"}
+	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		p.err = &badParam{name, "want a non-negative number, e.g. 3.6"}
+		return 0
 	}
 	return f
+}
+
+// ip reads an IP address (v4 or v6, no port).
+func (p *params) ip(name string) string {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return ""
+	}
+	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err != nil {
+		p.err = &badParam{name, "want an IP address, e.g. 192.0.2.10 or 2001:db8::1"}
+		return ""
+	}
+	return v
+}
+
+// cursor reads a keyset cursor: the next of a previous page, which names the last call
+// of that page. Whether it fits the sort order is the store's to check.
+func (p *params) cursor(name string) string {
+	v := p.c.Query(name)
+	if v == "" || p.err != nil {
+		return ""
+	}
+	var cur store.Cursor
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err == nil {
+		err = json.Unmarshal(b, &cur)
+	}
+	if err != nil || cur.ID == "" || cur.Sort == "" {
+		p.err = &badParam{name, "want the next value of a previous page"}
+		return ""
+	}
+	return v
+}
+
+// span checks that from is not after to when both are given.
+func (p *params) span(from, to time.Time) {
+	if p.err == nil && !from.IsZero() && !to.IsZero() && from.After(to) {
+		p.err = &badParam{"from", "must not be after to"}
+	}
 }
 
 func (p *params) bool(name string) *bool {
@@ -104,7 +148,7 @@ func parseCallQuery(c *gin.Context) (store.CallQuery, error) {
 		From:      p.time("from"),
 		To:        p.time("to"),
 		Number:    c.Query("number"),
-		IP:        c.Query("ip"),
+		IP:        p.ip("ip"),
 		CallID:    c.Query("call_id"),
 		State:     p.oneOf("state", "", callStates...),
 		FinalCode: p.int("code", 0, 0, 699),
@@ -113,8 +157,9 @@ func parseCallQuery(c *gin.Context) (store.CallQuery, error) {
 		Peer:      c.Query("peer"),
 		Sort:      p.oneOf("sort", "start", "start", "duration", "pdd", "mos"),
 		Limit:     p.int("limit", 50, 1, 1000),
-		Cursor:    c.Query("cursor"),
+		Cursor:    p.cursor("cursor"),
 	}
+	p.span(q.From, q.To)
 	q.Desc = q.Sort == "start"
 	if d := p.bool("desc"); d != nil {
 		q.Desc = *d
@@ -193,15 +238,24 @@ func (s *server) activeCalls(c *gin.Context) {
 	if refuseOracle(c, "number", "call_id") {
 		return
 	}
+	p := &params{c: c}
+	ip := p.ip("ip")
+	if p.err != nil {
+		apiError(c, http.StatusBadRequest, p.err.Error())
+		return
+	}
+	if a, err := netip.ParseAddr(strings.Trim(ip, "[]")); err == nil {
+		ip = a.Unmap().String()
+	}
 	out := []correlate.Call{}
 	if s.live != nil {
 		number := strings.ToLower(c.Query("number"))
-		ip, cid := c.Query("ip"), c.Query("call_id")
+		cid := c.Query("call_id")
 		for _, cl := range s.live.ActiveCalls() {
 			if cid != "" && cl.CallID != cid {
 				continue
 			}
-			if ip != "" && hostOf(cl.Caller) != ip && hostOf(cl.Callee) != ip {
+			if ip != "" && store.HostOf(cl.Caller) != ip && store.HostOf(cl.Callee) != ip {
 				continue
 			}
 			if number != "" && !containsFold(number, cl.FromUser, cl.ToUser, cl.From, cl.To) {
@@ -229,14 +283,6 @@ func containsFold(needle string, hay ...string) bool {
 		}
 	}
 	return false
-}
-
-// hostOf strips the port of ip:port (IPv6 in brackets).
-func hostOf(ap string) string {
-	if i := strings.LastIndexByte(ap, ':'); i >= 0 && !strings.HasSuffix(ap[:i], ":") {
-		return strings.Trim(ap[:i], "[]")
-	}
-	return ap
 }
 
 // findCall returns a stored call, or an in-progress one from the live source.
@@ -314,6 +360,9 @@ func (s *server) stats(c *gin.Context) {
 	for to.Sub(from)/step > 2000 {
 		step *= 2
 	}
+	// Buckets start on the step (the minute, the hour, UTC), not at whatever instant
+	// from names: the store counts them from from.
+	from = from.Truncate(step)
 	st, err := s.st.Stats(c.Request.Context(), store.StatsQuery{From: from, To: to, Step: step})
 	if err != nil {
 		s.storeError(c, err)
@@ -366,6 +415,7 @@ func (s *server) registrations(c *gin.Context) {
 	}
 	p := &params{c: c}
 	q := store.RegQuery{From: p.time("from"), To: p.time("to"), AOR: c.Query("aor"), Limit: p.int("limit", 100, 1, 1000)}
+	p.span(q.From, q.To)
 	if p.err != nil {
 		apiError(c, http.StatusBadRequest, p.err.Error())
 		return

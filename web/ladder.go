@@ -129,16 +129,27 @@ type Ladder struct {
 	Messages []LadderMessage `json:"messages"`
 }
 
-func wantLinked(c *gin.Context) bool {
-	v := c.Query("linked")
-	return v == "1" || v == "true"
+// wantLinked reads linked: 1/true or 0/false, absent meaning false.
+func wantLinked(c *gin.Context) (bool, error) {
+	switch c.Query("linked") {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, &badParam{"linked", "want true or false (or 1, 0)"}
 }
 
 // groupMessages loads the call named by the request (with its linked legs when asked)
 // and their SIP messages; on error it has answered the request and ok is false.
 func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, ok bool) {
 	ctx := c.Request.Context()
-	calls, err := s.group(ctx, c, c.Param("id"), wantLinked(c))
+	linked, err := wantLinked(c)
+	if err != nil {
+		apiError(c, http.StatusBadRequest, err.Error())
+		return nil, nil, nil, false
+	}
+	calls, err = s.group(ctx, c, c.Param("id"), linked)
 	if err != nil {
 		s.storeError(c, err)
 		return nil, nil, nil, false

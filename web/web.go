@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/callscope/callscope/correlate"
@@ -160,6 +161,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(nil) // the client is RemoteAddr: X-Forwarded-For is anyone's to write
 	r.Use(gin.Recovery(), s.observe, securityHeaders, limitBody)
 
@@ -181,7 +183,12 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 				return
 			}
 		}
-		c.Request.URL.Path = c.Param("file")
+		name := c.Param("file")
+		if fi, err := fs.Stat(sub, strings.TrimPrefix(name, "/")); err != nil || fi.IsDir() {
+			apiError(c, http.StatusNotFound, "no such asset "+name)
+			return
+		}
+		c.Request.URL.Path = name
 		files.ServeHTTP(c.Writer, c.Request)
 	})
 
@@ -198,6 +205,9 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/alerts", s.alerts) // alerts.go
 	s.securityRoutes(api)        // security.go
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })
+	r.NoMethod(func(c *gin.Context) {
+		apiError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed here")
+	})
 	return r
 }
 

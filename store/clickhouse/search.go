@@ -16,12 +16,12 @@ import (
 )
 
 // sortExpr renders the search's sort key: the exact start in ns, or its column with
-// missing values as -1.
+// missing values last (store.CallSearch.Missing).
 func sortExpr(q store.CallSearch) string {
 	if q.SortColumn == "" {
 		return startNS
 	}
-	return "ifNull(" + q.SortColumn + ", -1)"
+	return "ifNull(" + q.SortColumn + ", " + q.MissingSQL() + ")"
 }
 
 // SearchCalls returns one page of calls (without streams), keyset-paginated.

@@ -15,12 +15,12 @@ import (
 )
 
 // sortExpr renders the search's sort key: the start (ns), or its column with missing
-// values as -1.
+// values last (store.CallSearch.Missing).
 func sortExpr(q store.CallSearch) string {
 	if q.SortColumn == "" {
 		return "start"
 	}
-	return "coalesce(" + q.SortColumn + ", -1)"
+	return "coalesce(" + q.SortColumn + ", " + q.MissingSQL() + ")"
 }
 
 // SearchCalls returns one page of calls, without streams.

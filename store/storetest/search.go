@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -155,7 +156,9 @@ func testFilters(t *testing.T, s store.Store, calls []correlate.Call) {
 	}
 }
 
-func sortKey(c *correlate.Call, key string) float64 {
+// sortKey orders calls as a user expects: by the value, calls without one last in
+// either direction.
+func sortKey(c *correlate.Call, key string, desc bool) float64 {
 	var p *float64
 	switch key {
 	case store.SortDuration:
@@ -168,7 +171,10 @@ func sortKey(c *correlate.Call, key string) float64 {
 		return float64(c.Start)
 	}
 	if p == nil {
-		return -1
+		if desc {
+			return math.Inf(-1)
+		}
+		return math.Inf(1)
 	}
 	return *p
 }
@@ -183,7 +189,7 @@ func testSort(t *testing.T, s store.Store, calls []correlate.Call) {
 				want := append([]correlate.Call(nil), calls...)
 				sort.Slice(want, func(i, j int) bool {
 					a, b := &want[i], &want[j]
-					ka, kb := sortKey(a, key), sortKey(b, key)
+					ka, kb := sortKey(a, key, desc), sortKey(b, key, desc)
 					if key == "" || key == store.SortStart {
 						ka, kb = float64(0), float64(0)
 						if a.Start != b.Start {

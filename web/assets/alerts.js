@@ -36,21 +36,33 @@ function alertRow(a, withLink) {
 }
 
 async function alertsPage(main) {
-  const r = await api('/alerts?limit=200');
+  const render = async () => {
+    const r = await api('/alerts?limit=200');
+    const nu = h('div', { id: 'alerts-body' }, alertsBody(r));
+    const old = main.querySelector('#alerts-body');
+    if (old) old.replaceWith(nu); else main.append(nu);
+  };
+  await render();
+  every(5000, () => render().catch(() => {})); // the live wall: app.js pauses it while hidden
+}
+
+function alertsBody(r) {
   const active = r.active.slice().sort((x, y) => (x.state === 'firing' ? 0 : 1) - (y.state === 'firing' ? 0 : 1) ||
     (SEVERITY_ORDER[x.severity] ?? 3) - (SEVERITY_ORDER[y.severity] ?? 3));
   const head = (since) => h('thead', {}, h('tr', {}, ['Severity', 'State', 'Rule', 'Peer', 'Value', 'Calls', since, 'Summary', ''].map(t => h('th', {}, t))));
-  main.append(h('h2', {}, 'Alerts'),
-    active.length ? h('table', { class: 'alerts', id: 'alerts-active' }, head('Since'), h('tbody', {}, active.map(a => alertRow(a, true))))
+  return [h('h2', {}, 'Alerts'),
+    active.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'alerts', id: 'alerts-active' }, head('Since (' + tzName() + ')'), h('tbody', {}, active.map(a => alertRow(a, true)))))
       : h('p', { id: 'alerts-none' }, 'Nothing is firing.'),
     h('h3', {}, 'History'),
-    h('table', { class: 'alerts', id: 'alerts-history' }, head('At'), h('tbody', {}, r.history.map(a => alertRow(a, false)))));
+    h('div', { class: 'table-wrap' }, h('table', { class: 'alerts', id: 'alerts-history' }, head('At (' + tzName() + ')'), h('tbody', {}, r.history.map(a => alertRow(a, false)))))];
 }
 
-// The banner: polled every 10 s, shown above the page while anything fires.
+// The banner: polled every 5 s (not while the tab is hidden), shown above the page while
+// anything fires.
 async function alertBanner() {
   let r;
-  try { r = await api('/alerts?state=firing&limit=1'); } catch (e) { return; }
+  if (document.hidden) return;
+  try { r = await api('/alerts?state=firing&limit=1', { signal: null }); } catch (e) { return; }
   let b = document.getElementById('alert-banner');
   const firing = r.active.filter(a => a.state === 'firing');
   if (!firing.length) { if (b) b.remove(); return; }
@@ -60,4 +72,4 @@ async function alertBanner() {
   if (b) b.replaceWith(nb); else document.querySelector('header').after(nb);
 }
 alertBanner();
-setInterval(alertBanner, 10000);
+setInterval(alertBanner, 5000);
