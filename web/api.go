@@ -72,11 +72,12 @@ func (p *params) ip(name string) string {
 	if v == "" || p.err != nil {
 		return ""
 	}
-	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err != nil {
+	a, err := netip.ParseAddr(strings.Trim(v, "[]"))
+	if err != nil {
 		p.err = &badParam{name, "want an IP address, e.g. 192.0.2.10 or 2001:db8::1"}
 		return ""
 	}
-	return v
+	return a.Unmap().String() // canonical, as stored
 }
 
 // cursor reads a keyset cursor: the next of a previous page, which names the last call

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/netip"
 
 	"github.com/callscope/callscope/security"
 	"github.com/callscope/callscope/store"
@@ -22,20 +21,6 @@ var securityTypes = func() []string {
 	}
 	return out
 }()
-
-// ip reads an IP filter ("" when absent); a bad one is a parameter error.
-func (p *params) ip(name string) string {
-	v := p.c.Query(name)
-	if v == "" {
-		return ""
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		p.err = &badParam{name, "want an IP address"}
-		return ""
-	}
-	return a.Unmap().String()
-}
 
 // securityEvents is GET /api/v1/security?from=&to=&type=&source=&limit=: stored
 // security events active in [from, to), newest (first time) first, as
