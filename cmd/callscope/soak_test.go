@@ -59,7 +59,7 @@ const (
 // and ended by BYE, and the floods show in /metrics counted by reason.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
-		t.Skip("soak: ~2 minutes")
+		t.Skip("soak: ~4 minutes (60 s of floods, then a slow shutdown: BENCHMARKS.md)")
 	}
 	sipp := testutil.NeedTool(t, "sipp")
 	if os.Geteuid() != 0 {
