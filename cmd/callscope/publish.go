@@ -96,7 +96,7 @@ func addCounters(a, b correlate.Counters) correlate.Counters {
 		switch f.Kind() {
 		case reflect.Uint64:
 			f.SetUint(f.Uint() + vb.Field(i).Uint())
-		case reflect.Int:
+		case reflect.Int, reflect.Int64:
 			f.SetInt(f.Int() + vb.Field(i).Int())
 		}
 	}
