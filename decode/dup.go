@@ -64,7 +64,8 @@ func (t *dupTable) seen(b []byte, ts int64) bool {
 	if t.window < 0 {
 		return false
 	}
-	h := maphash.Bytes(t.seed, b)
+	var kb [112]byte
+	h := maphash.Bytes(t.seed, dupKey(b, &kb))
 	set := &t.sets[h&t.mask]
 	victim := 0
 	for i := range set {
@@ -92,4 +93,38 @@ func (t *dupTable) seen(b []byte, ts int64) bool {
 	}
 	v.h, v.ts = h, ts
 	return false
+}
+
+// dupKey returns the bytes the table hashes for the packet b (from its IP header on).
+// Hashing a whole 200-byte RTP packet was most of the table's cost. A UDP datagram that
+// carries a checksum is identified by its IP and UDP headers (addresses, ports, IP ID,
+// lengths, and the checksum, which covers every byte of the payload) plus the first and
+// last 16 bytes of the payload (for RTP: version, payload type, sequence number,
+// timestamp and SSRC), so only those are hashed: two different datagrams match only
+// if, within the window, they share all of that and a 16-bit checksum over different
+// contents. Without a UDP checksum (IPv4 may omit it; VXLAN often does), IPv4 options
+// past 40 bytes, IPv6 extension headers, non-first fragments and anything else but UDP,
+// every byte is hashed as before.
+func dupKey(b []byte, buf *[112]byte) []byte {
+	var hl int
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		if b[9] != 17 || (b[6]&0x1f != 0 || b[7] != 0) { // not UDP, or not the first fragment
+			return b
+		}
+		hl = int(b[0]&0x0f) * 4
+	case len(b) >= 40 && b[0]>>4 == 6:
+		if b[6] != 17 {
+			return b
+		}
+		hl = 40
+	default:
+		return b
+	}
+	if hl < 20 || hl > 60 || len(b) < hl+8+32 || (b[hl+6] == 0 && b[hl+7] == 0) {
+		return b
+	}
+	n := copy(buf[:], b[:hl+8+16])
+	n += copy(buf[n:], b[len(b)-16:])
+	return buf[:n]
 }
