@@ -58,9 +58,14 @@ type serveConfig struct {
 	StoreBatchSize int `json:"store_batch_size" yaml:"store_batch_size"`
 	// Workers is goroutines for a file replay (-r): 1 reads, decodes and correlates on
 	// one; 2 or more decode on a second (pipeline_parallel.go). Default: the CPUs.
-	Workers int         `json:"workers" yaml:"workers"`
-	Users   []web.User  `json:"users" yaml:"users"`
-	Tokens  []web.Token `json:"tokens" yaml:"tokens"`
+	Workers int `json:"workers" yaml:"workers"`
+	// CaptureReaders is AF_PACKET readers (PACKET_FANOUT_HASH) per -i interface; 1 by
+	// default. Readers keep each flow's order but may interleave different flows by up
+	// to one 20 ms batch, so a call seen on several hops (a proxy's two sides) can start
+	// from the wrong hop: raise it only when one reader cannot keep up.
+	CaptureReaders int         `json:"capture_readers" yaml:"capture_readers"`
+	Users          []web.User  `json:"users" yaml:"users"`
+	Tokens         []web.Token `json:"tokens" yaml:"tokens"`
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
@@ -94,6 +99,7 @@ func defaultServeConfig() serveConfig {
 		HEPMaxSkew:     "60s",
 		StoreBatchSize: 5000,
 		Workers:        runtime.NumCPU(),
+		CaptureReaders: 1,
 		Security:       security.DefaultConfig(),
 	}
 }
@@ -273,6 +279,9 @@ func (c *serveConfig) Validate() error {
 	case "none", "headers", "full":
 	default:
 		errs = append(errs, fmt.Errorf("keep_rtp %q: want none, headers or full", c.KeepRTP))
+	}
+	if c.CaptureReaders < 1 || c.CaptureReaders > 64 {
+		errs = append(errs, fmt.Errorf("capture_readers %d: want 1 to 64", c.CaptureReaders))
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers %d: want 1 to 1024", c.Workers))

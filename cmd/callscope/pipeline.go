@@ -14,7 +14,7 @@ import (
 
 // workersUsage documents --workers (analyze and serve).
 const workersUsage = "goroutines for reading capture files: 1 reads, decodes and correlates on one goroutine; " +
-	"2 or more read and decode on a second one (same output; up to 8 MiB more memory; see README); serve: also capture readers per -i interface"
+	"2 or more read and decode on a second one (same output; up to 8 MiB more memory; see README)"
 
 // pipeline replays capture files through one decoder into a correlator, on the calling
 // goroutine (capture → decode → correlate, in packet-time order). analyze and serve both

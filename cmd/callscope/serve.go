@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	var capIn *capture.Live
 	if len(cfg.Interfaces) > 0 {
-		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Fanout: cfg.Workers, Metrics: live.capture}); err != nil {
+		if capIn, err = capture.OpenLive(cfg.Interfaces, capture.LiveConfig{Filter: cfg.Filter, Fanout: cfg.CaptureReaders, Metrics: live.capture}); err != nil {
 			return err
 		}
 		defer capIn.Close()
