@@ -63,9 +63,12 @@ type serveConfig struct {
 	// default. Readers keep each flow's order but may interleave different flows by up
 	// to one 20 ms batch, so a call seen on several hops (a proxy's two sides) can start
 	// from the wrong hop: raise it only when one reader cannot keep up.
-	CaptureReaders int         `json:"capture_readers" yaml:"capture_readers"`
-	Users          []web.User  `json:"users" yaml:"users"`
-	Tokens         []web.Token `json:"tokens" yaml:"tokens"`
+	CaptureReaders int `json:"capture_readers" yaml:"capture_readers"`
+	// MaxRetainedBytes bounds the SIP text and media frames all calls in progress keep
+	// for ladders and pcap export (correlate.Config.MaxRetainedBytes); 1 GiB by default.
+	MaxRetainedBytes int64       `json:"max_retained_bytes" yaml:"max_retained_bytes"`
+	Users            []web.User  `json:"users" yaml:"users"`
+	Tokens           []web.Token `json:"tokens" yaml:"tokens"`
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
@@ -92,15 +95,16 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		Listen:         "127.0.0.1:8080",
-		Store:          "duckdb:./callscope-data/callscope.duckdb",
-		KeepRTP:        "headers",
-		Retention:      "30d",
-		HEPMaxSkew:     "60s",
-		StoreBatchSize: 5000,
-		Workers:        runtime.NumCPU(),
-		CaptureReaders: 1,
-		Security:       security.DefaultConfig(),
+		Listen:           "127.0.0.1:8080",
+		Store:            "duckdb:./callscope-data/callscope.duckdb",
+		KeepRTP:          "headers",
+		Retention:        "30d",
+		HEPMaxSkew:       "60s",
+		StoreBatchSize:   5000,
+		Workers:          runtime.NumCPU(),
+		CaptureReaders:   1,
+		MaxRetainedBytes: 1 << 30,
+		Security:         security.DefaultConfig(),
 	}
 }
 
@@ -279,6 +283,9 @@ func (c *serveConfig) Validate() error {
 	case "none", "headers", "full":
 	default:
 		errs = append(errs, fmt.Errorf("keep_rtp %q: want none, headers or full", c.KeepRTP))
+	}
+	if c.MaxRetainedBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("max_retained_bytes %d: want at least 1 MiB", c.MaxRetainedBytes))
 	}
 	if c.CaptureReaders < 1 || c.CaptureReaders > 64 {
 		errs = append(errs, fmt.Errorf("capture_readers %d: want 1 to 64", c.CaptureReaders))

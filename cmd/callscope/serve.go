@@ -72,6 +72,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	ccfg := correlate.DefaultConfig()
 	ccfg.KeepMessages = true
 	ccfg.KeepRTP = cfg.KeepRTP
+	ccfg.MaxRetainedBytes = cfg.MaxRetainedBytes
 	if err := ccfg.Validate(); err != nil {
 		return err
 	}
