@@ -25,14 +25,8 @@ func (d *Detector) account(name string) *acctState {
 	if i, ok := d.acctIdx[name]; ok {
 		return &d.accts[i]
 	}
-	var i int32
-	if len(d.accts) < d.cfg.MaxAccounts {
-		d.accts = append(d.accts, acctState{})
-		i = int32(len(d.accts) - 1)
-	} else {
-		i = d.acctNext
-		d.acctNext = (d.acctNext + 1) % int32(len(d.accts))
-		delete(d.acctIdx, d.accts[i].name)
+	i, evicted := claimSlot(&d.accts, d.acctIdx, &d.acctNext, d.cfg.MaxAccounts, func(s *acctState) string { return s.name })
+	if evicted {
 		d.evict(tableAccounts)
 	}
 	d.accts[i] = acctState{name: name}
@@ -44,14 +38,8 @@ func (d *Detector) peer(a netip.Addr) *peerState {
 	if i, ok := d.peerIdx[a]; ok {
 		return &d.peers[i]
 	}
-	var i int32
-	if len(d.peers) < d.cfg.MaxPeers {
-		d.peers = append(d.peers, peerState{})
-		i = int32(len(d.peers) - 1)
-	} else {
-		i = d.peerNext
-		d.peerNext = (d.peerNext + 1) % int32(len(d.peers))
-		delete(d.peerIdx, d.peers[i].addr)
+	i, evicted := claimSlot(&d.peers, d.peerIdx, &d.peerNext, d.cfg.MaxPeers, func(s *peerState) netip.Addr { return s.addr })
+	if evicted {
 		d.evict(tablePeers)
 	}
 	d.peers[i] = peerState{addr: a}

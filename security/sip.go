@@ -64,14 +64,8 @@ func (d *Detector) source(a netip.Addr, ts int64) int32 {
 		}
 		return i
 	}
-	var i int32
-	if len(d.srcs) < d.cfg.MaxSources {
-		d.srcs = append(d.srcs, srcState{})
-		i = int32(len(d.srcs) - 1)
-	} else {
-		i = d.srcNext
-		d.srcNext = (d.srcNext + 1) % int32(len(d.srcs))
-		delete(d.srcIdx, d.srcs[i].addr.As16())
+	i, evicted := claimSlot(&d.srcs, d.srcIdx, &d.srcNext, d.cfg.MaxSources, func(s *srcState) [16]byte { return s.addr.As16() })
+	if evicted {
 		d.evict(tableSources)
 	}
 	d.srcs[i] = srcState{addr: a, winStart: ts}
@@ -94,14 +88,8 @@ func (d *Detector) aor(h uint64, ts int64) *aorState {
 		}
 		return s
 	}
-	var i int32
-	if len(d.aors) < d.cfg.MaxAORs {
-		d.aors = append(d.aors, aorState{})
-		i = int32(len(d.aors) - 1)
-	} else {
-		i = d.aorNext
-		d.aorNext = (d.aorNext + 1) % int32(len(d.aors))
-		delete(d.aorIdx, d.aors[i].hash)
+	i, evicted := claimSlot(&d.aors, d.aorIdx, &d.aorNext, d.cfg.MaxAORs, func(s *aorState) uint64 { return s.hash })
+	if evicted {
 		d.evict(tableAORs)
 	}
 	d.aors[i] = aorState{hash: h, winStart: ts}
