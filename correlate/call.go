@@ -88,7 +88,7 @@ func (cl *call) lastActivity() int64 {
 
 func (c *Correlator) checkTimeouts(cl *call, now int64) {
 	hold := cl.media[0].hold || cl.media[1].hold
-	cl.timeouts(now, cl.lastSIP, cl.lastMedia, cl.lastActivity(), hold, &c.cfg)
+	cl.timeouts(now, cl.lastSIP, cl.lastMedia, hold, &c.cfg)
 }
 
 // finishCall ends cl at the end of input (or on eviction).

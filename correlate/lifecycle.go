@@ -171,9 +171,10 @@ func (l *lifecycle) inDialogResult(code int, byeOrCancel bool) {
 	}
 }
 
-// timeouts runs the packet-time timers of an open call. lastActivity and lastMedia are
-// the call's latest SIP/media and media times; hold says a side put the call on hold.
-func (l *lifecycle) timeouts(now, lastSIP, lastMedia, lastActivity int64, hold bool, cfg *Config) {
+// timeouts runs the packet-time timers of an open call: lastSIP and lastMedia are the
+// call's latest SIP and media times; hold says a side put the call on hold.
+func (l *lifecycle) timeouts(now, lastSIP, lastMedia int64, hold bool, cfg *Config) {
+	lastActivity := max(lastSIP, lastMedia)
 	switch {
 	case l.pending != pendingNone:
 		// A challenge or redirect nobody followed within Timer B is the final answer.

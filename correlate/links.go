@@ -134,3 +134,74 @@ func callNumberKey(from, to string) (string, bool) {
 	}
 	return f + "\x00" + t, true
 }
+
+// maxLinkKeysPerCall caps the link values one call collects (counted in LinksDropped).
+const maxLinkKeysPerCall = 16
+
+// refer records a REFER sent in cl's dialog.
+func (c *Correlator) refer(cl *call, m *sip.Message) {
+	rt := m.Get("Refer-To")
+	uri := sip.AddrURI(rt)
+	if len(uri) == 0 {
+		return
+	}
+	target, headers := uri, []byte(nil)
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		target, headers = uri[:i], uri[i+1:]
+	}
+	if i := bytes.IndexByte(target, ';'); i >= 0 {
+		target = target[:i]
+	}
+	if cl.xfer == nil {
+		cl.xfer = &transfer{}
+	}
+	cl.xfer.referTo = string(target)
+	referrer := sip.URIUser(m.FromURI)
+	if v := m.Get("Referred-By"); len(v) > 0 {
+		if u := sip.URIUser(sip.AddrURI(v)); len(u) > 0 {
+			referrer = u
+		}
+	}
+	if k := transferKey(referrer, sip.URIUser(target)); k != "" {
+		c.addLinkKey(cl, k)
+	}
+	for _, h := range bytes.Split(headers, []byte("&")) {
+		name, val, ok := bytes.Cut(h, []byte("="))
+		if !ok || !bytes.EqualFold(name, []byte("Replaces")) {
+			continue
+		}
+		if dec, err := url.QueryUnescape(string(val)); err == nil {
+			if id := replacesCallID([]byte(dec)); id != "" {
+				c.addLinkKey(cl, "cid:"+id)
+			}
+		}
+	}
+	c.indexLinks(cl)
+}
+
+// referAnswered records the final answer to a REFER: 2xx (202 Accepted) makes the call
+// transferred, an error cancels the transfer attempt.
+func (cl *call) referAnswered(code int) {
+	if cl.xfer == nil {
+		return
+	}
+	switch {
+	case code >= 200 && code < 300 && cl.xfer.referTo != "":
+		cl.xfer.to = cl.xfer.referTo
+	case code >= 300:
+		cl.xfer.referTo = ""
+	}
+}
+
+func (c *Correlator) addLinkKey(cl *call, k string) {
+	for _, have := range cl.linkKeys {
+		if have == k {
+			return
+		}
+	}
+	if len(cl.linkKeys) >= maxLinkKeysPerCall {
+		c.cnt.LinksDropped++
+		return
+	}
+	cl.linkKeys = append(cl.linkKeys, k)
+}

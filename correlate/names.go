@@ -1,5 +1,7 @@
 package correlate
 
+import "bytes"
+
 // maxCodecNames caps the interned encoding names. Real traffic uses a few dozen; a
 // flood of made-up rtpmap names past the cap gets id 0 (an empty codec) and is counted
 // in Counters.CodecNamesDropped.
@@ -76,25 +78,9 @@ var canonicalCodecs = [...]string{
 // it is not one we know. It does not allocate.
 func canonicalCodec(name []byte) (canon string, ok bool) {
 	for _, c := range canonicalCodecs {
-		if len(c) == len(name) && foldEqual(c, name) {
+		if len(c) == len(name) && bytes.EqualFold([]byte(c), name) { // no allocation: a short non-escaping conversion
 			return c, true
 		}
 	}
 	return "", false
-}
-
-func foldEqual(s string, b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		x, y := s[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

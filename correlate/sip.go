@@ -338,7 +338,7 @@ func (c *Correlator) response(cl *call, ev *decode.Event, m *sip.Message) {
 }
 
 func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
-	cl.linkKeys = append(cl.linkKeys, "cid:"+cl.id)
+	c.addLinkKey(cl, "cid:"+cl.id)
 	for _, h := range c.cfg.LinkHeaders {
 		v := m.Get(h)
 		if len(v) == 0 {
@@ -348,7 +348,7 @@ func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
 		case strings.EqualFold(h, "P-Charging-Vector"):
 			v = sip.Param(append([]byte(";"), v...), "icid-value")
 			if len(v) > 0 {
-				cl.linkKeys = append(cl.linkKeys, "icid:"+strings.Trim(string(v), `"`))
+				c.addLinkKey(cl, "icid:"+strings.Trim(string(v), `"`))
 			}
 		case strings.EqualFold(h, "Session-ID"):
 			if i := bytes.IndexByte(v, ';'); i >= 0 {
@@ -356,23 +356,23 @@ func (c *Correlator) linkKeys(cl *call, m *sip.Message) {
 			}
 			v = bytes.TrimSpace(v)
 			if len(v) > 0 && !bytes.Equal(v, []byte("00000000000000000000000000000000")) {
-				cl.linkKeys = append(cl.linkKeys, "sid:"+strings.ToLower(string(v)))
+				c.addLinkKey(cl, "sid:"+strings.ToLower(string(v)))
 			}
 		default:
-			cl.linkKeys = append(cl.linkKeys, "cid:"+string(bytes.TrimSpace(v)))
+			c.addLinkKey(cl, "cid:"+string(bytes.TrimSpace(v)))
 		}
 	}
 	// Attended transfer (RFC 3891): the INVITE names the call it replaces.
 	if v := m.Get("Replaces"); len(v) > 0 {
 		if id := replacesCallID(v); id != "" {
-			cl.linkKeys = append(cl.linkKeys, "cid:"+id)
+			c.addLinkKey(cl, "cid:"+id)
 		}
 	}
 	// Blind transfer (RFC 3515, RFC 3892): the transferee's INVITE to the target says who
 	// referred it; the REFER's call carries the same key (see refer).
 	if v := m.Get("Referred-By"); len(v) > 0 {
 		if k := transferKey(sip.URIUser(sip.AddrURI(v)), sip.URIUser(m.RequestURI)); k != "" {
-			cl.linkKeys = append(cl.linkKeys, k)
+			c.addLinkKey(cl, k)
 		}
 	}
 }
