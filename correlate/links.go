@@ -1,8 +1,12 @@
 package correlate
 
 import (
+	"bytes"
+	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/callscope/callscope/decode/sip"
 )
 
 // Live leg linking. A B2BUA sends the outgoing leg's INVITE while the incoming leg's

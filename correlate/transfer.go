@@ -2,10 +2,7 @@ package correlate
 
 import (
 	"bytes"
-	"net/url"
 	"strings"
-
-	"github.com/callscope/callscope/decode/sip"
 )
 
 // Transfers (RFC 3515 REFER, RFC 3891 Replaces, RFC 3892 Referred-By). The call that
