@@ -129,7 +129,10 @@ func TestAudioEndpoint(t *testing.T) {
 	}
 	// A Range request (what an <audio> element sends to seek) gets 206.
 	rr := as("adm")
-	rr.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer adm"); r.Header.Set("Range", "bytes=44-99") }
+	rr.auth = func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer adm")
+		r.Header.Set("Range", "bytes=44-99")
+	}
 	if r := rr.do("GET", base+"?stream=0", nil); r.Code != http.StatusPartialContent || r.Body.Len() != 56 {
 		t.Errorf("range: %d, %d bytes", r.Code, r.Body.Len())
 	}
