@@ -93,11 +93,13 @@ func (s *server) audio(c *gin.Context) {
 	collectRTP(frames, decodable)
 
 	var tracks []audio.Track
+	truncated := false
 	for _, t := range decodable {
 		if len(t.pkts) == 0 {
 			continue
 		}
-		samples, _ := audio.Playout(t.codec, t.pkts, 0)
+		samples, pst := audio.Playout(t.codec, t.pkts, 0)
+		truncated = truncated || pst.Truncated
 		if len(samples) > 0 {
 			tracks = append(tracks, audio.Track{Samples: samples, Rate: t.codec.SampleRate(), Start: time.Unix(0, t.first).UTC()})
 		}
@@ -109,6 +111,9 @@ func (s *server) audio(c *gin.Context) {
 	out := tracks[0]
 	for _, t := range tracks[1:] {
 		out = audio.Mix(out, t)
+	}
+	if len(out.Samples) >= int(audio.MaxDuration/time.Second)*out.Rate {
+		truncated = true // the mix reached the cap
 	}
 
 	name := "callscope-" + cl.ID + "-mixed"
@@ -126,6 +131,9 @@ func (s *server) audio(c *gin.Context) {
 	h.Set("Cache-Control", "private, no-cache")
 	// Where the first sample is in time: the dashboard aligns the waveform with it.
 	h.Set("X-Audio-Start", out.Start.Format(time.RFC3339Nano))
+	if truncated {
+		h.Set("X-Audio-Truncated", "true") // cut at audio.MaxDuration
+	}
 	// ServeContent answers the Range requests an <audio> element makes to seek.
 	http.ServeContent(c.Writer, c.Request, name, time.Time{}, bytes.NewReader(buf.Bytes()))
 }

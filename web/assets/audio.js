@@ -29,33 +29,49 @@ function parseWAV(buf) {
   return { rate: v.getUint32(24, true), samples: new Int16Array(buf.slice(44, 44 + (v.getUint32(40, true) & ~1))) };
 }
 
-// waveform draws peaks per pixel with lineChart's geometry (width 420, margins 40/10),
-// so x is the same instant as in the charts above it. axis: [t0, t1] ms, or null (then
-// the audio's own span). start: ms of the first sample.
+// waveform draws peaks per pixel with lineChart's geometry (width 420, margins 40/10,
+// x = L + (t − t0)/(t1 − t0)·(W − L − R)), so x is the same instant as in the stream's
+// charts above. Those end at the last interval's start; the audio after it continues to
+// the right on the same scale (the SVG grows, up to 3× as wide), past a dashed mark.
+// axis: [t0, t1] ms, or null (then the audio's own span). start: ms of the first sample.
 function waveform(title, wav, start, axis) {
   const W = 420, H = 90, L = 40, R = 10, T = 18, B = 20;
   const dur = wav.samples.length / wav.rate * 1000;
   const [t0, t1] = axis && axis[1] > axis[0] ? axis : [start, start + Math.max(dur, 1)];
-  const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart small waveform', role: 'img', 'aria-label': title,
+  const perPx = (t1 - t0) / (W - L - R);
+  const W2 = Math.min(3 * W, Math.max(W, Math.ceil(L + (start + dur - t0) / perPx) + R));
+  const svg = s('svg', { viewBox: '0 0 ' + W2 + ' ' + H, width: W2, class: 'chart waveform', role: 'img', 'aria-label': title,
     'data-t0': t0, 'data-t1': t1, 'data-start': start, 'data-samples': wav.samples.length, 'data-rate': wav.rate });
+  const mid = (H - B + T) / 2, half = (H - B - T) / 2;
   svg.append(s('text', { x: L, y: 12 }, title),
-    s('line', { x1: L, y1: (H - B + T) / 2, x2: W - R, y2: (H - B + T) / 2, class: 'axis-line' }),
+    s('line', { x1: L, y1: mid, x2: W2 - R, y2: mid, class: 'axis-line' }),
     s('text', { x: L, y: H - 4, class: 'axis' }, fmtClock(t0, true)),
     s('text', { x: W - R, y: H - 4, 'text-anchor': 'end', class: 'axis' }, fmtClock(t1, true) + ' ' + tzName()));
-  const mid = (H - B + T) / 2, half = (H - B - T) / 2;
-  const perPx = (t1 - t0) / (W - L - R);
+  if (W2 > W) svg.append(s('line', { x1: W - R, y1: T, x2: W - R, y2: H - B, stroke: '#888', 'stroke-dasharray': '2 2' }));
   let d = '';
-  for (let x = 0; x < W - L - R; x++) {
+  for (let x = 0; x < W2 - L - R; x++) {
     const a = Math.max(0, Math.floor((t0 + x * perPx - start) / 1000 * wav.rate));
     const b = Math.min(wav.samples.length, Math.floor((t0 + (x + 1) * perPx - start) / 1000 * wav.rate));
+    if (b <= a) continue;
     let peak = 0;
     for (let i = a; i < b; i++) { const v = Math.abs(wav.samples[i]); if (v > peak) peak = v; }
-    if (b <= a) continue;
     const y = Math.max(0.5, peak / 32768 * half);
     d += 'M' + (L + x + 0.5) + ' ' + (mid - y).toFixed(1) + 'V' + (mid + y).toFixed(1);
   }
   svg.append(s('path', { d, stroke: '#2c6fbb', 'stroke-width': 1, fill: 'none', class: 'peaks' }));
   return svg;
+}
+
+// playCursor moves a line over the waveform to the player's position.
+function playCursor(svg, player) {
+  const t0 = +svg.dataset.t0, t1 = +svg.dataset.t1, start = +svg.dataset.start;
+  const px = t => 40 + (t - t0) / (t1 - t0) * (420 - 50);
+  const line = s('line', { x1: 0, y1: 18, x2: 0, y2: 70, stroke: '#c0392b', class: 'cursor', visibility: 'hidden' });
+  svg.append(line);
+  player.addEventListener('timeupdate', () => {
+    const x = px(start + player.currentTime * 1000);
+    line.setAttribute('x1', x); line.setAttribute('x2', x); line.setAttribute('visibility', 'visible');
+  });
 }
 
 function listenCard(label, url, axis, key) {
@@ -71,8 +87,12 @@ function listenCard(label, url, axis, key) {
       return;
     }
     const start = Date.parse(r.headers.get('X-Audio-Start') || '') || (axis ? axis[0] : 0);
+    const cut = r.headers.get('X-Audio-Truncated') === 'true';
     const wav = parseWAV(await r.arrayBuffer());
-    box.replaceChildren(wav ? waveform(label + ' waveform', wav, start, axis) : h('span', { class: 'muted' }, 'unreadable WAV'));
+    const svg = wav ? waveform(label + ' waveform', wav, start, axis) : null;
+    box.replaceChildren(svg || h('span', { class: 'muted' }, 'unreadable WAV'),
+      cut ? h('div', { class: 'muted' }, 'Audio cut at 10 minutes.') : '');
+    if (svg) playCursor(svg, player);
   }).catch(e => box.replaceChildren(h('span', { class: 'muted' }, 'No audio: ' + e.message)));
   return card;
 }
@@ -85,6 +105,10 @@ function listenSection(c) {
   const streams = c.streams.map((st, i) => [st, i]).filter(([st]) => playable(st));
   if (!streams.length) return null;
   const sec = h('section', { id: 'listen' }, h('h3', {}, 'Listen'));
+  if (me.keep_rtp !== 'full') {
+    sec.append(h('p', { class: 'muted', id: 'listen-none' }, 'Audio needs the RTP payload: serve runs with --keep-rtp ' + me.keep_rtp + ' (full keeps it).'));
+    return sec;
+  }
   for (const [st, i] of streams)
     sec.append(listenCard(st.src + ' → ' + st.dst + '  ' + (st.codec || 'PT ' + st.payload_type), base + i, streamAxis([st]), String(i)));
   if (streams.length > 1) sec.append(listenCard('Both directions mixed', base + 'mix', streamAxis(streams.map(x => x[0])), 'mix'));
