@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -173,4 +176,83 @@ func TestAudioEndpoint(t *testing.T) {
 	}
 	h2 := New(cfg, st2, nil, prometheus.NewRegistry())
 	errBody((&client{t: t, h: h2, auth: func(r *http.Request) { r.Header.Set("Authorization", "Bearer adm") }}).do("GET", base+"?stream=0", nil), 404, "no RTP payload kept")
+}
+
+// genCall writes the catalogue scenario name, with mod applied to its call, as a
+// pcap in dir.
+func genCall(t *testing.T, name string, mod func(*gen.CallSpec)) string {
+	t.Helper()
+	for _, sc := range gen.Catalogue() {
+		if sc.Name != name {
+			continue
+		}
+		sc.Calls = append([]gen.CallSpec(nil), sc.Calls...)
+		mod(&sc.Calls[0])
+		path := filepath.Join(t.TempDir(), name+".pcap")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	t.Fatalf("no scenario %s", name)
+	return ""
+}
+
+// TestAudioG722 serves a generated G.722 call that lost packets 5, 6 and 20 and got
+// packet 10 twice: the WAV is 16 kHz, two samples per RTP tick, and equals ffmpeg's
+// decode of tshark's payloads placed by timestamp, silent where the lost packets were.
+// An Opus call is a 404 naming the codec.
+func TestAudioG722(t *testing.T) {
+	ctx := context.Background()
+	st := openDuck(t)
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g722 := genCall(t, "codec-g722", func(c *gen.CallSpec) { c.Loss = []int{5, 6, 20}; c.Duplicates = []int{10} })
+	opus := genCall(t, "codec-opus", func(*gen.CallSpec) {})
+	recs := append(analyzeFull(t, g722, correlate.KeepRTPFull), analyzeFull(t, opus, correlate.KeepRTPFull)...)
+	if err := st.WriteCalls(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, h: New(Config{}, st, nil, prometheus.NewRegistry())} // no login: admin
+	for _, r := range recs {
+		for i, s := range r.Call.Streams {
+			rec := c.do("GET", "/api/v1/calls/"+r.Call.ID+"/audio?stream="+itoa(i), nil)
+			if s.Codec == "opus" {
+				if rec.Code != 404 || !strings.Contains(rec.Body.String(), "codec opus") {
+					t.Errorf("opus: %d %s", rec.Code, rec.Body.String())
+				}
+				continue
+			}
+			if s.Codec != "G722" || rec.Code != 200 {
+				t.Fatalf("stream %d %s: %d %s", i, s.Codec, rec.Code, rec.Body.String())
+			}
+			rate, got := testutil.WAVSamples(t, rec.Body.Bytes())
+			port := s.Src[strings.LastIndexByte(s.Src, ':')+1:]
+			o := testutil.TsharkFFmpegG722(t, g722, "rtp.ssrc=="+s.SSRC+" && udp.srcport=="+port+" && rtp.p_type==9")
+			if rate != 16000 || len(got) != len(o.Samples) {
+				t.Fatalf("stream %d: %d Hz, %d samples; tshark+ffmpeg 16000 Hz, %d samples", i, rate, len(got), len(o.Samples))
+			}
+			silent := 0
+			for j := range got {
+				if !o.Covered[j] {
+					silent++
+				}
+				if got[j] != o.Samples[j] {
+					t.Fatalf("stream %d sample %d: %d, ffmpeg %d (covered %v)", i, j, got[j], o.Samples[j], o.Covered[j])
+				}
+			}
+			// The caller's stream lost 3 packets: 3 × 20 ms × 16 kHz = 960 silent samples.
+			if i == 0 && silent != 960 {
+				t.Errorf("stream 0: %d samples not covered by a packet, want 960", silent)
+			}
+		}
+	}
 }

@@ -14,35 +14,33 @@ import (
 )
 
 // OracleAudio is one RTP stream decoded by independent tools: tshark extracts each
-// packet's payload and timestamp, sox decodes the G.711 bytes. Samples are placed at
-// (timestamp − first timestamp), gaps left zero; Covered marks the positions a packet
-// filled, Packets counts them.
+// packet's payload and timestamp, sox (G.711) or ffmpeg (G.722) decodes the bytes of the
+// packets in arrival order. Samples are placed at (timestamp − first timestamp) ×
+// samples per RTP tick, gaps left zero; a second packet with a timestamp already seen
+// (a duplicate) is left out before decoding. Covered marks the positions a packet
+// filled, Packets counts the packets placed.
 type OracleAudio struct {
 	Samples []int16
 	Covered []bool
 	Packets int
 }
 
-// TsharkSoxG711 decodes the stream of file matching the tshark display filter filter
-// (e.g. "rtp.ssrc==0x1234 && udp.srcport==27000 && rtp.p_type==8") with sox type
-// soxType ("al" A-law, "ul" µ-law). Extra tshark options (e.g. "-o",
-// "rtp.heuristic_rtp:TRUE") come last.
-func TsharkSoxG711(t testing.TB, file, filter, soxType string, opts ...string) OracleAudio {
+type oraclePkt struct {
+	ts      uint32
+	payload []byte
+}
+
+// tsharkRTPPayloads returns the timestamp and payload of each packet matching filter.
+func tsharkRTPPayloads(t testing.TB, file, filter string, opts ...string) []oraclePkt {
 	t.Helper()
 	tshark := NeedTool(t, "tshark")
-	sox := NeedTool(t, "sox")
 	args := append([]string{"-n", "-r", file, "-Y", filter, "-T", "fields", "-e", "rtp.timestamp", "-e", "rtp.payload"}, opts...)
 	out, err := exec.Command(tshark, args...).Output()
 	if err != nil {
 		t.Fatalf("tshark %v: %v", args, err)
 	}
-	type pkt struct {
-		ts  uint32
-		off int // into the concatenated payload
-		n   int
-	}
-	var pkts []pkt
-	var all []byte
+	var pkts []oraclePkt
+	seen := map[uint32]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -58,43 +56,96 @@ func TsharkSoxG711(t testing.TB, file, filter, soxType string, opts ...string) O
 		if err != nil {
 			t.Fatalf("tshark payload %q: %v", f[1], err)
 		}
-		pkts = append(pkts, pkt{uint32(ts), len(all), len(b)})
-		all = append(all, b...)
+		if seen[uint32(ts)] {
+			continue
+		}
+		seen[uint32(ts)] = true
+		pkts = append(pkts, oraclePkt{uint32(ts), b})
 	}
 	if len(pkts) == 0 {
 		t.Fatalf("tshark found no packets for %s", filter)
 	}
+	return pkts
+}
+
+// runDecoder writes in to a file, runs tool with args (IN and OUT replaced by the
+// paths) and returns OUT as 16-bit little-endian samples.
+func runDecoder(t testing.TB, tool string, in []byte, args ...string) []int16 {
+	t.Helper()
+	bin := NeedTool(t, tool)
 	dir := t.TempDir()
-	in, dec := filepath.Join(dir, "in."+soxType), filepath.Join(dir, "out.raw")
-	if err := os.WriteFile(in, all, 0o644); err != nil {
+	src, dst := filepath.Join(dir, "in.bin"), filepath.Join(dir, "out.raw")
+	if err := os.WriteFile(src, in, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := exec.Command(sox, "-t", soxType, "-r", "8000", "-c", "1", in, "-t", "raw", "-e", "signed", "-b", "16", "-L", dec).CombinedOutput(); err != nil {
-		t.Fatalf("sox: %v\n%s", err, b)
+	a := make([]string, len(args))
+	for i, x := range args {
+		a[i] = strings.NewReplacer("IN", src, "OUT", dst).Replace(x)
 	}
-	raw, err := os.ReadFile(dec)
-	if err != nil || len(raw) != 2*len(all) {
-		t.Fatalf("sox gave %d bytes for %d samples: %v", len(raw), len(all), err)
+	if b, err := exec.Command(bin, a...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", tool, a, err, b)
 	}
-	pcm := make([]int16, len(all))
+	raw, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, len(raw)/2)
 	_ = binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm)
+	return pcm
+}
+
+func place(t testing.TB, pkts []oraclePkt, pcm []int16, perByte, perTick int) OracleAudio {
+	t.Helper()
 	var o OracleAudio
+	off := 0
 	for _, p := range pkts {
-		pos := int(int32(p.ts - pkts[0].ts))
-		if pos < 0 || pos+p.n > 1<<24 {
-			continue
+		n := perByte * len(p.payload)
+		if off+n > len(pcm) {
+			t.Fatalf("decoder gave %d samples, packets need more", len(pcm))
 		}
-		for len(o.Samples) < pos+p.n {
-			o.Samples = append(o.Samples, 0)
-			o.Covered = append(o.Covered, false)
+		pos := int(int32(p.ts-pkts[0].ts)) * perTick
+		if pos >= 0 && pos+n <= 1<<24 {
+			for len(o.Samples) < pos+n {
+				o.Samples = append(o.Samples, 0)
+				o.Covered = append(o.Covered, false)
+			}
+			copy(o.Samples[pos:], pcm[off:off+n])
+			for i := pos; i < pos+n; i++ {
+				o.Covered[i] = true
+			}
+			o.Packets++
 		}
-		copy(o.Samples[pos:], pcm[p.off:p.off+p.n])
-		for i := pos; i < pos+p.n; i++ {
-			o.Covered[i] = true
-		}
-		o.Packets++
+		off += n
 	}
 	return o
+}
+
+func concat(pkts []oraclePkt) []byte {
+	var all []byte
+	for _, p := range pkts {
+		all = append(all, p.payload...)
+	}
+	return all
+}
+
+// TsharkSoxG711 decodes the stream of file matching the tshark display filter filter
+// (e.g. "rtp.ssrc==0x1234 && udp.srcport==27000 && rtp.p_type==8") with sox type
+// soxType ("al" A-law, "ul" µ-law). Extra tshark options (e.g. "-o",
+// "rtp.heuristic_rtp:TRUE") come last.
+func TsharkSoxG711(t testing.TB, file, filter, soxType string, opts ...string) OracleAudio {
+	t.Helper()
+	pkts := tsharkRTPPayloads(t, file, filter, opts...)
+	pcm := runDecoder(t, "sox", concat(pkts), "-t", soxType, "-r", "8000", "-c", "1", "IN", "-t", "raw", "-e", "signed", "-b", "16", "-L", "OUT")
+	return place(t, pkts, pcm, 1, 1)
+}
+
+// TsharkFFmpegG722 decodes a G.722 stream the same way with ffmpeg's decoder: two
+// 16 kHz samples per byte, two per RTP tick (the 8000 Hz RTP clock, RFC 3551 §4.5.2).
+func TsharkFFmpegG722(t testing.TB, file, filter string, opts ...string) OracleAudio {
+	t.Helper()
+	pkts := tsharkRTPPayloads(t, file, filter, opts...)
+	pcm := runDecoder(t, "ffmpeg", concat(pkts), "-hide_banner", "-loglevel", "error", "-f", "g722", "-i", "IN", "-f", "s16le", "-acodec", "pcm_s16le", "OUT")
+	return place(t, pkts, pcm, 2, 2)
 }
 
 // WAVSamples returns the rate and 16-bit mono samples of a canonical PCM WAV file.
