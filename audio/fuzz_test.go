@@ -33,7 +33,10 @@ func FuzzPlayout(f *testing.F) {
 		for len(b) >= 5 {
 			ts := binary.BigEndian.Uint32(b)
 			n := min(int(b[4]), len(b)-5)
-			pkts = append(pkts, Packet{Timestamp: ts, Payload: b[5 : 5+n]})
+			// Arrival every 20 ms, some seconds late when the length byte's top bit is set
+			// (so timestamp jumps and re-anchoring are explored too).
+			arr := int64(1e9) + int64(len(pkts))*20e6 + int64(b[4]>>7)*int64(b[0]&7)*1e9
+			pkts = append(pkts, Packet{Timestamp: ts, Payload: b[5 : 5+n], Arrival: arr})
 			b = b[5+n:]
 		}
 		for _, c := range []Codec{CodecPCMU, CodecPCMA, CodecG722, CodecNone} {

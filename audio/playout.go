@@ -67,13 +67,20 @@ func (c Codec) samplesPerTick() int {
 // G.722. Longer calls are cut there (Stats.BeyondCap counts the packets left out).
 const MaxDuration = 10 * time.Minute
 
-// Packet is one RTP packet of a stream: its timestamp, sequence number and payload
-// (without header and padding).
+// Packet is one RTP packet of a stream: its timestamp, sequence number, payload
+// (without header and padding) and arrival time (Unix ns; 0 when unknown).
 type Packet struct {
 	Timestamp uint32
 	Seq       uint16
 	Payload   []byte
+	Arrival   int64
 }
+
+// RebaseAfter is how far a packet's timestamp position may stray from its arrival
+// position before the playout re-anchors on arrival time: a sender that re-bases its
+// RTP clock mid-call (problem timestamp_jump) would otherwise push the rest of the call
+// past the cap or before its start. Network jitter and stalls are far below it.
+const RebaseAfter = 3 * time.Second
 
 // Stats counts what a playout did with its packets.
 type Stats struct {
@@ -81,6 +88,7 @@ type Stats struct {
 	Duplicates int // packets whose first sample was already placed (copies, overlaps)
 	Early      int // packets timestamped before the stream's first packet (reordered)
 	BeyondCap  int // packets past MaxDuration
+	Rebased    int // timestamp jumps re-anchored on arrival time (RebaseAfter)
 	Samples    int // length of the result in samples
 	Truncated  bool
 }
@@ -89,8 +97,11 @@ type Stats struct {
 // first packet (in arrival order) of the stream: gaps, where packets were lost, stay
 // silent; a packet whose first sample position is already filled is a duplicate and
 // ignored; timestamps wrap (RFC 3550 §5.1: differences taken mod 2^32 as signed).
-// Packets are given in arrival order. maxDur (≤ 0: MaxDuration, and never more) bounds
-// the result. Total on any input.
+// When arrival times are known and a packet's timestamp position is more than
+// RebaseAfter from its arrival position, the timeline re-anchors there (the packet
+// lands at its arrival position, later ones follow its timestamp). Packets are given
+// in arrival order. maxDur (≤ 0: MaxDuration, and never more) bounds the result.
+// Total on any input.
 func Playout(codec Codec, pkts []Packet, maxDur time.Duration) ([]int16, Stats) {
 	var st Stats
 	if codec == CodecNone || len(pkts) == 0 {
@@ -111,10 +122,19 @@ func Playout(codec Codec, pkts []Packet, maxDur time.Duration) ([]int16, Stats) 
 	if codec == CodecG722 {
 		g722 = NewG722Decoder()
 	}
-	base := pkts[0].Timestamp
+	anchorTS, anchorPos := pkts[0].Timestamp, int64(0)
+	arr0 := pkts[0].Arrival
+	rebase := int64(RebaseAfter) * int64(rate) / int64(time.Second)
 	for i := range pkts {
 		p := &pkts[i]
-		off := int64(int32(p.Timestamp-base)) * int64(spt)
+		off := anchorPos + int64(int32(p.Timestamp-anchorTS))*int64(spt)
+		if arr0 != 0 && p.Arrival != 0 {
+			byArrival := (p.Arrival - arr0) / 1000 * int64(rate) / 1e6 // µs first: no overflow for any call
+			if d := off - byArrival; d > rebase || d < -rebase {
+				anchorTS, anchorPos, off = p.Timestamp, byArrival, byArrival
+				st.Rebased++
+			}
+		}
 		if off < 0 {
 			st.Early++
 			continue

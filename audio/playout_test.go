@@ -56,6 +56,18 @@ func TestPlayout(t *testing.T) {
 			{Timestamp: 0, Payload: fill(160, 0xFF)},
 			{Timestamp: 320, Payload: fill(160, 0xFF)}, // ts 160 lost: samples 320..640 silent
 		}, 0, []span{{320, 640, 0}}, 960, Stats{Packets: 2, Samples: 960}},
+		{"a re-based RTP clock is re-anchored on arrival time", CodecPCMA, []Packet{
+			{Timestamp: 5000, Payload: fill(160, one), Arrival: 1e9},
+			{Timestamp: 5160, Payload: fill(160, one), Arrival: 1e9 + 20e6},
+			// The sender jumps its clock by 10^6 ticks (125 s) but the packet arrives
+			// 20 ms later: it lands at sample 320, and the next follows it.
+			{Timestamp: 1005320, Payload: fill(160, two), Arrival: 1e9 + 40e6},
+			{Timestamp: 1005480, Payload: fill(160, two), Arrival: 1e9 + 60e6},
+		}, 0, []span{{0, 320, 24}, {320, 640, 264}}, 640, Stats{Packets: 4, Rebased: 1, Samples: 640}},
+		{"a stall within RebaseAfter keeps timestamp placement", CodecPCMA, []Packet{
+			{Timestamp: 0, Payload: fill(160, one), Arrival: 1e9},
+			{Timestamp: 160, Payload: fill(160, two), Arrival: 1e9 + 2e9}, // held 2 s by the network
+		}, 0, []span{{0, 160, 24}, {160, 320, 264}}, 320, Stats{Packets: 2, Samples: 320}},
 		{"empty payloads and no packets", CodecPCMU, []Packet{{Timestamp: 5}}, 0, nil, 0, Stats{}},
 	}
 	for _, tc := range cases {

@@ -172,7 +172,7 @@ func collectRTP(frames []correlate.Frame, tracks []*audioTrack) {
 					t.first = ev.TS
 				}
 				t.pkts = append(t.pkts, audio.Packet{Timestamp: ev.RTP.Timestamp, Seq: ev.RTP.SequenceNumber,
-					Payload: bytes.Clone(ev.Payload[off : off+n])})
+					Payload: bytes.Clone(ev.Payload[off : off+n]), Arrival: ev.TS})
 				return
 			}
 		})
