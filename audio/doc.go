@@ -7,10 +7,9 @@
 //
 // Everything here is pure computation: no I/O but the io.Writer given to WriteWAV, no
 // goroutines, no package-level mutable state (the G.711 tables are computed on first use
-// by a sync.OnceValue and only read after).
-// Values are safe for use by one goroutine at a time; the decoders keep per-stream state.
+// by a sync.OnceValue and only read after). Values are safe for use by one goroutine at a time; the decoders keep per-stream state.
 //
 // Bounds: a playout never grows past MaxDuration of audio (10 minutes); packets that
-// would land beyond it are dropped and counted (Playout.Stats). Bad input never panics:
+// would land beyond it are dropped and counted (the Stats Playout returns). Bad input never panics:
 // any byte is a valid G.711 or G.722 code word, and the playout checks every offset.
 package audio

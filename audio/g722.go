@@ -7,7 +7,8 @@ package audio
 // common block 4: RECONS, PARREC, UPPOL2, UPPOL1, UPZERO, DELAYA, FILTEP, FILTEZ,
 // PREDIC); the receive QMF (§4.4) turns the two sub-band samples into two 16 kHz output
 // samples. Arithmetic follows the recommendation's 16-bit fixed point, with its
-// saturations, so the output is bit-exact with the reference decoder.
+// saturations; the output is bit-exact with ffmpeg's independent decoder on random
+// code words and on a stream its encoder made (g722_test.go).
 //
 // RTP (RFC 3551 §4.5.2): G.722 runs at 16 kHz but its RTP clock is 8000 Hz, so one
 // timestamp unit is two output samples.
