@@ -199,6 +199,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/calls/:id", s.getCall)
 	api.GET("/calls/:id/ladder", s.ladder)
 	api.GET("/calls/:id/pcap", s.pcap)
+	api.GET("/calls/:id/audio", s.audio) // audio.go
 	api.GET("/stats", s.stats)
 	api.GET("/top", s.top)
 	api.GET("/registrations", s.registrations)

@@ -467,6 +467,7 @@ async function callPage(main, id, params) {
   main.append(h('h3', {}, 'Media'));
   if (!c.streams.length) main.append(h('p', { class: 'muted' }, 'No RTP streams.'));
   for (const st of c.streams) main.append(streamCard(st));
+  if (typeof listenSection === 'function') { const ls = listenSection(c); if (ls) main.append(ls); } // audio.js
   if (c.streams.length) main.append(h('h3', {}, 'Streams'), h('div', { class: 'table-wrap' }, streamsTable(c.streams)));
 }
 
