@@ -23,7 +23,8 @@ command -v curl >/dev/null || need+=(curl)
 # SIPVicious for the security tests (cmd/callscope security_lab_test.go).
 command -v svmap >/dev/null || need+=(sipvicious)
 command -v promtool >/dev/null || need+=(prometheus)
-# ffmpeg: the independent G.722 decoder the audio tests compare with.
+# sox and ffmpeg: the independent G.711 and G.722 decoders the audio tests compare with.
+command -v sox >/dev/null || need+=(sox)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
