@@ -221,3 +221,41 @@ func BenchmarkSnapshot10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMemoryFlood is the memory a Call-ID flood costs per call: unique INVITEs of
+// ~330 bytes with no answer and no SDP (the soak test's HEP flood, cmd/callscope
+// soak_test.go), raw SIP kept as serve keeps it. Reports live heap bytes per call.
+func BenchmarkMemoryFlood(b *testing.B) {
+	const calls = 100000
+	for i := 0; i < b.N; i++ {
+		cfg := DefaultConfig()
+		cfg.KeepMessages = true
+		var m sip.Message
+		heap := func() uint64 {
+			runtime.GC()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		h0 := heap()
+		c := New(cfg, Output{})
+		sa, sb := ap(aSig), ap(bSig)
+		for n := 0; n < calls; n++ {
+			text := fmt.Sprintf("INVITE sip:flood@10.9.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.0.1:5060;branch=z9hG4bK-flood\r\n"+
+				"From: <sip:attacker@10.9.0.1>;tag=f1\r\nTo: <sip:flood@10.9.0.2>\r\nCall-ID: %024x\r\nCSeq: 1 INVITE\r\n"+
+				"Contact: <sip:attacker@10.9.0.1:5060>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", n)
+			if err := sip.Parse([]byte(text), &m); err != nil {
+				b.Fatal(err)
+			}
+			ev := decode.Event{Kind: decode.KindSIP, TS: t0 + int64(n)*100000, Src: sa, Dst: sb, Payload: []byte(text), SIP: &m}
+			c.Event(&ev)
+		}
+		h1 := heap()
+		if c.ActiveCalls() != calls {
+			b.Fatalf("%d calls open, want %d", c.ActiveCalls(), calls)
+		}
+		b.ReportMetric(float64(h1-h0)/calls, "B/call")
+		runtime.KeepAlive(c)
+	}
+}

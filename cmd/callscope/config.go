@@ -66,9 +66,16 @@ type serveConfig struct {
 	CaptureReaders int `json:"capture_readers" yaml:"capture_readers"`
 	// MaxRetainedBytes bounds the SIP text and media frames all calls in progress keep
 	// for ladders and pcap export (correlate.Config.MaxRetainedBytes); 1 GiB by default.
-	MaxRetainedBytes int64       `json:"max_retained_bytes" yaml:"max_retained_bytes"`
-	Users            []web.User  `json:"users" yaml:"users"`
-	Tokens           []web.Token `json:"tokens" yaml:"tokens"`
+	MaxRetainedBytes int64 `json:"max_retained_bytes" yaml:"max_retained_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit for serve, in bytes
+	// (runtime/debug.SetMemoryLimit, see memory.go): the garbage collector runs harder as
+	// the heap nears it instead of letting RSS grow to twice the live heap. 0 (default)
+	// sizes it for the machine: 2 × max_retained_bytes + 1 GiB, at most three quarters of
+	// the RAM (or of the cgroup's memory.max); the GOMEMLIMIT environment variable, when
+	// set, wins. -1 leaves the runtime's default (no limit).
+	MemoryLimit int64       `json:"memory_limit" yaml:"memory_limit"`
+	Users       []web.User  `json:"users" yaml:"users"`
+	Tokens      []web.Token `json:"tokens" yaml:"tokens"`
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
@@ -286,6 +293,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.MaxRetainedBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("max_retained_bytes %d: want at least 1 MiB", c.MaxRetainedBytes))
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit != -1 && c.MemoryLimit < 64<<20 {
+		errs = append(errs, fmt.Errorf("memory_limit %d: want at least 64 MiB, 0 (sized for the machine) or -1 (none)", c.MemoryLimit))
 	}
 	if c.CaptureReaders < 1 || c.CaptureReaders > 64 {
 		errs = append(errs, fmt.Errorf("capture_readers %d: want 1 to 64", c.CaptureReaders))

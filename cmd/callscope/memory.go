@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// memoryLimit returns the soft memory limit serve gives the Go runtime and where it came
+// from, for the configured limit (serveConfig.MemoryLimit), the retained-bytes budget,
+// the GOMEMLIMIT environment variable, and the machine's memory (physical, and the
+// cgroup v2 limit; 0 when unknown).
+//
+// Why a limit: with the default GOGC=100 the heap may reach twice what the last
+// collection left live before the next one starts, so RSS is about twice the tables'
+// live size (BENCHMARKS.md, "Soak"). A soft limit makes the collector run earlier as the
+// heap nears it; the runtime caps the collector's share of CPU (about half) when the live
+// heap itself exceeds the limit, so a limit set too low costs CPU, never correctness. The
+// automatic size, 2 × max_retained_bytes + 1 GiB, covers the retained SIP text and frames
+// (capped at max_retained_bytes) with room for the call and stream tables at their caps;
+// it never exceeds three quarters of the memory the process may use.
+func memoryLimit(configured, retained int64, env string, physical, cgroup int64) (int64, string) {
+	switch {
+	case env != "":
+		return -1, "GOMEMLIMIT=" + env
+	case configured == -1:
+		return -1, "memory_limit -1 (none)"
+	case configured > 0:
+		return configured, "memory_limit"
+	}
+	limit := 2*retained + 1<<30
+	avail := physical
+	if cgroup > 0 && (avail == 0 || cgroup < avail) {
+		avail = cgroup
+	}
+	if avail > 0 && limit > avail/4*3 {
+		limit = avail / 4 * 3
+	}
+	return limit, "automatic"
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit for cfg and describes it for the
+// log. A limit of -1 leaves the runtime as it is (GOMEMLIMIT, when set, is already applied
+// by the runtime at start).
+func applyMemoryLimit(cfg *serveConfig) string {
+	limit, from := memoryLimit(cfg.MemoryLimit, cfg.MaxRetainedBytes, os.Getenv("GOMEMLIMIT"), physicalMemory(), cgroupMemoryMax())
+	if limit < 0 {
+		return from
+	}
+	debug.SetMemoryLimit(limit)
+	return fmt.Sprintf("%d MiB (%s)", limit>>20, from)
+}
+
+// physicalMemory is MemTotal from /proc/meminfo in bytes, 0 when unreadable.
+func physicalMemory() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// cgroupMemoryMax is the cgroup v2 memory.max of this process's cgroup in bytes, 0 when
+// there is none ("max") or it cannot be read.
+func cgroupMemoryMax() int64 {
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(cg, []byte("\n")) {
+		if p, ok := bytes.CutPrefix(line, []byte("0::")); ok {
+			b, err := os.ReadFile("/sys/fs/cgroup" + string(bytes.TrimSpace(p)) + "/memory.max")
+			if err != nil {
+				return 0
+			}
+			v, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return v
+		}
+	}
+	return 0
+}

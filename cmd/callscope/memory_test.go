@@ -1,0 +1,36 @@
+package main
+
+import "testing"
+
+// TestMemoryLimit: the sizing rule written in memoryLimit's doc, worked by hand for each
+// source of the limit.
+func TestMemoryLimit(t *testing.T) {
+	const gib = int64(1) << 30
+	for _, c := range []struct {
+		name                   string
+		configured, retained   int64
+		env                    string
+		physical, cgroup, want int64
+		from                   string
+	}{
+		{"env wins", 5 * gib, gib, "2GiB", 24 * gib, 0, -1, "GOMEMLIMIT=2GiB"},
+		{"none", -1, gib, "", 24 * gib, 0, -1, "memory_limit -1 (none)"},
+		{"configured", 1536 << 20, gib, "", 24 * gib, 0, 1536 << 20, "memory_limit"},
+		// 2 × 1 GiB + 1 GiB = 3 GiB, below 3/4 of 24 GiB.
+		{"automatic", 0, gib, "", 24 * gib, 0, 3 * gib, "automatic"},
+		// 3 GiB is above 3/4 of a 2 GiB cgroup: 1.5 GiB.
+		{"cgroup", 0, gib, "", 24 * gib, 2 * gib, 1536 << 20, "automatic"},
+		// 3/4 of 2 GiB of RAM when there is no cgroup limit.
+		{"small machine", 0, gib, "", 2 * gib, 0, 1536 << 20, "automatic"},
+		// Unknown memory: the rule alone.
+		{"unknown", 0, 256 << 20, "", 0, 0, 1536 << 20, "automatic"},
+	} {
+		got, from := memoryLimit(c.configured, c.retained, c.env, c.physical, c.cgroup)
+		if got != c.want || from != c.from {
+			t.Errorf("%s: %d (%s), want %d (%s)", c.name, got, from, c.want, c.from)
+		}
+	}
+	if physicalMemory() <= 0 {
+		t.Error("MemTotal not read from /proc/meminfo")
+	}
+}
