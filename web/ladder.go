@@ -142,17 +142,18 @@ func wantLinked(c *gin.Context) (bool, error) {
 
 // groupMessages loads the call named by the request (with its linked legs when asked)
 // and their SIP messages; on error it has answered the request and ok is false.
-func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, ok bool) {
+// live names the calls not stored yet whose messages came from the live source (live.go).
+func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, live []string, ok bool) {
 	ctx := c.Request.Context()
 	linked, err := wantLinked(c)
 	if err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	calls, err = s.group(ctx, c, c.Param("id"), linked)
 	if err != nil {
 		s.storeError(c, err)
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	ids = make([]string, len(calls))
 	for i, cl := range calls {
@@ -160,13 +161,14 @@ func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []s
 	}
 	if msgs, err = s.st.Messages(ctx, ids); err != nil {
 		s.storeError(c, err)
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
-	return calls, ids, msgs, true
+	msgs, live = s.addLive(ids, msgs)
+	return calls, ids, msgs, live, true
 }
 
 func (s *server) ladder(c *gin.Context) {
-	calls, _, msgs, ok := s.groupMessages(c)
+	calls, _, msgs, _, ok := s.groupMessages(c)
 	if !ok {
 		return
 	}
@@ -278,7 +280,7 @@ func (s *server) pcap(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	calls, ids, msgs, ok := s.groupMessages(c)
+	calls, ids, msgs, live, ok := s.groupMessages(c)
 	if !ok {
 		return
 	}
@@ -301,7 +303,7 @@ func (s *server) pcap(c *gin.Context) {
 		seen[h] = true
 		frames = append(frames, correlate.Frame{TS: int64(m.TS), LinkType: m.LinkType, OrigLen: len(m.Frame), Data: m.Frame})
 	}
-	frames = append(frames, media...)
+	frames = append(frames, s.addLiveMedia(live, media)...)
 	sort.SliceStable(frames, func(i, j int) bool { return frames[i].TS < frames[j].TS })
 
 	name := "callscope-" + calls[0].ID
