@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"hash/maphash"
 	"net/http"
 	"sort"
 	"strings"
@@ -289,20 +288,7 @@ func (s *server) pcap(c *gin.Context) {
 		s.storeError(c, err)
 		return
 	}
-	frames := make([]correlate.Frame, 0, len(msgs)+len(media))
-	seed := maphash.MakeSeed()
-	seen := make(map[uint64]bool, len(msgs))
-	for _, m := range msgs {
-		if len(m.Frame) == 0 {
-			continue
-		}
-		h := maphash.Bytes(seed, m.Frame) ^ uint64(m.TS)
-		if seen[h] {
-			continue
-		}
-		seen[h] = true
-		frames = append(frames, correlate.Frame{TS: int64(m.TS), LinkType: m.LinkType, OrigLen: len(m.Frame), Data: m.Frame})
-	}
+	frames := messageFrames(make([]correlate.Frame, 0, len(msgs)+len(media)), msgs) // multipcap.go
 	frames = append(frames, s.addLiveMedia(live, media)...)
 	sort.SliceStable(frames, func(i, j int) bool { return frames[i].TS < frames[j].TS })
 
@@ -325,7 +311,11 @@ type flushWriter interface {
 }
 
 func writePcapng(w flushWriter, frames []correlate.Frame) error {
-	pw := capture.NewPcapngWriter(w)
+	return writeFrames(capture.NewPcapngWriter(w), frames)
+}
+
+// writeFrames writes frames to pw, one interface per link type, and flushes.
+func writeFrames(pw *capture.PcapngWriter, frames []correlate.Frame) error {
 	ifaces := map[uint32]int{}
 	for _, f := range frames {
 		idx, ok := ifaces[f.LinkType]

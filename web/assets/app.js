@@ -355,6 +355,9 @@ async function searchPage(main, params) {
     const csv = h('button', { id: 'csv', type: 'button', class: 'secondary', title: 'download this search as CSV (at most ' + CSV_MAX + ' rows)',
       onclick: () => exportCSV(q, csv) }, 'CSV');
     if (page.calls.length) nav.append(csv);
+    // One pcap of the search's calls (the server caps it at 100 calls and says so).
+    const pq = new URLSearchParams(q); pq.delete('cursor'); pq.delete('limit');
+    if (page.calls.length && !me.masked) nav.append(h('a', { id: 'search-pcap', class: 'button secondary', href: '/api/v1/calls/pcap?' + pq.toString(), download: '', title: 'download the calls of this search as one pcap (at most 100 calls)' }, 'pcap'));
     if (page.next) {
       nav.append(h('button', { id: 'next', type: 'button', onclick: () => {
         const n = new URLSearchParams(params);
