@@ -24,7 +24,7 @@ func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.
 	n := 0
 	cor := correlate.New(ccfg, correlate.Output{
 		Call:         func(r *correlate.Record) { n++; hooks.call(r); live.unstored.add(r); wr.Write(r) },
-		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(live.keepRegistration(r)) },
 	})
 	dec := decode.New(decode.DefaultConfig())
 	var lastPkt int64               // newest packet time seen

@@ -27,6 +27,7 @@ type liveCalls struct {
 	files, live published
 	capture     *capture.Metrics
 	unstored    *unstoredCalls
+	regs        *regLadders // REGISTER ladders (regkeep.go)
 }
 
 // published is what one ingesting goroutine, with its own decoder and correlator, makes
@@ -46,6 +47,9 @@ func newLiveCalls(reg prometheus.Registerer) (*liveCalls, error) {
 	l := &liveCalls{}
 	var err error
 	if l.unstored, err = newUnstoredCalls(reg); err != nil {
+		return nil, err
+	}
+	if l.regs, err = newRegLadders(reg); err != nil {
 		return nil, err
 	}
 	if err := correlate.RegisterMetrics(reg, func() correlate.Counters {
@@ -160,4 +164,18 @@ func (l *liveCalls) activeCalls() float64 {
 		}
 	}
 	return float64(n)
+}
+
+// RegistrationLadder is web.RegistrationLadders: the kept messages of a recent REGISTER flow.
+func (l *liveCalls) RegistrationLadder(id string) (*correlate.Registration, bool) {
+	return l.regs.RegistrationLadder(id)
+}
+
+// keepRegistration keeps r's messages for its ladder and returns r without them, as
+// the store takes it.
+func (l *liveCalls) keepRegistration(r *correlate.Registration) correlate.Registration {
+	l.regs.add(r)
+	out := *r
+	out.Messages = nil
+	return out
 }

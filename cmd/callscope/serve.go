@@ -255,7 +255,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wor
 			live.unstored.add(r)
 			wr.Write(r)
 		},
-		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(live.keepRegistration(r)) },
 	})
 	pl, err := openPipeline(files, decode.DefaultConfig(), cor)
 	if err != nil {

@@ -431,14 +431,16 @@ async function callPage(main, id, params) {
   main.replaceChildren();
   const pcapURL = '/api/v1/calls/' + encodeURIComponent(id) + '/pcap' + (linked ? '?linked=1' : '');
   const cell = (label, value, cls) => h('div', { class: cls }, h('span', {}, label), value);
+  const up = !c.end; // in progress: served from the live correlator until stored
   main.append(h('h2', {}, 'Call ', h('code', {}, c.call_id)),
+    up ? h('p', { id: 'in-progress', class: 'state-in_progress' }, 'In progress: the ladder and the pcap hold what was captured so far.') : '',
     h('div', { class: 'card' },
       h('p', { class: 'diagnosis', id: 'diagnosis' }, diagnosis(c)),
       h('div', { class: 'summary', id: 'summary' },
         cell('Outcome', c.state + (c.final_code ? ' (' + c.final_code + ' ' + c.final_reason + ')' : ''), 'state-' + c.state),
         cell('From', c.from), cell('To', c.to), cell('Caller', c.caller), cell('Callee', c.callee),
         cell('Start (' + tzName() + ')', fmtTime(c.start)), cell('Answer (' + tzName() + ')', fmtTime(c.answer)), cell('End (' + tzName() + ')', fmtTime(c.end)),
-        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), c.state === 'in_progress' ? h('div', {}, h('span', {}, 'Duration (so far)'), h('output', { class: 'live-dur', id: 'live-duration', 'data-t0': parseTime(c.answer) || parseTime(c.start) }, fmtDur(liveDuration(c)))) : cell('Duration', fmtDur(c.duration_ms)),
+        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), up ? h('div', {}, h('span', {}, 'Duration (so far)'), h('output', { class: 'live-dur', id: 'live-duration', 'data-t0': parseTime(c.answer) || parseTime(c.start) }, fmtDur(liveDuration(c)))) : cell('Duration', fmtDur(c.duration_ms)),
         cell('Hung up by', c.ended_by || '–'), cell('End reason', c.end_reason || '–'),
         cell('Q.850 cause', c.q850_cause === null || c.q850_cause === undefined ? '–' : q850Text(c.q850_cause)),
         cell('Dropped', c.dropped ? 'yes: ' + (c.drop_reason || '') : 'no', c.dropped ? 'bad' : ''),
@@ -458,13 +460,13 @@ async function callPage(main, id, params) {
   const raw = h('pre', { id: 'raw', tabindex: 0, 'aria-live': 'polite' }, 'Click an arrow (or Tab to it and press Enter) to see the message. Times ' + tzName() + '.');
   main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(ladder, raw)), raw));
 
-  if (c.state === 'in_progress') {
-    // A call in progress: its duration ticks, and the page reloads once the call ends
-    // (its ladder, media and pcap come from the store then).
+  if (up) {
+    // A call in progress: its duration ticks, and the page reloads when it has new
+    // messages or ends (then its ladder, media and pcap are the final ones).
     every(1000, () => { const e = main.querySelector('#live-duration'); if (e) e.textContent = fmtDur(Math.max(0, Date.now() - +e.dataset.t0)); });
     every(5000, async () => {
       const n = await api('/calls/' + encodeURIComponent(id)).catch(() => null);
-      if (n && n.state !== 'in_progress' && main.isConnected) route();
+      if (n && (n.end || n.sip_messages !== c.sip_messages) && main.isConnected) route();
     });
   }
   main.append(h('h3', {}, 'Media'));
