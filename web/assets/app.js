@@ -165,6 +165,7 @@ function route() {
   if (path.startsWith('/call/')) p = callPage(page, decodeURIComponent(path.slice(6)), params);
   else if (path === '/overview') p = overviewPage(page, params);
   else if (path === '/registrations') p = regPage(page, params);
+  else if (path.startsWith('/registration/')) p = regLadderPage(page, decodeURIComponent(path.slice(14)));
   else if (path === '/alerts') p = alertsPage(page, params); // alerts.js
   else if (path === '/security') p = securityPage(page, params); // security.js
   else p = searchPage(page, params);
@@ -829,10 +830,12 @@ async function regPage(main, params) {
   const rows = all.slice(0, REG_PAGE);
   const first = (pageNo - 1) * REG_PAGE;
   main.append(h('p', { class: 'muted', id: 'reg-count' }, rows.length ? 'Rows ' + (first + 1) + '–' + (first + rows.length) + (more ? ' (more older)' : '') : ''));
-  main.append(h('div', { class: 'table-wrap' }, h('table', { id: 'regs' }, h('thead', {}, h('tr', {}, ['Time (' + tzName() + ')', 'AOR', 'Contact', 'Source', 'Expires s', 'Outcome', 'Code', 'Call-ID'].map(c => h('th', {}, c)))),
+  main.append(h('div', { class: 'table-wrap' }, h('table', { id: 'regs' }, h('thead', {}, h('tr', {}, ['Time (' + tzName() + ')', 'AOR', 'Contact', 'Source', 'Expires s', 'Outcome', 'Code', 'Ladder', 'Call-ID'].map(c => h('th', {}, c)))),
     h('tbody', {}, rows.map(x => h('tr', {}, h('td', {}, fmtTime(x.time)), cut(x.aor), cut(x.contact), h('td', {}, x.source),
       h('td', { class: 'num' }, x.expires ?? '–'), h('td', { class: x.outcome === 'registered' || x.outcome === 'unregistered' ? 'state-answered' : 'bad' }, x.outcome),
-      h('td', { class: 'num' }, x.final_code || '–'), cut(x.call_id, 'callid')))))));
+      h('td', { class: 'num' }, x.final_code || '–'),
+      h('td', {}, x.ladder ? h('a', { class: 'reg-ladder', href: '#/registration/' + encodeURIComponent(x.id) }, 'ladder') : '–'),
+      cut(x.call_id, 'callid')))))));
   if (!rows.length) main.append(h('p', { class: 'muted' }, 'No registrations. Widen the time range or clear the AOR filter.'));
   const nav = h('div', { class: 'pager' });
   if (pageNo > 1) nav.append(h('button', { type: 'button', class: 'secondary', id: 'reg-newest', onclick: () => {
@@ -852,6 +855,18 @@ async function regPage(main, params) {
     } }, 'Older ›'));
   }
   main.append(nav);
+}
+
+// regLadderPage shows the ladder of a recent REGISTER flow (REGISTER, 401, REGISTER, 200)
+// like a call's; only recent flows keep their messages.
+async function regLadderPage(main, id) {
+  const lad = await api('/registrations/' + encodeURIComponent(id) + '/ladder');
+  const c = lad.calls[0] || {};
+  main.append(h('h2', {}, 'Registration ', h('code', {}, c.from || id)),
+    h('p', { class: 'muted', id: 'reg-summary' }, (c.state || '') + ' · Call-ID ' + (c.call_id || '')),
+    h('h3', {}, 'Ladder (' + lad.messages.length + ' messages)'));
+  const raw = h('pre', { id: 'raw', tabindex: 0, 'aria-live': 'polite' }, 'Click an arrow (or Tab to it and press Enter) to see the message. Times ' + tzName() + '.');
+  main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(lad, raw)), raw));
 }
 
 // Theme: auto (prefers-color-scheme), dark or light, remembered per browser.
