@@ -18,6 +18,7 @@ import (
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
+	"github.com/chromedp/chromedp"
 )
 
 // liveScenario is one answered call of talkMs, generated, whose SIP tests send over HEP.
@@ -163,5 +164,60 @@ func TestActiveCallLadderAndPcap(t *testing.T) {
 	}
 	if !sawEnded {
 		t.Error("/active never showed the call ended (end set, state answered) while it waited for the store")
+	}
+}
+
+// TestActiveCallPageInChromium: a call whose BYE has not come opens like a stored one:
+// the page says it is in progress, its duration ticks, its ladder shows the arrows sent
+// so far (the INVITE first, the generated call's start lines) and the pcap link is there.
+func TestActiveCallPageInChromium(t *testing.T) {
+	base, hepAddr, _, _ := startServeHEP(t)
+	ctx := chromiumIn(t)
+	const cid = "live-page-1@callscope.test"
+	setup, _ := splitAtBYE(t, sipOf(t, liveScenario(cid, 3000)))
+	sendPaced(context.Background(), t, hepAddr, setup)
+	var id string
+	for deadline := time.Now().Add(10 * time.Second); id == ""; time.Sleep(100 * time.Millisecond) {
+		var act struct{ Calls []correlate.Call }
+		if err := getJSON(t, base+"/api/v1/active?call_id="+url.QueryEscape(cid), &act); err == nil && len(act.Calls) == 1 {
+			id = act.Calls[0].ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call in progress never showed in /api/v1/active")
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // one more publish: every message sent is in the snapshot
+	var labels []string
+	var note, d1, d2 string
+	var pcap bool
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/#/call/"+id), chromedp.WaitVisible(`#ladder`),
+		chromedp.Text(`#in-progress`, &note),
+		chromedp.Evaluate(`[...document.querySelectorAll('#ladder text')].map(e => e.textContent)`, &labels),
+		chromedp.Evaluate(`document.querySelector('a#pcap') !== null`, &pcap),
+		chromedp.Text(`#live-duration`, &d1), chromedp.Sleep(1100*time.Millisecond), chromedp.Text(`#live-duration`, &d2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(note, "In progress") {
+		t.Errorf("the page does not say the call is in progress: %q", note)
+	}
+	if d1 == d2 {
+		t.Errorf("duration did not tick: %q then %q", d1, d2)
+	}
+	if !pcap {
+		t.Error("no pcap link on the page of a call in progress")
+	}
+	text := "|" + strings.Join(labels, "|") + "|"
+	for _, l := range startLines(setup) {
+		// Arrow labels: the method of a request, "code reason" of a response, " +SDP"
+		// after either when it carries SDP.
+		w := strings.Fields(l)[0]
+		if strings.HasPrefix(l, "SIP/2.0 ") {
+			w = strings.TrimPrefix(l, "SIP/2.0 ")
+		}
+		if !strings.Contains(text, "|"+w+"|") && !strings.Contains(text, "|"+w+" +SDP|") {
+			t.Errorf("ladder of the call in progress lacks the arrow %q (sent %q): %s", w, l, text)
+		}
 	}
 }
