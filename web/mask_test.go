@@ -264,7 +264,7 @@ func TestMaskingHolds(t *testing.T) {
 			read("/api/v1/registrations?aor=4971155224411", http.StatusForbidden)
 			read("/api/v1/calls?call_id="+maskCallID, http.StatusForbidden)
 			read("/api/v1/calls/"+maskCallUID+"/pcap", http.StatusForbidden)
-			read("/api/v1/calls/pcap", http.StatusForbidden) // the multi-call export too
+			read("/api/v1/calls/pcap", http.StatusForbidden)
 			read("/metrics", 200) // after the refused searches: no number became a label
 
 			// DTMF: every key hidden, not only the runs of three (INFO Signal= carries one key).

@@ -203,7 +203,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/stats", s.stats)
 	api.GET("/top", s.top)
 	api.GET("/registrations", s.registrations)
-	api.GET("/registrations/:id/ladder", s.regLadder) // regladder.go
+	api.GET("/registrations/:id/ladder", s.regLadder)
 	api.GET("/alerts", s.alerts) // alerts.go
 	s.securityRoutes(api)        // security.go
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })
