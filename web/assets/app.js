@@ -238,6 +238,7 @@ function liveDuration(c) {
 }
 
 function callRow(c, live) {
+  live = live && !c.end; // an ended call waiting to be stored keeps its final duration
   const cls = 'state-' + c.state;
   const dur = live ? liveDuration(c) : c.duration_ms;
   const row = h('tr', { class: 'row', 'data-id': c.id, tabindex: 0, 'aria-label': 'call ' + c.call_id + ', ' + c.state },
@@ -297,7 +298,8 @@ async function searchPage(main, params) {
     const r = await api('/active?' + q.toString()).catch(() => ({ calls: [] }));
     liveCalls = r.calls || [];
     const nu = h('div', { id: 'live' });
-    if (liveCalls.length) nu.append(h('h3', {}, 'In progress (' + liveCalls.length + ', live)'), table(liveCalls, false, true));
+    const ended = liveCalls.filter(c => c.end).length; // ended, not stored yet
+    if (liveCalls.length) nu.append(h('h3', {}, 'In progress (' + (liveCalls.length - ended) + ', live)' + (ended ? ' · ' + ended + ' ended, being stored' : '')), table(liveCalls, false, true));
     replaceKeepingFocus(main.querySelector('#live') || live, nu);
   };
   // Durations of calls in progress tick every second between polls.
