@@ -32,7 +32,7 @@ func TestLivePublishConcurrent(t *testing.T) {
 			Caller: netip.MustParseAddrPort("10.0.0.1:5060"), Callee: netip.MustParseAddrPort("192.0.2.1:5060"),
 			CallerMedia: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(20000+2*i)),
 			CalleeMedia: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(30000+2*i)),
-			RingMs: 100, TalkMs: 3000, Codec: "PCMU",
+			RingMs:      100, TalkMs: 3000, Codec: "PCMU",
 		})
 	}
 	path := filepath.Join(t.TempDir(), "race.pcap")
