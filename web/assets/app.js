@@ -154,7 +154,8 @@ function route() {
   const [path, qs] = hash.slice(1).split('?');
   const params = new URLSearchParams(qs || '');
   for (const a of document.querySelectorAll('header nav a')) {
-    const on = hash.startsWith(a.getAttribute('href')) || (a.id === 'nav-calls' && path.startsWith('/call/'));
+    const on = hash.startsWith(a.getAttribute('href')) || (a.id === 'nav-calls' && path.startsWith('/call/')) ||
+      (a.id === 'nav-registrations' && path.startsWith('/registration/'));
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
