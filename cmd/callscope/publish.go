@@ -105,7 +105,7 @@ func (l *liveCalls) ActiveCalls() []correlate.Call {
 	for _, src := range l.sources() {
 		if s := src.snap.Load(); s != nil {
 			for i := range *s {
-				if c := &(*s)[i].Call; !seen[c.ID] {
+				if c := &(*s)[i].Call; !seen[c.ID] && !(c.End != 0 && l.unstored.wasStored(c.ID)) {
 					seen[c.ID] = true
 					all = append(all, *c)
 				}
@@ -131,7 +131,7 @@ func (l *liveCalls) ActiveCall(id string) (*correlate.Record, bool) {
 		if s := src.snap.Load(); s != nil {
 			for i := range *s {
 				if (*s)[i].Call.ID == id {
-					return &(*s)[i], true
+					return &(*s)[i], !l.unstored.wasStored(id)
 				}
 			}
 		}

@@ -24,10 +24,19 @@ type unstoredCalls struct {
 	byID    map[string]*correlate.Record
 	order   []string // insertion order; ids removed from byID are skipped lazily
 	evicted prometheus.Counter
+	// recent are the ids stored lately (a ring of recentStored), so a published snapshot
+	// up to a second old does not list a call the store already has.
+	recent    map[string]bool
+	recentIDs [recentStored]string
+	recentPos int
 }
 
+// recentStored is how many stored ids are remembered: more than a second of calls
+// at any rate the writer's 5000-entry batches allow within a publish interval.
+const recentStored = 8192
+
 func newUnstoredCalls(reg prometheus.Registerer) (*unstoredCalls, error) {
-	u := &unstoredCalls{byID: map[string]*correlate.Record{}, evicted: prometheus.NewCounter(prometheus.CounterOpts{
+	u := &unstoredCalls{byID: map[string]*correlate.Record{}, recent: map[string]bool{}, evicted: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "callscope_dashboard_unstored_evictions_total",
 		Help: "Finished calls not yet stored that the dashboard stopped listing because more than 5000 were waiting for the store.",
 	})}
@@ -63,9 +72,22 @@ func (u *unstoredCalls) stored(recs []*correlate.Record) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, r := range recs {
-		delete(u.byID, r.Call.ID)
+		id := r.Call.ID
+		delete(u.byID, id)
+		if old := u.recentIDs[u.recentPos]; old != "" {
+			delete(u.recent, old)
+		}
+		u.recentIDs[u.recentPos], u.recent[id] = id, true
+		u.recentPos = (u.recentPos + 1) % recentStored
 	}
 	u.compact()
+}
+
+// wasStored reports whether the call with this id was stored lately.
+func (u *unstoredCalls) wasStored(id string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.recent[id]
 }
 
 // compact drops removed ids from order once they are most of it (O(1) amortized).
