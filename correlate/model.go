@@ -174,4 +174,7 @@ type Registration struct {
 	FinalCode int    `json:"final_code"`
 	Time      Time   `json:"time"`
 	CallID    string `json:"call_id"`
+	// Messages are the flow's SIP messages in arrival order when Config.KeepMessages
+	// (at most 16): the REGISTER/401/REGISTER/200 exchange of its ladder. Not stored.
+	Messages []Message `json:"-"`
 }

@@ -11,6 +11,8 @@ type regFlow struct {
 	r        Registration
 	lastCSeq uint32
 	started  int64
+	msgs     []Message // kept for the flow's ladder (regmessages.go)
+	retained int64     // bytes of msgs counted against MaxRetainedBytes
 }
 
 func (c *Correlator) register(ev *decode.Event, m *sip.Message) {
@@ -41,9 +43,14 @@ func (c *Correlator) register(ev *decode.Event, m *sip.Message) {
 			c.regs[key] = f
 		}
 		f.lastCSeq = m.CSeq
+		c.keepRegMessage(f, ev, m)
 		return
 	}
-	if f == nil || m.StatusCode < 200 {
+	if f == nil {
+		return
+	}
+	c.keepRegMessage(f, ev, m)
+	if m.StatusCode < 200 {
 		return
 	}
 	f.r.FinalCode = m.StatusCode
@@ -77,8 +84,10 @@ func (c *Correlator) register(ev *decode.Event, m *sip.Message) {
 
 func (c *Correlator) emitReg(key string, f *regFlow) {
 	delete(c.regs, key)
+	c.releaseReg(f)
 	if c.out.Registration != nil {
 		r := f.r
+		r.Messages = f.msgs
 		c.out.Registration(&r)
 	}
 }

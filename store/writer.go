@@ -30,7 +30,11 @@ type WriterConfig struct {
 	// a batch is written early once it holds half of it, and spool replays read at most
 	// half of it at a time.
 	MaxFrameBytes int64
-	Logger        *slog.Logger
+	// Stored, when set, is called on the writer's goroutine with the calls of each batch
+	// once the store has them (written directly or replayed from the spool): the
+	// dashboard stops showing them as not yet stored (it must not block).
+	Stored func(recs []*correlate.Record)
+	Logger *slog.Logger
 }
 
 func (c *WriterConfig) defaults() error {
@@ -355,6 +359,9 @@ func (w *Writer) write(es []SpoolEntry, attempts int) error {
 		if err == nil {
 			w.m.callsWritten.Add(float64(len(recs)))
 			w.m.regsWritten.Add(float64(len(regs)))
+			if w.cfg.Stored != nil && len(recs) > 0 {
+				w.cfg.Stored(recs)
+			}
 			return nil
 		}
 		w.m.writeFailures.Inc()

@@ -426,13 +426,11 @@ func (s *server) registrations(c *gin.Context) {
 		s.storeError(c, err)
 		return
 	}
-	if regs == nil {
-		regs = []correlate.Registration{}
-	}
+	rows := s.regRows(regs) // regladder.go
 	if getIdent(c).Masked {
-		for i := range regs {
-			maskRegistration(&regs[i])
+		for i := range rows {
+			maskRegistration(&rows[i].Registration)
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"registrations": regs})
+	c.JSON(http.StatusOK, gin.H{"registrations": rows})
 }

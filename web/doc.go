@@ -10,7 +10,8 @@
 // each behind its own mutex and bounded (Config.MaxSessions, Config.LoginTableSize) with
 // evictions counted; bcrypt comparisons are bounded to GOMAXPROCS at once. Live calls
 // come from LiveSource (which must be safe for concurrent calls and return a snapshot
-// the handler may read but not modify: masking copies what it changes), and everything
+// the handler may read but not modify: masking copies what it changes; so must its
+// optional LiveRecords and RegistrationLadders, live.go and regladder.go), and everything
 // else is read from the store.Store per request. Each request's work is bounded: bodies
 // are capped at 64 KiB, searches by store.CallQuery.Limit, ladders by the store's
 // per-call message cap, a pcap export streams frames to the client as they are

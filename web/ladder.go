@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"hash/maphash"
 	"net/http"
 	"sort"
 	"strings"
@@ -142,17 +141,18 @@ func wantLinked(c *gin.Context) (bool, error) {
 
 // groupMessages loads the call named by the request (with its linked legs when asked)
 // and their SIP messages; on error it has answered the request and ok is false.
-func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, ok bool) {
+// live names the calls not stored yet whose messages came from the live source (live.go).
+func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []string, msgs []store.Message, live []string, ok bool) {
 	ctx := c.Request.Context()
 	linked, err := wantLinked(c)
 	if err != nil {
 		apiError(c, http.StatusBadRequest, err.Error())
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	calls, err = s.group(ctx, c, c.Param("id"), linked)
 	if err != nil {
 		s.storeError(c, err)
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
 	ids = make([]string, len(calls))
 	for i, cl := range calls {
@@ -160,13 +160,14 @@ func (s *server) groupMessages(c *gin.Context) (calls []*correlate.Call, ids []s
 	}
 	if msgs, err = s.st.Messages(ctx, ids); err != nil {
 		s.storeError(c, err)
-		return nil, nil, nil, false
+		return nil, nil, nil, nil, false
 	}
-	return calls, ids, msgs, true
+	msgs, live = s.addLive(ids, msgs)
+	return calls, ids, msgs, live, true
 }
 
 func (s *server) ladder(c *gin.Context) {
-	calls, _, msgs, ok := s.groupMessages(c)
+	calls, _, msgs, _, ok := s.groupMessages(c)
 	if !ok {
 		return
 	}
@@ -278,7 +279,7 @@ func (s *server) pcap(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	calls, ids, msgs, ok := s.groupMessages(c)
+	calls, ids, msgs, live, ok := s.groupMessages(c)
 	if !ok {
 		return
 	}
@@ -287,21 +288,8 @@ func (s *server) pcap(c *gin.Context) {
 		s.storeError(c, err)
 		return
 	}
-	frames := make([]correlate.Frame, 0, len(msgs)+len(media))
-	seed := maphash.MakeSeed()
-	seen := make(map[uint64]bool, len(msgs))
-	for _, m := range msgs {
-		if len(m.Frame) == 0 {
-			continue
-		}
-		h := maphash.Bytes(seed, m.Frame) ^ uint64(m.TS)
-		if seen[h] {
-			continue
-		}
-		seen[h] = true
-		frames = append(frames, correlate.Frame{TS: int64(m.TS), LinkType: m.LinkType, OrigLen: len(m.Frame), Data: m.Frame})
-	}
-	frames = append(frames, media...)
+	frames := messageFrames(make([]correlate.Frame, 0, len(msgs)+len(media)), msgs) // multipcap.go
+	frames = append(frames, s.addLiveMedia(live, media)...)
 	sort.SliceStable(frames, func(i, j int) bool { return frames[i].TS < frames[j].TS })
 
 	name := "callscope-" + calls[0].ID
@@ -323,7 +311,11 @@ type flushWriter interface {
 }
 
 func writePcapng(w flushWriter, frames []correlate.Frame) error {
-	pw := capture.NewPcapngWriter(w)
+	return writeFrames(capture.NewPcapngWriter(w), frames)
+}
+
+// writeFrames writes frames to pw, one interface per link type, and flushes.
+func writeFrames(pw *capture.PcapngWriter, frames []correlate.Frame) error {
 	ifaces := map[uint32]int{}
 	for _, f := range frames {
 		idx, ok := ifaces[f.LinkType]

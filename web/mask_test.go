@@ -265,6 +265,7 @@ func TestMaskingHolds(t *testing.T) {
 			read("/api/v1/calls?call_id="+maskCallID, http.StatusForbidden)
 			read("/api/v1/calls/"+maskCallUID+"/pcap", http.StatusForbidden)
 			read("/api/v1/calls/"+maskCallUID+"/audio?stream=mix", http.StatusForbidden)
+			read("/api/v1/calls/pcap", http.StatusForbidden)
 			read("/metrics", 200) // after the refused searches: no number became a label
 
 			// DTMF: every key hidden, not only the runs of three (INFO Signal= carries one key).

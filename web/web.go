@@ -196,6 +196,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/me", s.me)
 	api.GET("/calls", s.searchCalls)
 	api.GET("/active", s.activeCalls)
+	api.GET("/calls/pcap", s.multiPcap) // multipcap.go
 	api.GET("/calls/:id", s.getCall)
 	api.GET("/calls/:id/ladder", s.ladder)
 	api.GET("/calls/:id/pcap", s.pcap)
@@ -203,6 +204,7 @@ func New(cfg Config, st store.Store, live LiveSource, reg prometheus.Registerer)
 	api.GET("/stats", s.stats)
 	api.GET("/top", s.top)
 	api.GET("/registrations", s.registrations)
+	api.GET("/registrations/:id/ladder", s.regLadder)
 	api.GET("/alerts", s.alerts) // alerts.go
 	s.securityRoutes(api)        // security.go
 	r.NoRoute(func(c *gin.Context) { apiError(c, http.StatusNotFound, "not found") })

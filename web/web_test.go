@@ -577,6 +577,8 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("masked ladder shows the number %s", call.ToUser)
 	}
 	bearer("tok-m").getJSON("/api/v1/calls/"+id+"/pcap", 403, nil)
+	bearer("tok-m").getJSON("/api/v1/calls/pcap?max_calls=5", 403, nil)
+	bearer("tok-123").getJSON("/api/v1/calls/pcap?max_calls=101", 400, nil) // over the cap
 	var me identity
 	bearer("tok-m").getJSON("/api/v1/me", 200, &me)
 	if !me.Masked || me.Role != RoleViewerMasked {

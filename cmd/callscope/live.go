@@ -23,8 +23,8 @@ import (
 func ingestLive(ctx context.Context, hepIn *capture.HEPListener, capIn *capture.Live, ccfg correlate.Config, wr *store.Writer, live *liveCalls, hooks *callHooks) int {
 	n := 0
 	cor := correlate.New(ccfg, correlate.Output{
-		Call:         func(r *correlate.Record) { n++; hooks.call(r); wr.Write(r) },
-		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
+		Call:         func(r *correlate.Record) { n++; hooks.call(r); live.unstored.add(r); wr.Write(r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(live.keepRegistration(r)) },
 	})
 	dec := decode.New(decode.DefaultConfig())
 	var lastPkt int64               // newest packet time seen

@@ -103,7 +103,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	defer st.Close()
 	// Pipeline: sources → decode → correlate → store.Writer. The writer never blocks the
 	// correlator: beyond its bounded queue it spools to disk. It is closed last (below).
-	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log}, reg)
+	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log,
+		Stored: live.unstored.stored}, reg)
 	if err != nil {
 		return err
 	}
@@ -252,9 +253,10 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wor
 		Call: func(r *correlate.Record) {
 			n++
 			hooks.call(r)
+			live.unstored.add(r)
 			wr.Write(r)
 		},
-		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(*r) },
+		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(live.keepRegistration(r)) },
 	})
 	pl, err := openPipeline(files, decode.DefaultConfig(), cor)
 	if err != nil {

@@ -154,7 +154,8 @@ function route() {
   const [path, qs] = hash.slice(1).split('?');
   const params = new URLSearchParams(qs || '');
   for (const a of document.querySelectorAll('header nav a')) {
-    const on = hash.startsWith(a.getAttribute('href')) || (a.id === 'nav-calls' && path.startsWith('/call/'));
+    const on = hash.startsWith(a.getAttribute('href')) || (a.id === 'nav-calls' && path.startsWith('/call/')) ||
+      (a.id === 'nav-registrations' && path.startsWith('/registration/'));
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
@@ -165,6 +166,7 @@ function route() {
   if (path.startsWith('/call/')) p = callPage(page, decodeURIComponent(path.slice(6)), params);
   else if (path === '/overview') p = overviewPage(page, params);
   else if (path === '/registrations') p = regPage(page, params);
+  else if (path.startsWith('/registration/')) p = regLadderPage(page, decodeURIComponent(path.slice(14)));
   else if (path === '/alerts') p = alertsPage(page, params); // alerts.js
   else if (path === '/security') p = securityPage(page, params); // security.js
   else p = searchPage(page, params);
@@ -237,6 +239,7 @@ function liveDuration(c) {
 }
 
 function callRow(c, live) {
+  live = live && !c.end; // an ended call waiting to be stored keeps its final duration
   const cls = 'state-' + c.state;
   const dur = live ? liveDuration(c) : c.duration_ms;
   const row = h('tr', { class: 'row', 'data-id': c.id, tabindex: 0, 'aria-label': 'call ' + c.call_id + ', ' + c.state },
@@ -296,7 +299,8 @@ async function searchPage(main, params) {
     const r = await api('/active?' + q.toString()).catch(() => ({ calls: [] }));
     liveCalls = r.calls || [];
     const nu = h('div', { id: 'live' });
-    if (liveCalls.length) nu.append(h('h3', {}, 'In progress (' + liveCalls.length + ', live)'), table(liveCalls, false, true));
+    const ended = liveCalls.filter(c => c.end).length; // ended, not stored yet
+    if (liveCalls.length) nu.append(h('h3', {}, 'In progress (' + (liveCalls.length - ended) + ', live)' + (ended ? ' · ' + ended + ' ended, being stored' : '')), table(liveCalls, false, true));
     replaceKeepingFocus(main.querySelector('#live') || live, nu);
   };
   // Durations of calls in progress tick every second between polls.
@@ -355,6 +359,9 @@ async function searchPage(main, params) {
     const csv = h('button', { id: 'csv', type: 'button', class: 'secondary', title: 'download this search as CSV (at most ' + CSV_MAX + ' rows)',
       onclick: () => exportCSV(q, csv) }, 'CSV');
     if (page.calls.length) nav.append(csv);
+    // One pcap of the search's calls (the server caps it at 100 calls and says so).
+    const pq = new URLSearchParams(q); pq.delete('cursor'); pq.delete('limit');
+    if (page.calls.length && !me.masked) nav.append(h('a', { id: 'search-pcap', class: 'button secondary', href: '/api/v1/calls/pcap?' + pq.toString(), download: '', title: 'download the calls of this search as one pcap (at most 100 calls)' }, 'pcap'));
     if (page.next) {
       nav.append(h('button', { id: 'next', type: 'button', onclick: () => {
         const n = new URLSearchParams(params);
@@ -428,14 +435,16 @@ async function callPage(main, id, params) {
   main.replaceChildren();
   const pcapURL = '/api/v1/calls/' + encodeURIComponent(id) + '/pcap' + (linked ? '?linked=1' : '');
   const cell = (label, value, cls) => h('div', { class: cls }, h('span', {}, label), value);
+  const up = !c.end; // in progress: served from the live correlator until stored
   main.append(h('h2', {}, 'Call ', h('code', {}, c.call_id)),
+    up ? h('p', { id: 'in-progress', class: 'state-in_progress' }, 'In progress: the ladder and the pcap hold what was captured so far.') : '',
     h('div', { class: 'card' },
       h('p', { class: 'diagnosis', id: 'diagnosis' }, diagnosis(c)),
       h('div', { class: 'summary', id: 'summary' },
         cell('Outcome', c.state + (c.final_code ? ' (' + c.final_code + ' ' + c.final_reason + ')' : ''), 'state-' + c.state),
         cell('From', c.from), cell('To', c.to), cell('Caller', c.caller), cell('Callee', c.callee),
         cell('Start (' + tzName() + ')', fmtTime(c.start)), cell('Answer (' + tzName() + ')', fmtTime(c.answer)), cell('End (' + tzName() + ')', fmtTime(c.end)),
-        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), c.state === 'in_progress' ? h('div', {}, h('span', {}, 'Duration (so far)'), h('output', { class: 'live-dur', id: 'live-duration', 'data-t0': parseTime(c.answer) || parseTime(c.start) }, fmtDur(liveDuration(c)))) : cell('Duration', fmtDur(c.duration_ms)),
+        cell('PDD', fmtMs(c.pdd_ms) + ' ms'), cell('Setup', fmtMs(c.setup_ms) + ' ms'), up ? h('div', {}, h('span', {}, 'Duration (so far)'), h('output', { class: 'live-dur', id: 'live-duration', 'data-t0': parseTime(c.answer) || parseTime(c.start) }, fmtDur(liveDuration(c)))) : cell('Duration', fmtDur(c.duration_ms)),
         cell('Hung up by', c.ended_by || '–'), cell('End reason', c.end_reason || '–'),
         cell('Q.850 cause', c.q850_cause === null || c.q850_cause === undefined ? '–' : q850Text(c.q850_cause)),
         cell('Dropped', c.dropped ? 'yes: ' + (c.drop_reason || '') : 'no', c.dropped ? 'bad' : ''),
@@ -455,13 +464,13 @@ async function callPage(main, id, params) {
   const raw = h('pre', { id: 'raw', tabindex: 0, 'aria-live': 'polite' }, 'Click an arrow (or Tab to it and press Enter) to see the message. Times ' + tzName() + '.');
   main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(ladder, raw)), raw));
 
-  if (c.state === 'in_progress') {
-    // A call in progress: its duration ticks, and the page reloads once the call ends
-    // (its ladder, media and pcap come from the store then).
+  if (up) {
+    // A call in progress: its duration ticks, and the page reloads when it has new
+    // messages or ends (then its ladder, media and pcap are the final ones).
     every(1000, () => { const e = main.querySelector('#live-duration'); if (e) e.textContent = fmtDur(Math.max(0, Date.now() - +e.dataset.t0)); });
     every(5000, async () => {
       const n = await api('/calls/' + encodeURIComponent(id)).catch(() => null);
-      if (n && n.state !== 'in_progress' && main.isConnected) route();
+      if (n && (n.end || n.sip_messages !== c.sip_messages) && main.isConnected) route();
     });
   }
   main.append(h('h3', {}, 'Media'));
@@ -825,10 +834,12 @@ async function regPage(main, params) {
   const rows = all.slice(0, REG_PAGE);
   const first = (pageNo - 1) * REG_PAGE;
   main.append(h('p', { class: 'muted', id: 'reg-count' }, rows.length ? 'Rows ' + (first + 1) + '–' + (first + rows.length) + (more ? ' (more older)' : '') : ''));
-  main.append(h('div', { class: 'table-wrap' }, h('table', { id: 'regs' }, h('thead', {}, h('tr', {}, ['Time (' + tzName() + ')', 'AOR', 'Contact', 'Source', 'Expires s', 'Outcome', 'Code', 'Call-ID'].map(c => h('th', {}, c)))),
+  main.append(h('div', { class: 'table-wrap' }, h('table', { id: 'regs' }, h('thead', {}, h('tr', {}, ['Time (' + tzName() + ')', 'AOR', 'Contact', 'Source', 'Expires s', 'Outcome', 'Code', 'Ladder', 'Call-ID'].map(c => h('th', {}, c)))),
     h('tbody', {}, rows.map(x => h('tr', {}, h('td', {}, fmtTime(x.time)), cut(x.aor), cut(x.contact), h('td', {}, x.source),
       h('td', { class: 'num' }, x.expires ?? '–'), h('td', { class: x.outcome === 'registered' || x.outcome === 'unregistered' ? 'state-answered' : 'bad' }, x.outcome),
-      h('td', { class: 'num' }, x.final_code || '–'), cut(x.call_id, 'callid')))))));
+      h('td', { class: 'num' }, x.final_code || '–'),
+      h('td', {}, x.ladder ? h('a', { class: 'reg-ladder', href: '#/registration/' + encodeURIComponent(x.id) }, 'ladder') : '–'),
+      cut(x.call_id, 'callid')))))));
   if (!rows.length) main.append(h('p', { class: 'muted' }, 'No registrations. Widen the time range or clear the AOR filter.'));
   const nav = h('div', { class: 'pager' });
   if (pageNo > 1) nav.append(h('button', { type: 'button', class: 'secondary', id: 'reg-newest', onclick: () => {
@@ -848,6 +859,18 @@ async function regPage(main, params) {
     } }, 'Older ›'));
   }
   main.append(nav);
+}
+
+// regLadderPage shows the ladder of a recent REGISTER flow (REGISTER, 401, REGISTER, 200)
+// like a call's; only recent flows keep their messages.
+async function regLadderPage(main, id) {
+  const lad = await api('/registrations/' + encodeURIComponent(id) + '/ladder');
+  const c = lad.calls[0] || {};
+  main.append(h('h2', {}, 'Registration ', h('code', {}, c.from || id)),
+    h('p', { class: 'muted', id: 'reg-summary' }, (c.state || '') + ' · Call-ID ' + (c.call_id || '')),
+    h('h3', {}, 'Ladder (' + lad.messages.length + ' messages)'));
+  const raw = h('pre', { id: 'raw', tabindex: 0, 'aria-live': 'polite' }, 'Click an arrow (or Tab to it and press Enter) to see the message. Times ' + tzName() + '.');
+  main.append(h('div', { class: 'ladder-wrap' }, h('div', { class: 'ladder-box' }, drawLadder(lad, raw)), raw));
 }
 
 // Theme: auto (prefers-color-scheme), dark or light, remembered per browser.

@@ -1,0 +1,42 @@
+package correlate
+
+import "sort"
+
+// LiveRecords exports up to max calls still in the table, newest start first, as
+// records: the calls in progress (rendered as Snapshot renders them) and the calls that
+// have ended but linger for retransmissions (state final, end and end reason set,
+// quality as of now). Call it on the correlator's goroutine, like every method.
+//
+// Messages and Media of each record are views of the call's own append-only slices,
+// capped at their current length: the correlator only ever appends to them (beyond that
+// length, or into a new array) and never changes an element or the bytes it points to,
+// so another goroutine may read a record once it has been published to it through a
+// synchronizing operation (an atomic pointer store, a channel send). Nothing is copied
+// but the slice headers, so publishing every second costs O(calls), not O(bytes kept).
+func (c *Correlator) LiveRecords(max int) []Record {
+	if max <= 0 {
+		return nil
+	}
+	all := make([]*call, 0, len(c.calls))
+	for _, cl := range c.calls {
+		all = append(all, cl)
+	}
+	sort.Slice(all, func(i, j int) bool { return lessCall(all[j], all[i]) })
+	if len(all) > max {
+		all = all[:max]
+	}
+	out := make([]Record, len(all))
+	for i, cl := range all {
+		r := &out[i]
+		r.Call = c.export(cl, true)
+		if cl.done {
+			// export(live) leaves the end open; an ended call shows how it ended.
+			r.Call.End, r.Call.EndReason = Time(cl.end), cl.endReason
+		}
+		r.Messages = cl.messages[:len(cl.messages):len(cl.messages)]
+		if cl.keep != nil {
+			r.Media = cl.keep.frames[:len(cl.keep.frames):len(cl.keep.frames)]
+		}
+	}
+	return out
+}
