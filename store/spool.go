@@ -199,11 +199,14 @@ func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
 	}
 }
 
-func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) {
+func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) { return encodeEntry(s.codec, e) }
+
+// encodeEntry frames e as one record (header included); the spool and the WAL share it.
+func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && len(e.Rec.Media) > 0 {
 		rec := *e.Rec
-		w.Seg, _ = s.codec.Encode(nil, nil, rec.Media)
+		w.Seg, _ = codec.Encode(nil, nil, rec.Media)
 		rec.Media = nil
 		w.Rec = &rec
 	}
@@ -451,6 +454,45 @@ func (s *Spool) Corrupt() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.corrupt
+}
+
+// Adopt moves a segment file written in the same framing (a WAL segment a crash left
+// behind, wal.go) into the spool: its torn tail is cut, it is renamed to the spool's
+// next segment name and its entries wait like any spooled entry. It returns the number
+// of intact entries taken over (an empty file is removed).
+func (s *Spool) Adopt(path string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return 0, ErrSpoolClosed
+	}
+	sg, err := s.scan(path, s.nextSeq)
+	if err != nil {
+		return 0, err
+	}
+	if sg.count == 0 {
+		os.Remove(path)
+		return 0, nil
+	}
+	if s.f != nil { // the adopted segment becomes the tail
+		s.f.Close()
+		s.f = nil
+	}
+	sg.path = filepath.Join(s.dir, fmt.Sprintf("spool-%016d.log", s.nextSeq))
+	if err := os.Rename(path, sg.path); err != nil {
+		return 0, fmt.Errorf("store: spool adopt: %w", err)
+	}
+	syncDir(s.dir)
+	syncDir(filepath.Dir(path))
+	s.nextSeq++
+	s.segs = append(s.segs, sg)
+	s.bytes += sg.size
+	s.entries += sg.count
+	for s.bytes > s.maxBytes && len(s.segs) > 1 {
+		s.evicted += uint64(s.segs[0].count - s.readN)
+		s.dropHead()
+	}
+	return sg.count, nil
 }
 
 // Close closes the tail file; the entries stay on disk for the next OpenSpool.
