@@ -13,8 +13,8 @@ package store
 // the spool's (uint32 length | uint32 CRC-32C | JSON payload with the call's frames as
 // one compressed segment), so a call's media frames are durable in the same fsync as its
 // record. Entries get sequence numbers in append order; Done(seq) marks one committed
-// elsewhere, and a segment whose entries are all done is deleted (truncation is by whole
-// segment: no record is ever rewritten). The byte cap counts live segments; what does
+// elsewhere, and a segment whose entries are all done is deleted, or cut to zero when it
+// is the open tail (truncation is by whole segment: no record is ever rewritten). The byte cap counts live segments; what does
 // not fit is refused (ErrWALFull) and the caller spools it instead.
 //
 // A WAL is safe for concurrent use; the Writer appends from one goroutine (its
@@ -229,8 +229,15 @@ func (w *WAL) dropDone() {
 			continue
 		}
 		if isTail {
-			w.f.Close()
-			w.f = nil
+			// Keep the open tail (no new file and directory fsync per group when the
+			// store keeps up); cut it so a crash does not replay what is done. The cut
+			// needs no fsync: if it is lost, the replay is idempotent.
+			if sg.size > 0 && w.f.Truncate(0) == nil {
+				w.bytes -= sg.size
+				sg.size, sg.count, sg.first = 0, 0, w.nextSeq
+			}
+			keep = append(keep, sg)
+			continue
 		}
 		os.Remove(sg.path)
 		w.bytes -= sg.size

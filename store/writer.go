@@ -225,7 +225,7 @@ func (w *Writer) enqueue(e SpoolEntry) {
 }
 
 // commitLoop is the committer: it gathers what Write hands over for WALCommitDelay
-// after the first entry (or a batch's worth), appends it to the WAL with one fsync and
+// after the first entry (at most a queue's worth), appends it to the WAL with one fsync and
 // accepts it onto the queue. It stops (after a last drain) when walStop is closed.
 func (w *Writer) commitLoop() {
 	defer close(w.walDone)
@@ -253,7 +253,7 @@ func (w *Writer) commitLoop() {
 		if !stopping && len(flushes) == 0 {
 			t.Reset(w.cfg.WALCommitDelay)
 		gather:
-			for len(group) < w.cfg.BatchSize {
+			for len(group) < cap(w.walIn) {
 				select {
 				case it := <-w.walIn:
 					add(it)

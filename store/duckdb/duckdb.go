@@ -83,6 +83,8 @@ func Open(path string) (*Store, error) {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
 	}
+	_, werr := os.Stat(path + ".wal")
+	recovering := dsn != "" && werr == nil // DuckDB's own WAL, left by a crash
 	db, err := sql.Open("duckdb", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
@@ -106,6 +108,18 @@ func Open(path string) (*Store, error) {
 	if _, err := wconn.ExecContext(ctx, "SET checkpoint_threshold = '"+checkpointThreshold+"'"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	if recovering {
+		// The open above replayed a WAL left by a crash. Checkpoint it before anything
+		// writes: otherwise (DuckDB 1.5.3) the first checkpoint after further writes can
+		// leave the calls_id index without the replayed rows, so a SIGKILLed database
+		// kept every row but GetCall and SearchCalls found none of them
+		// (TestServeSIGKILLWAL, cmd/callscope; reproduced with `serve -r`, SIGKILL after
+		// the ingest, `serve` again, SIGINT: `WHERE id = ?` matched 0 of 300 rows).
+		if _, err := wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("duckdb: checkpoint after recovery %s: %w", path, err)
+		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
