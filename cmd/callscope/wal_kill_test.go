@@ -97,11 +97,11 @@ func TestServeSIGKILLWAL(t *testing.T) {
 		stored, framed := checkFrames(t, db)
 		t.Logf("round %d: killed after %v: %d calls emitted %v before, %d entries recovered from the WAL, %d calls stored (%d found by search, all with their frames)",
 			round, delay, emitted, ackMargin, recovered, len(ids), stored)
-		if stored != len(ids) || framed != stored {
-			t.Fatalf("round %d: %d call rows, search finds %d, %d with frames", round, len(ids), stored, framed)
-		}
 		if len(ids) < emitted {
 			t.Fatalf("round %d: %d calls stored after SIGKILL and restart, the correlator had emitted %d", round, len(ids), emitted)
+		}
+		if stored != len(ids) || framed != stored {
+			t.Fatalf("round %d: %d call rows, search finds %d, %d with frames", round, len(ids), stored, framed)
 		}
 		checkIDs(t, ids, capture, false)
 	}
