@@ -203,10 +203,20 @@ func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) { return encodeEntry(
 
 // encodeEntry frames e as one record (header included); the spool and the WAL share it.
 func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
+	b, _, err := encodeEntrySeg(codec, e, nil)
+	return b, err
+}
+
+// encodeEntrySeg is encodeEntry that also returns the frame segment of the call's media
+// (seg when not nil, else encoded here; nil without media).
+func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byte, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && len(e.Rec.Media) > 0 {
 		rec := *e.Rec
-		w.Seg, _ = codec.Encode(nil, nil, rec.Media)
+		if seg == nil {
+			seg, _ = codec.Encode(nil, nil, rec.Media)
+		}
+		w.Seg = seg
 		rec.Media = nil
 		w.Rec = &rec
 	}
@@ -214,12 +224,12 @@ func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Write(make([]byte, spoolHeader))
 	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := buf.Bytes()
 	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader))
 	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[spoolHeader:], castagnoli))
-	return b, nil
+	return b, w.Seg, nil
 }
 
 func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {

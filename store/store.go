@@ -78,6 +78,13 @@ type Store interface {
 	Close() error
 }
 
+// SegmentWriter is a Store that takes calls with their media frames already encoded as
+// frame segments (FrameCodec), segs[i] for recs[i] (nil: encode it). The Writer uses it
+// so the segment its write-ahead log encoded is not encoded again (DuckDB implements it).
+type SegmentWriter interface {
+	WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error
+}
+
 // Message is one stored SIP message.
 type Message struct {
 	CallUID   string         `json:"call"`

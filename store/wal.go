@@ -94,12 +94,17 @@ func OpenWAL(dir string, maxBytes int64) (*WAL, []string, error) {
 // Append encodes es, writes them at the tail and fsyncs once (group commit). The first
 // n entries are durable under sequence numbers first, first+1, …; the rest (n < len(es))
 // were refused: err is ErrWALFull when the cap was the reason, another error when the
-// disk was.
-func (w *WAL) Append(es []SpoolEntry) (first uint64, n int, err error) {
+// disk was. When segs has len(es) elements, segs[i] is set to the frame segment encoded
+// for es[i] (nil without media), for the store to reuse (SegmentWriter).
+func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err error) {
 	frames := make([][]byte, len(es))
 	for i := range es {
-		if frames[i], err = encodeEntry(w.codec, &es[i]); err != nil {
+		var seg []byte
+		if frames[i], seg, err = encodeEntrySeg(w.codec, &es[i], nil); err != nil {
 			return 0, 0, fmt.Errorf("store: wal encode: %w", err)
+		}
+		if len(segs) == len(es) {
+			segs[i] = seg
 		}
 	}
 	w.mu.Lock()

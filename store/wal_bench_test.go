@@ -9,10 +9,10 @@ import (
 	"github.com/callscope/callscope/store"
 )
 
-// walBenchRec is shaped like a generated 2-s call kept with --keep-rtp headers: 7 SIP
-// messages of ~800 bytes (text and frame) and 200 RTP header frames of 54 bytes.
+// walBenchRec is shaped like a generated 20-s call kept with --keep-rtp headers: 7 SIP
+// messages of ~800 bytes (text and frame) and 2000 RTP header frames of 54 bytes (a 20-s call).
 func walBenchRec(i int) store.SpoolEntry {
-	r := mediaRec(i, 200, 54)
+	r := mediaRec(i, 2000, 54)
 	for j := 0; j < 7; j++ {
 		raw := bytes.Repeat([]byte("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK"), 18)
 		r.Messages = append(r.Messages, correlate.Message{TS: int64(j), Raw: raw, Frame: append(make([]byte, 42), raw...), Method: "INVITE"})
@@ -35,7 +35,7 @@ func BenchmarkWALAppend(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		first, n, err := wal.Append(group)
+		first, n, err := wal.Append(group, nil)
 		if err != nil || n != len(group) {
 			b.Fatal(err)
 		}

@@ -114,6 +114,7 @@ type Writer struct {
 	frameBytes  atomic.Int64
 	batchFrames int64    // of them, in the loop's batch (loop goroutine only)
 	batchSeqs   []uint64 // WAL sequence numbers of the batch's entries (loop goroutine only)
+	batchSegs   [][]byte // frame segments of the batch's calls, from the WAL (loop goroutine only)
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // closed (Write holds it shared while it hands an entry on)
@@ -128,10 +129,12 @@ type walItem struct {
 	flush chan struct{}
 }
 
-// queued is an accepted entry with its WAL sequence number (0: not in the WAL).
+// queued is an accepted entry with its WAL sequence number (0: not in the WAL) and the
+// frame segment the WAL encoded for it.
 type queued struct {
 	e   SpoolEntry
 	seq uint64
+	seg []byte
 }
 
 // NewWriter opens the spool in cfg.SpoolDir, registers the metrics on reg (may be nil)
@@ -297,7 +300,8 @@ func (w *Writer) commit(group []SpoolEntry) {
 	if len(group) == 0 {
 		return
 	}
-	first, n, err := w.wal.Append(group)
+	segs := make([][]byte, len(group))
+	first, n, err := w.wal.Append(group, segs)
 	if n > 0 {
 		w.m.walSyncs.Inc()
 		w.m.walAppended.Add(float64(n))
@@ -309,7 +313,7 @@ func (w *Writer) commit(group []SpoolEntry) {
 		if i < n {
 			seq = first + uint64(i)
 			select {
-			case w.queue <- queued{e: group[i], seq: seq}:
+			case w.queue <- queued{e: group[i], seq: seq, seg: segs[i]}:
 				continue
 			default: // queue full: the spool takes it, as before the WAL
 			}
@@ -464,6 +468,9 @@ func (w *Writer) add(batch []SpoolEntry, q queued) []SpoolEntry {
 	if q.seq != 0 {
 		w.batchSeqs = append(w.batchSeqs, q.seq)
 	}
+	if q.e.Rec != nil {
+		w.batchSegs = append(w.batchSegs, q.seg) // one per call, in order
+	}
 	return append(batch, q.e)
 }
 
@@ -476,10 +483,12 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 {
 		w.replay() // keep order: older entries first
 	}
-	if (w.spool.Len() == 0 && w.write(batch, w.cfg.Retries) == nil) || w.toSpool(batch) {
+	if (w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil) || w.toSpool(batch) {
 		w.wal.Done(w.batchSeqs...)
 	} // else neither took them: they stay in the WAL for the next start
 	w.batchSeqs = w.batchSeqs[:0]
+	clear(w.batchSegs)
+	w.batchSegs = w.batchSegs[:0]
 	w.frameBytes.Add(-w.batchFrames)
 	w.batchFrames = 0
 	clear(batch)
@@ -509,7 +518,7 @@ func (w *Writer) replayBatch() bool {
 	if len(es) == 0 {
 		return false
 	}
-	if w.write(es, 1) != nil {
+	if w.write(es, nil, 1) != nil {
 		return false
 	}
 	w.spool.Commit(len(es))
@@ -528,8 +537,9 @@ func (w *Writer) replayAll() {
 	}
 }
 
-// write sends es to the store with up to attempts tries.
-func (w *Writer) write(es []SpoolEntry, attempts int) error {
+// write sends es to the store with up to attempts tries; segs (nil, or one per call of
+// es in order) are their frame segments, already encoded.
+func (w *Writer) write(es []SpoolEntry, segs [][]byte, attempts int) error {
 	var (
 		recs []*correlate.Record
 		regs []correlate.Registration
@@ -554,7 +564,7 @@ func (w *Writer) write(es []SpoolEntry, attempts int) error {
 			backoff *= 2
 		}
 		start := time.Now()
-		err = w.writeOnce(recs, regs)
+		err = w.writeOnce(recs, segs, regs)
 		w.m.batchSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			w.m.callsWritten.Add(float64(len(recs)))
@@ -571,11 +581,17 @@ func (w *Writer) write(es []SpoolEntry, attempts int) error {
 	return err
 }
 
-func (w *Writer) writeOnce(recs []*correlate.Record, regs []correlate.Registration) error {
+func (w *Writer) writeOnce(recs []*correlate.Record, segs [][]byte, regs []correlate.Registration) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
 	defer cancel()
 	if len(recs) > 0 {
-		if err := w.st.WriteCalls(ctx, recs); err != nil {
+		var err error
+		if sw, ok := w.st.(SegmentWriter); ok && len(segs) == len(recs) {
+			err = sw.WriteCallsSegments(ctx, recs, segs)
+		} else {
+			err = w.st.WriteCalls(ctx, recs)
+		}
+		if err != nil {
 			return err
 		}
 	}
