@@ -17,6 +17,7 @@ type writerMetrics struct {
 	budgetSpooled  prometheus.Counter
 	frameBytes     prometheus.GaugeFunc
 	walSyncs       prometheus.Counter
+	walLatency     prometheus.Histogram
 	walAppended    prometheus.Counter
 	walOverflow    *prometheus.CounterVec
 	walRecovered   prometheus.Counter
@@ -79,6 +80,11 @@ func newWriterMetrics(w *Writer) *writerMetrics {
 			Name: "callscope_store_wal_syncs_total",
 			Help: "Group commits of the store writer's write-ahead log (one fsync each).",
 		}),
+		walLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callscope_store_wal_commit_seconds",
+			Help:    "Per group commit, the time from Write to durable (fsynced) of its oldest entry: how long a finished call can be lost to a kill.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 		walAppended: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callscope_store_wal_appended_total",
 			Help: "Calls and registrations accepted: appended to the write-ahead log and fsynced.",
@@ -112,7 +118,7 @@ func (m *writerMetrics) register(r prometheus.Registerer) error {
 	}
 	for _, c := range []prometheus.Collector{m.batchSeconds, m.writeFailures, m.callsWritten, m.regsWritten,
 		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr,
-		m.budgetSpooled, m.frameBytes, m.walSyncs, m.walAppended, m.walOverflow, m.walRecovered, m.walBytes, m.walEntries} {
+		m.budgetSpooled, m.frameBytes, m.walSyncs, m.walLatency, m.walAppended, m.walOverflow, m.walRecovered, m.walBytes, m.walEntries} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

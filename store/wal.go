@@ -50,7 +50,7 @@ type WAL struct {
 	nextFile uint64
 	syncs    uint64
 	closed   bool
-	buf      []byte
+	dirty    bool // the tail has writes not yet fsynced
 }
 
 type walSeg struct {
@@ -117,8 +117,8 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err e
 	if w.f != nil {
 		tail = w.segs[len(w.segs)-1]
 	}
-	w.buf = w.buf[:0]
-	for _, b := range frames {
+	var werr error
+	for i, b := range frames {
 		sz := int64(len(b))
 		if w.bytes+sz > w.maxBytes {
 			err = ErrWALFull
@@ -129,7 +129,12 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err e
 				break
 			}
 		}
-		w.buf = append(w.buf, b...)
+		if _, werr = w.f.Write(b); werr != nil {
+			werr = fmt.Errorf("store: wal write: %w", werr)
+			break
+		}
+		frames[i] = nil // written: let the GC have it while the rest is written
+		w.dirty = true
 		tail.size += sz
 		tail.count++
 		tail.pending++
@@ -138,7 +143,12 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err e
 		w.nextSeq++
 		n++
 	}
-	if werr := w.writeBuf(); werr != nil {
+	if werr == nil && err == nil || errors.Is(err, ErrWALFull) {
+		werr = w.syncTail()
+	} else if werr == nil {
+		werr = err // rotate failed
+	}
+	if werr != nil {
 		// The segment's content is uncertain: close it; its entries are not acknowledged
 		// (the caller spools them), a next start replays whatever reached the disk.
 		w.abandonTail()
@@ -156,7 +166,7 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err e
 
 // rotate syncs and closes the tail and starts a new segment; the caller holds mu.
 func (w *WAL) rotate() (*walSeg, error) {
-	if err := w.writeBuf(); err != nil {
+	if err := w.syncTail(); err != nil {
 		return nil, err
 	}
 	if w.f != nil {
@@ -176,16 +186,12 @@ func (w *WAL) rotate() (*walSeg, error) {
 	return sg, nil
 }
 
-// writeBuf writes and fsyncs the pending bytes; the caller holds mu.
-func (w *WAL) writeBuf() error {
-	if len(w.buf) == 0 {
+// syncTail fsyncs what was written to the tail since the last sync; the caller holds mu.
+func (w *WAL) syncTail() error {
+	if !w.dirty || w.f == nil {
 		return nil
 	}
-	b := w.buf
-	w.buf = w.buf[:0]
-	if _, err := w.f.Write(b); err != nil {
-		return fmt.Errorf("store: wal write: %w", err)
-	}
+	w.dirty = false
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("store: wal sync: %w", err)
 	}
@@ -193,6 +199,7 @@ func (w *WAL) writeBuf() error {
 }
 
 func (w *WAL) abandonTail() {
+	w.dirty = false
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
@@ -229,7 +236,7 @@ func (w *WAL) dropDone() {
 	keep := w.segs[:0]
 	for i, sg := range w.segs {
 		isTail := w.f != nil && i == len(w.segs)-1
-		if sg.pending > 0 || (isTail && len(w.buf) > 0) {
+		if sg.pending > 0 || (isTail && w.dirty) {
 			keep = append(keep, sg)
 			continue
 		}

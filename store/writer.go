@@ -126,6 +126,7 @@ type Writer struct {
 // walItem is what Write hands to the committer: an entry, or a flush barrier.
 type walItem struct {
 	e     SpoolEntry
+	at    time.Time // when Write handed it over
 	flush chan struct{}
 }
 
@@ -216,7 +217,7 @@ func (w *Writer) enqueue(e SpoolEntry) {
 			return
 		}
 		select {
-		case w.walIn <- walItem{e: e}:
+		case w.walIn <- walItem{e: e, at: time.Now()}:
 			return
 		default:
 			w.frameBytes.Add(-n)
@@ -237,13 +238,17 @@ func (w *Writer) commitLoop() {
 	var (
 		group   []SpoolEntry
 		flushes []chan struct{}
+		oldest  time.Time
 	)
 	add := func(it walItem) {
 		if it.flush != nil {
 			flushes = append(flushes, it.flush)
-		} else {
-			group = append(group, it.e)
+			return
 		}
+		if len(group) == 0 {
+			oldest = it.at
+		}
+		group = append(group, it.e)
 	}
 	for {
 		stopping := false
@@ -283,6 +288,9 @@ func (w *Writer) commitLoop() {
 			}
 		}
 		w.commit(group)
+		if len(group) > 0 {
+			w.m.walLatency.Observe(time.Since(oldest).Seconds())
+		}
 		for _, f := range flushes {
 			close(f)
 		}
