@@ -168,7 +168,7 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
 		cfg: cfg, st: st, spool: sp, wal: wal, log: cfg.Logger,
-		walIn:    make(chan walItem, cfg.QueueSize),
+		walIn:    make(chan walItem, max(cfg.QueueSize, 4096)), // frames: bounded by MaxFrameBytes
 		walStop:  make(chan struct{}),
 		walDone:  make(chan struct{}),
 		queue:    make(chan queued, cfg.QueueSize),

@@ -60,7 +60,7 @@ func TestServeSIGKILLWAL(t *testing.T) {
 		t.Fatalf("tshark lists %d INVITE Call-IDs, gen wrote 300 calls", len(capture))
 	}
 	conf := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(conf, []byte("store_batch_size: 50\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("store_batch_size: 10\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	serveArgs := func(db string, replay bool) []string {
@@ -99,8 +99,12 @@ func TestServeSIGKILLWAL(t *testing.T) {
 		recovered := restartUntilReplayed(t, serveArgs(db, false))
 		ids := storedCallIDs(t, db)
 		stored, framed := checkFrames(t, db)
-		t.Logf("round %d: killed after %v: %d calls emitted %v before, %d entries recovered from the WAL, %d calls stored (%d found by search, all with their frames)",
-			round, delay, emitted, ackMargin, recovered, len(ids), stored)
+		from := "the start"
+		if afterFirst {
+			from = "the first call emitted"
+		}
+		t.Logf("round %d: killed %v after %s + %v: %d calls emitted by then, %d entries recovered from the WAL, %d calls stored (%d found by search, all with their frames)",
+			round, delay, from, ackMargin, emitted, recovered, len(ids), stored)
 		if len(ids) < emitted {
 			t.Fatalf("round %d: %d calls stored after SIGKILL and restart, the correlator had emitted %d", round, len(ids), emitted)
 		}
