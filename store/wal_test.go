@@ -252,19 +252,16 @@ func TestWriterWALCap(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	over := prometheus.Collector(nil)
-	for time.Now().Before(deadline) {
-		c, ok := collectorByName(reg, "callscope_store_wal_overflow_total")
-		if ok && ptu.ToFloat64(c) > 0 {
-			over = c
-			break
+	over, _ := collectorByName(reg, "callscope_store_wal_overflow_total")
+	app, _ := collectorByName(reg, "callscope_store_wal_appended_total")
+	for deadline := time.Now().Add(10 * time.Second); ptu.ToFloat64(over)+ptu.ToFloat64(app) < 100; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("committer took %v of 100 entries in 10 s", ptu.ToFloat64(over)+ptu.ToFloat64(app))
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	// 100 entries of ~1.5 KiB against a 16 KiB cap: most cannot be in the WAL.
-	if over == nil || ptu.ToFloat64(over) < 50 {
-		t.Fatalf("overflow not counted (want ≥ 50 of 100 with a 16 KiB cap)")
+	if n := ptu.ToFloat64(over); n < 50 {
+		t.Fatalf("%v entries counted as overflow, want ≥ 50 of 100 with a 16 KiB cap", n)
 	}
 	if b := w.WAL().Bytes(); b > cfg.WALMaxBytes {
 		t.Fatalf("WAL holds %d bytes, cap %d", b, cfg.WALMaxBytes)
