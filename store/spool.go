@@ -258,6 +258,30 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 	return e, nil
 }
 
+// AppendRaw appends records already framed by encodeEntry (the WAL's) and fsyncs them:
+// a copy, no encoding.
+func (s *Spool) AppendRaw(frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return ErrSpoolClosed
+	}
+	for _, b := range frames {
+		if err := s.appendFrame(b); err != nil {
+			return err
+		}
+	}
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("store: spool sync: %w", err)
+		}
+	}
+	return nil
+}
+
 // Append writes entries at the tail and fsyncs them. When it returns nil they survive a
 // crash.
 func (s *Spool) Append(es ...SpoolEntry) error {

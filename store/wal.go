@@ -95,8 +95,10 @@ func OpenWAL(dir string, maxBytes int64) (*WAL, []string, error) {
 // n entries are durable under sequence numbers first, first+1, …; the rest (n < len(es))
 // were refused: err is ErrWALFull when the cap was the reason, another error when the
 // disk was. When segs has len(es) elements, segs[i] is set to the frame segment encoded
-// for es[i] (nil without media), for the store to reuse (SegmentWriter).
-func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err error) {
+// for es[i] (nil without media), for the store to reuse (SegmentWriter); when raw has
+// len(es) elements, raw[i] is set to the framed record written for es[i], for the spool
+// to copy (Spool.AppendRaw) when the queue has no room.
+func (w *WAL) Append(es []SpoolEntry, segs, raw [][]byte) (first uint64, n int, err error) {
 	frames := make([][]byte, len(es))
 	for i := range es {
 		var seg []byte
@@ -133,7 +135,11 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte) (first uint64, n int, err e
 			werr = fmt.Errorf("store: wal write: %w", werr)
 			break
 		}
-		frames[i] = nil // written: let the GC have it while the rest is written
+		if len(raw) == len(es) {
+			raw[i] = b
+		} else {
+			frames[i] = nil // written: let the GC have it while the rest is written
+		}
 		w.dirty = true
 		tail.size += sz
 		tail.count++

@@ -308,28 +308,39 @@ func (w *Writer) commit(group []SpoolEntry) {
 	if len(group) == 0 {
 		return
 	}
-	segs := make([][]byte, len(group))
-	first, n, err := w.wal.Append(group, segs)
+	segs, raw := make([][]byte, len(group)), make([][]byte, len(group))
+	first, n, err := w.wal.Append(group, segs, raw)
 	if n > 0 {
 		w.m.walSyncs.Inc()
 		w.m.walAppended.Add(float64(n))
 	}
-	var spill []SpoolEntry
-	var spillSeqs []uint64
+	var (
+		spill     []SpoolEntry // refused by the WAL: encoded for the spool
+		spillRaw  [][]byte     // in the WAL, no room in the queue: its record copied
+		spillSeqs []uint64
+	)
 	for i := range group {
-		seq := uint64(0)
 		if i < n {
-			seq = first + uint64(i)
+			seq := first + uint64(i)
 			select {
 			case w.queue <- queued{e: group[i], seq: seq, seg: segs[i]}:
 				continue
 			default: // queue full: the spool takes it, as before the WAL
 			}
+			spillRaw = append(spillRaw, raw[i])
+			spillSeqs = append(spillSeqs, seq)
+		} else {
+			spill = append(spill, group[i])
 		}
 		w.frameBytes.Add(-entryFrameBytes(&group[i]))
-		spill = append(spill, group[i])
-		if seq != 0 {
-			spillSeqs = append(spillSeqs, seq)
+	}
+	if len(spillRaw) > 0 {
+		if err := w.spool.AppendRaw(spillRaw); err != nil {
+			// Still in the WAL: the next start replays them.
+			w.m.spoolAppendErr.Add(float64(len(spillRaw)))
+			w.logf("store: spool append failed; entries wait in the write-ahead log for the next start (callscope_store_spool_append_failures_total)", "err", err, "entries", len(spillRaw))
+		} else {
+			w.wal.Done(spillSeqs...)
 		}
 	}
 	if n < len(group) {
@@ -341,8 +352,8 @@ func (w *Writer) commit(group []SpoolEntry) {
 		w.logf("store: write-ahead log refused entries; they were spooled (callscope_store_wal_overflow_total, WriterConfig.WALMaxBytes)",
 			"reason", reason, "entries", len(group)-n, "err", err)
 	}
-	if len(spill) > 0 && w.toSpool(spill) {
-		w.wal.Done(spillSeqs...)
+	if len(spill) > 0 {
+		w.toSpool(spill)
 	}
 }
 
