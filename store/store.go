@@ -3,7 +3,8 @@
 // (package security), and answers the dashboard's queries.
 // Engines: DuckDB (embedded default, store/duckdb) and ClickHouse (store/clickhouse), both
 // behind Store and the same test suite (store/storetest). Writer batches calls into a
-// Store with a bounded queue and a disk spool for outages.
+// Store with a bounded queue and a disk spool for outages, behind a write-ahead log
+// (wal.go) that makes every accepted call survive a SIGKILL.
 package store
 
 import (
