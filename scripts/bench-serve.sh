@@ -13,7 +13,7 @@ pid=$!
 until grep -q "ingested" "$d/out" 2>/dev/null; do sleep 0.1; kill -0 $pid 2>/dev/null || break; done
 end=$(date +%s.%N)
 url=$(grep -o "serving http://[^ ]*" "$d/out" | cut -d" " -f2)
-metrics=$(curl -s "${url}metrics" | grep -E "^callscope_store_(frame_budget_spooled_total|calls_written_total) " | tr "\n" " ")
+metrics=$(curl -s "${url}metrics" | grep -E "^callscope_store_(frame_budget_spooled_total|calls_written_total|wal_syncs_total|wal_appended_total) " | tr "\n" " ")
 kill -INT "$(pgrep -P $pid)" 2>/dev/null
 wait $pid
 el=$(echo "$end - $start" | bc)

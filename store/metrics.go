@@ -16,10 +16,17 @@ type writerMetrics struct {
 	spoolAppendErr prometheus.Counter
 	budgetSpooled  prometheus.Counter
 	frameBytes     prometheus.GaugeFunc
+	walSyncs       prometheus.Counter
+	walLatency     prometheus.Histogram
+	walAppended    prometheus.Counter
+	walOverflow    *prometheus.CounterVec
+	walRecovered   prometheus.Counter
+	walBytes       prometheus.GaugeFunc
+	walEntries     prometheus.GaugeFunc
 }
 
 func newWriterMetrics(w *Writer) *writerMetrics {
-	return &writerMetrics{
+	m := &writerMetrics{
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "callscope_store_batch_seconds",
 			Help:    "Time to write one batch of calls or registrations to the store, retries included.",
@@ -69,7 +76,40 @@ func newWriterMetrics(w *Writer) *writerMetrics {
 			Name: "callscope_store_frame_bytes",
 			Help: "Media frame data the store writer holds in memory (queue and batch; capped by WriterConfig.MaxFrameBytes).",
 		}, func() float64 { return float64(w.frameBytes.Load()) }),
+		walSyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_wal_syncs_total",
+			Help: "Group commits of the store writer's write-ahead log (one fsync each).",
+		}),
+		walLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callscope_store_wal_commit_seconds",
+			Help:    "Per group commit, the time from Write to durable (fsynced) of its oldest entry: how long a finished call can be lost to a kill.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		walAppended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_wal_appended_total",
+			Help: "Calls and registrations accepted: appended to the write-ahead log and fsynced.",
+		}),
+		walOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callscope_store_wal_overflow_total",
+			Help: "Entries the write-ahead log did not take, spooled instead, by reason (bytes: WriterConfig.WALMaxBytes; queue: committer behind; error: disk).",
+		}, []string{"reason"}),
+		walRecovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_wal_recovered_total",
+			Help: "Entries found in the write-ahead log at start (left by a crash) and moved to the spool for replay.",
+		}),
+		walBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_wal_bytes",
+			Help: "Size of the write-ahead log's live segments.",
+		}, func() float64 { return float64(w.wal.Bytes()) }),
+		walEntries: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "callscope_store_wal_entries",
+			Help: "Entries in the write-ahead log not yet committed by the store or taken by the spool.",
+		}, func() float64 { return float64(w.wal.Pending()) }),
 	}
+	for _, r := range []string{"bytes", "queue", "error"} {
+		m.walOverflow.WithLabelValues(r) // listed at 0 before the first overflow
+	}
+	return m
 }
 
 func (m *writerMetrics) register(r prometheus.Registerer) error {
@@ -78,7 +118,7 @@ func (m *writerMetrics) register(r prometheus.Registerer) error {
 	}
 	for _, c := range []prometheus.Collector{m.batchSeconds, m.writeFailures, m.callsWritten, m.regsWritten,
 		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr,
-		m.budgetSpooled, m.frameBytes} {
+		m.budgetSpooled, m.frameBytes, m.walSyncs, m.walLatency, m.walAppended, m.walOverflow, m.walRecovered, m.walBytes, m.walEntries} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -199,11 +199,24 @@ func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
 	}
 }
 
-func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) {
+func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) { return encodeEntry(s.codec, e) }
+
+// encodeEntry frames e as one record (header included); the spool and the WAL share it.
+func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
+	b, _, err := encodeEntrySeg(codec, e, nil)
+	return b, err
+}
+
+// encodeEntrySeg is encodeEntry that also returns the frame segment of the call's media
+// (seg when not nil, else encoded here; nil without media).
+func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byte, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && len(e.Rec.Media) > 0 {
 		rec := *e.Rec
-		w.Seg, _ = s.codec.Encode(nil, nil, rec.Media)
+		if seg == nil {
+			seg, _ = codec.Encode(nil, nil, rec.Media)
+		}
+		w.Seg = seg
 		rec.Media = nil
 		w.Rec = &rec
 	}
@@ -211,12 +224,12 @@ func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Write(make([]byte, spoolHeader))
 	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := buf.Bytes()
 	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader))
 	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[spoolHeader:], castagnoli))
-	return b, nil
+	return b, w.Seg, nil
 }
 
 func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
@@ -243,6 +256,30 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 		return SpoolEntry{}, errors.New("time count mismatch")
 	}
 	return e, nil
+}
+
+// AppendRaw appends records already framed by encodeEntry (the WAL's) and fsyncs them:
+// a copy, no encoding.
+func (s *Spool) AppendRaw(frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return ErrSpoolClosed
+	}
+	for _, b := range frames {
+		if err := s.appendFrame(b); err != nil {
+			return err
+		}
+	}
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("store: spool sync: %w", err)
+		}
+	}
+	return nil
 }
 
 // Append writes entries at the tail and fsyncs them. When it returns nil they survive a
@@ -451,6 +488,45 @@ func (s *Spool) Corrupt() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.corrupt
+}
+
+// Adopt moves a segment file written in the same framing (a WAL segment a crash left
+// behind, wal.go) into the spool: its torn tail is cut, it is renamed to the spool's
+// next segment name and its entries wait like any spooled entry. It returns the number
+// of intact entries taken over (an empty file is removed).
+func (s *Spool) Adopt(path string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return 0, ErrSpoolClosed
+	}
+	sg, err := s.scan(path, s.nextSeq)
+	if err != nil {
+		return 0, err
+	}
+	if sg.count == 0 {
+		os.Remove(path)
+		return 0, nil
+	}
+	if s.f != nil { // the adopted segment becomes the tail
+		s.f.Close()
+		s.f = nil
+	}
+	sg.path = filepath.Join(s.dir, fmt.Sprintf("spool-%016d.log", s.nextSeq))
+	if err := os.Rename(path, sg.path); err != nil {
+		return 0, fmt.Errorf("store: spool adopt: %w", err)
+	}
+	syncDir(s.dir)
+	syncDir(filepath.Dir(path))
+	s.nextSeq++
+	s.segs = append(s.segs, sg)
+	s.bytes += sg.size
+	s.entries += sg.count
+	for s.bytes > s.maxBytes && len(s.segs) > 1 {
+		s.evicted += uint64(s.segs[0].count - s.readN)
+		s.dropHead()
+	}
+	return sg.count, nil
 }
 
 // Close closes the tail file; the entries stay on disk for the next OpenSpool.

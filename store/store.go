@@ -3,7 +3,8 @@
 // (package security), and answers the dashboard's queries.
 // Engines: DuckDB (embedded default, store/duckdb) and ClickHouse (store/clickhouse), both
 // behind Store and the same test suite (store/storetest). Writer batches calls into a
-// Store with a bounded queue and a disk spool for outages.
+// Store with a bounded queue and a disk spool for outages, behind a write-ahead log
+// (wal.go) that makes every accepted call survive a SIGKILL.
 package store
 
 import (
@@ -76,6 +77,13 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// SegmentWriter is a Store that takes calls with their media frames already encoded as
+// frame segments (FrameCodec), segs[i] for recs[i] (nil: encode it). The Writer uses it
+// so the segment its write-ahead log encoded is not encoded again (DuckDB implements it).
+type SegmentWriter interface {
+	WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error
 }
 
 // Message is one stored SIP message.

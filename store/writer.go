@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,13 @@ type WriterConfig struct {
 	// once the store has them (written directly or replayed from the spool): the
 	// dashboard stops showing them as not yet stored (it must not block).
 	Stored func(recs []*correlate.Record)
-	Logger *slog.Logger
+	// WALMaxBytes caps the write-ahead log (wal.go) in SpoolDir/wal (default 256 MiB);
+	// entries past it are spooled (callscope_store_wal_overflow_total{reason="bytes"}).
+	WALMaxBytes int64
+	// WALCommitDelay is how long the WAL's committer gathers entries after the first
+	// before one fsync acknowledges them all (default 2 ms).
+	WALCommitDelay time.Duration
+	Logger         *slog.Logger
 }
 
 func (c *WriterConfig) defaults() error {
@@ -65,6 +72,9 @@ func (c *WriterConfig) defaults() error {
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 256 << 20
 	}
+	if c.WALCommitDelay <= 0 {
+		c.WALCommitDelay = 2 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -72,8 +82,12 @@ func (c *WriterConfig) defaults() error {
 }
 
 // Writer moves finished calls and registrations into a Store without ever making the
-// capture path wait on it. Write puts an entry on a bounded queue; one goroutine (owned
-// by the Writer, started by NewWriter, joined by Close) batches the queue into store
+// capture path wait on it. Write hands an entry to the committer goroutine, which
+// appends what arrives within WALCommitDelay to the write-ahead log (wal.go) with one
+// fsync and only then accepts the entries onto a bounded queue; an entry stays in the
+// WAL until the store has committed it or the spool has taken it, so a SIGKILL loses
+// nothing accepted (the next NewWriter moves the WAL into the spool and replays it).
+// The loop goroutine (owned by the Writer, started by NewWriter, joined by Close) batches the queue into store
 // writes of BatchSize entries or FlushInterval, whichever comes first, with a bounded
 // retry. A batch the store refuses goes to the disk spool, and so does every entry Write
 // cannot queue; while the spool holds entries new batches are appended behind them, and
@@ -88,7 +102,12 @@ type Writer struct {
 	m     *writerMetrics
 	log   *slog.Logger
 
-	queue    chan SpoolEntry
+	wal     *WAL
+	walIn   chan walItem
+	walStop chan struct{}
+	walDone chan struct{}
+
+	queue    chan queued
 	flushReq chan chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -97,12 +116,30 @@ type Writer struct {
 
 	// frameBytes is the frame data of the entries in queue and batch (MaxFrameBytes).
 	frameBytes  atomic.Int64
-	batchFrames int64 // of them, in the loop's batch (loop goroutine only)
+	batchFrames int64    // of them, in the loop's batch (loop goroutine only)
+	batchSeqs   []uint64 // WAL sequence numbers of the batch's entries (loop goroutine only)
+	batchSegs   [][]byte // frame segments of the batch's calls, from the WAL (loop goroutine only)
 
 	closeOnce sync.Once
-	mu        sync.Mutex
-	lastLog   time.Time
+	mu        sync.RWMutex // closed (Write holds it shared while it hands an entry on)
 	closed    bool
+	logMu     sync.Mutex
+	lastLog   time.Time
+}
+
+// walItem is what Write hands to the committer: an entry, or a flush barrier.
+type walItem struct {
+	e     SpoolEntry
+	at    time.Time // when Write handed it over
+	flush chan struct{}
+}
+
+// queued is an accepted entry with its WAL sequence number (0: not in the WAL) and the
+// frame segment the WAL encoded for it.
+type queued struct {
+	e   SpoolEntry
+	seq uint64
+	seg []byte
 }
 
 // NewWriter opens the spool in cfg.SpoolDir, registers the metrics on reg (may be nil)
@@ -115,10 +152,30 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 	if err != nil {
 		return nil, err
 	}
+	wal, left, err := OpenWAL(filepath.Join(cfg.SpoolDir, "wal"), cfg.WALMaxBytes)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	// Entries a crash left in the WAL were accepted: the spool replays them (idempotent
+	// by call id, so those the store had already committed are not duplicated).
+	adopted := 0
+	for _, p := range left {
+		n, err := sp.Adopt(p)
+		if err != nil {
+			sp.Close()
+			wal.Close()
+			return nil, err
+		}
+		adopted += n
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
-		cfg: cfg, st: st, spool: sp, log: cfg.Logger,
-		queue:    make(chan SpoolEntry, cfg.QueueSize),
+		cfg: cfg, st: st, spool: sp, wal: wal, log: cfg.Logger,
+		walIn:    make(chan walItem, max(cfg.QueueSize, 4096)), // frames: bounded by MaxFrameBytes
+		walStop:  make(chan struct{}),
+		walDone:  make(chan struct{}),
+		queue:    make(chan queued, cfg.QueueSize),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -128,11 +185,17 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 	if err := w.m.register(reg); err != nil {
 		cancel()
 		sp.Close()
+		wal.Close()
 		return nil, fmt.Errorf("store: writer metrics: %w", err)
+	}
+	w.m.walRecovered.Add(float64(adopted))
+	if adopted > 0 {
+		w.log.Info("store: write-ahead log left by a crash moved to the spool", "entries", adopted, "dir", cfg.SpoolDir)
 	}
 	if n := sp.Len(); n > 0 {
 		w.log.Info("store: replaying spool left from a previous run", "entries", n, "dir", cfg.SpoolDir)
 	}
+	go w.commitLoop()
 	go w.loop()
 	return w, nil
 }
@@ -145,10 +208,11 @@ func (w *Writer) Write(rec *correlate.Record) { w.enqueue(SpoolEntry{Rec: rec}) 
 func (w *Writer) WriteRegistration(r correlate.Registration) { w.enqueue(SpoolEntry{Reg: &r}) }
 
 func (w *Writer) enqueue(e SpoolEntry) {
-	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if !closed {
+	// Shared: Close takes mu exclusively before it stops the committer, so no entry is
+	// handed to a committer that has drained its channel for the last time.
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if !w.closed {
 		n := entryFrameBytes(&e)
 		if n > 0 && w.frameBytes.Add(n) > w.cfg.MaxFrameBytes {
 			w.frameBytes.Add(-n)
@@ -157,13 +221,144 @@ func (w *Writer) enqueue(e SpoolEntry) {
 			return
 		}
 		select {
-		case w.queue <- e:
+		case w.walIn <- walItem{e: e, at: time.Now()}:
 			return
 		default:
 			w.frameBytes.Add(-n)
+			w.m.walOverflow.WithLabelValues("queue").Inc()
+			w.logf("store: write-ahead log committer behind; entry spooled (callscope_store_wal_overflow_total)", "reason", "queue")
 		}
 	}
 	w.toSpool([]SpoolEntry{e})
+}
+
+// commitLoop is the committer: it gathers what Write hands over for WALCommitDelay
+// after the first entry (at most a queue's worth), appends it to the WAL with one fsync and
+// accepts it onto the queue. It stops (after a last drain) when walStop is closed.
+func (w *Writer) commitLoop() {
+	defer close(w.walDone)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	var (
+		group   []SpoolEntry
+		flushes []chan struct{}
+		oldest  time.Time
+	)
+	add := func(it walItem) {
+		if it.flush != nil {
+			flushes = append(flushes, it.flush)
+			return
+		}
+		if len(group) == 0 {
+			oldest = it.at
+		}
+		group = append(group, it.e)
+	}
+	for {
+		stopping := false
+		select {
+		case it := <-w.walIn:
+			add(it)
+		case <-w.walStop:
+			stopping = true
+		}
+		if !stopping && len(flushes) == 0 {
+			t.Reset(w.cfg.WALCommitDelay)
+		gather:
+			for len(group) < cap(w.walIn) {
+				select {
+				case it := <-w.walIn:
+					add(it)
+					if it.flush != nil {
+						break gather
+					}
+				case <-t.C:
+					break gather
+				case <-w.walStop:
+					stopping = true
+					break gather
+				}
+			}
+			t.Stop()
+		}
+		if stopping {
+			for drained := false; !drained; {
+				select {
+				case it := <-w.walIn:
+					add(it)
+				default:
+					drained = true
+				}
+			}
+		}
+		w.commit(group)
+		if len(group) > 0 {
+			w.m.walLatency.Observe(time.Since(oldest).Seconds())
+		}
+		for _, f := range flushes {
+			close(f)
+		}
+		clear(group)
+		group, flushes = group[:0], flushes[:0]
+		if stopping {
+			return
+		}
+	}
+}
+
+// commit appends group to the WAL (one fsync) and accepts it onto the queue; what the
+// WAL refuses, and what the queue has no room for, goes to the spool.
+func (w *Writer) commit(group []SpoolEntry) {
+	if len(group) == 0 {
+		return
+	}
+	segs, raw := make([][]byte, len(group)), make([][]byte, len(group))
+	first, n, err := w.wal.Append(group, segs, raw)
+	if n > 0 {
+		w.m.walSyncs.Inc()
+		w.m.walAppended.Add(float64(n))
+	}
+	var (
+		spill     []SpoolEntry // refused by the WAL: encoded for the spool
+		spillRaw  [][]byte     // in the WAL, no room in the queue: its record copied
+		spillSeqs []uint64
+	)
+	for i := range group {
+		if i < n {
+			seq := first + uint64(i)
+			select {
+			case w.queue <- queued{e: group[i], seq: seq, seg: segs[i]}:
+				continue
+			default: // queue full: the spool takes it, as before the WAL
+			}
+			spillRaw = append(spillRaw, raw[i])
+			spillSeqs = append(spillSeqs, seq)
+		} else {
+			spill = append(spill, group[i])
+		}
+		w.frameBytes.Add(-entryFrameBytes(&group[i]))
+	}
+	if len(spillRaw) > 0 {
+		if err := w.spool.AppendRaw(spillRaw); err != nil {
+			// Still in the WAL: the next start replays them.
+			w.m.spoolAppendErr.Add(float64(len(spillRaw)))
+			w.logf("store: spool append failed; entries wait in the write-ahead log for the next start (callscope_store_spool_append_failures_total)", "err", err, "entries", len(spillRaw))
+		} else {
+			w.wal.Done(spillSeqs...)
+		}
+	}
+	if n < len(group) {
+		reason := "error"
+		if errors.Is(err, ErrWALFull) {
+			reason = "bytes"
+		}
+		w.m.walOverflow.WithLabelValues(reason).Add(float64(len(group) - n))
+		w.logf("store: write-ahead log refused entries; they were spooled (callscope_store_wal_overflow_total, WriterConfig.WALMaxBytes)",
+			"reason", reason, "entries", len(group)-n, "err", err)
+	}
+	if len(spill) > 0 {
+		w.toSpool(spill)
+	}
 }
 
 func entryFrameBytes(e *SpoolEntry) int64 {
@@ -179,9 +374,26 @@ func (w *Writer) FrameBytesHeld() int64 { return w.frameBytes.Load() }
 // Spool exposes the writer's spool (metrics, tests).
 func (w *Writer) Spool() *Spool { return w.spool }
 
+// WAL exposes the writer's write-ahead log (metrics, tests).
+func (w *Writer) WAL() *WAL { return w.wal }
+
 // Flush writes everything queued and replays the spool, returning when done or when the
 // store refused (the entries then wait in the spool).
 func (w *Writer) Flush(ctx context.Context) error {
+	// First a barrier through the committer: everything handed over before is accepted.
+	fl := make(chan struct{})
+	select {
+	case w.walIn <- walItem{flush: fl}:
+	case <-w.walDone:
+		return errors.New("store: writer closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-fl:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	req := make(chan struct{})
 	select {
 	case w.flushReq <- req:
@@ -205,6 +417,8 @@ func (w *Writer) Close(ctx context.Context) error {
 		w.mu.Lock()
 		w.closed = true
 		w.mu.Unlock()
+		close(w.walStop) // the committer accepts what was handed over, then the loop drains
+		<-w.walDone
 		close(w.stop)
 	})
 	select {
@@ -214,7 +428,7 @@ func (w *Writer) Close(ctx context.Context) error {
 		<-w.done
 	}
 	w.cancel()
-	return w.spool.Close()
+	return errors.Join(w.wal.Close(), w.spool.Close())
 }
 
 func (w *Writer) loop() {
@@ -225,8 +439,8 @@ func (w *Writer) loop() {
 	w.replay()
 	for {
 		select {
-		case e := <-w.queue:
-			batch = append(batch, e)
+		case q := <-w.queue:
+			batch = w.add(batch, q)
 			if w.full(batch) {
 				batch = w.flush(batch)
 			}
@@ -250,8 +464,8 @@ func (w *Writer) loop() {
 func (w *Writer) drain(batch []SpoolEntry) []SpoolEntry {
 	for {
 		select {
-		case e := <-w.queue:
-			batch = append(batch, e)
+		case q := <-w.queue:
+			batch = w.add(batch, q)
 			if w.full(batch) {
 				batch = w.flush(batch)
 			}
@@ -272,7 +486,19 @@ func (w *Writer) full(batch []SpoolEntry) bool {
 	return w.batchFrames >= w.cfg.MaxFrameBytes/2
 }
 
-// flush writes batch (to the store, or behind the spool) and returns it emptied.
+// add appends an accepted entry to batch and remembers its WAL sequence number.
+func (w *Writer) add(batch []SpoolEntry, q queued) []SpoolEntry {
+	if q.seq != 0 {
+		w.batchSeqs = append(w.batchSeqs, q.seq)
+	}
+	if q.e.Rec != nil {
+		w.batchSegs = append(w.batchSegs, q.seg) // one per call, in order
+	}
+	return append(batch, q.e)
+}
+
+// flush writes batch (to the store, or behind the spool) and returns it emptied. Its
+// entries leave the WAL once the store or the spool holds them.
 func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if len(batch) == 0 {
 		return batch
@@ -280,20 +506,26 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 {
 		w.replay() // keep order: older entries first
 	}
-	if w.spool.Len() > 0 || w.write(batch, w.cfg.Retries) != nil {
-		w.toSpool(batch)
-	}
+	if (w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil) || w.toSpool(batch) {
+		w.wal.Done(w.batchSeqs...)
+	} // else neither took them: they stay in the WAL for the next start
+	w.batchSeqs = w.batchSeqs[:0]
+	clear(w.batchSegs)
+	w.batchSegs = w.batchSegs[:0]
 	w.frameBytes.Add(-w.batchFrames)
 	w.batchFrames = 0
 	clear(batch)
 	return batch[:0]
 }
 
-func (w *Writer) toSpool(es []SpoolEntry) {
+// toSpool appends es to the spool; false (counted, logged) when the spool refused them.
+func (w *Writer) toSpool(es []SpoolEntry) bool {
 	if err := w.spool.Append(es...); err != nil {
 		w.m.spoolAppendErr.Add(float64(len(es)))
 		w.logf("store: spool append failed; entries lost (callscope_store_spool_append_failures_total)", "err", err, "entries", len(es))
+		return false
 	}
+	return true
 }
 
 // replayBatch writes the oldest spooled batch; false when the spool is empty or the
@@ -309,7 +541,7 @@ func (w *Writer) replayBatch() bool {
 	if len(es) == 0 {
 		return false
 	}
-	if w.write(es, 1) != nil {
+	if w.write(es, nil, 1) != nil {
 		return false
 	}
 	w.spool.Commit(len(es))
@@ -328,8 +560,9 @@ func (w *Writer) replayAll() {
 	}
 }
 
-// write sends es to the store with up to attempts tries.
-func (w *Writer) write(es []SpoolEntry, attempts int) error {
+// write sends es to the store with up to attempts tries; segs (nil, or one per call of
+// es in order) are their frame segments, already encoded.
+func (w *Writer) write(es []SpoolEntry, segs [][]byte, attempts int) error {
 	var (
 		recs []*correlate.Record
 		regs []correlate.Registration
@@ -354,7 +587,7 @@ func (w *Writer) write(es []SpoolEntry, attempts int) error {
 			backoff *= 2
 		}
 		start := time.Now()
-		err = w.writeOnce(recs, regs)
+		err = w.writeOnce(recs, segs, regs)
 		w.m.batchSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			w.m.callsWritten.Add(float64(len(recs)))
@@ -374,11 +607,17 @@ func (w *Writer) write(es []SpoolEntry, attempts int) error {
 	return err
 }
 
-func (w *Writer) writeOnce(recs []*correlate.Record, regs []correlate.Registration) error {
+func (w *Writer) writeOnce(recs []*correlate.Record, segs [][]byte, regs []correlate.Registration) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
 	defer cancel()
 	if len(recs) > 0 {
-		if err := w.st.WriteCalls(ctx, recs); err != nil {
+		var err error
+		if sw, ok := w.st.(SegmentWriter); ok && len(segs) == len(recs) {
+			err = sw.WriteCallsSegments(ctx, recs, segs)
+		} else {
+			err = w.st.WriteCalls(ctx, recs)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -392,13 +631,13 @@ func (w *Writer) writeOnce(recs []*correlate.Record, regs []correlate.Registrati
 
 // logf logs at most once every 30 s.
 func (w *Writer) logf(msg string, args ...any) {
-	w.mu.Lock()
+	w.logMu.Lock()
 	now := time.Now()
 	ok := now.Sub(w.lastLog) >= 30*time.Second
 	if ok {
 		w.lastLog = now
 	}
-	w.mu.Unlock()
+	w.logMu.Unlock()
 	if ok {
 		w.log.Warn(msg, args...)
 	}

@@ -83,6 +83,8 @@ func Open(path string) (*Store, error) {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
 	}
+	_, werr := os.Stat(path + ".wal")
+	recovering := dsn != "" && werr == nil // DuckDB's own WAL, left by a crash
 	db, err := sql.Open("duckdb", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
@@ -106,6 +108,18 @@ func Open(path string) (*Store, error) {
 	if _, err := wconn.ExecContext(ctx, "SET checkpoint_threshold = '"+checkpointThreshold+"'"); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("duckdb: open %s: %w", path, err)
+	}
+	if recovering {
+		// The open above replayed a WAL left by a crash. Checkpoint it before anything
+		// writes: otherwise (DuckDB 1.5.3) the first checkpoint after further writes can
+		// leave the calls_id index without the replayed rows, so a SIGKILLed database
+		// kept every row but GetCall and SearchCalls found none of them
+		// (TestServeSIGKILLWAL, cmd/callscope; reproduced with `serve -r`, SIGKILL after
+		// the ingest, `serve` again, SIGINT: `WHERE id = ?` matched 0 of 300 rows).
+		if _, err := wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("duckdb: checkpoint after recovery %s: %w", path, err)
+		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -225,20 +239,33 @@ func (a *appenders) close() error {
 // WriteCalls stores recs in one transaction, replacing calls already stored with the
 // same id (the last of duplicate ids within recs wins).
 func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
+	return s.WriteCallsSegments(ctx, recs, nil)
+}
+
+// WriteCallsSegments is WriteCalls with the media frames of recs[i] already encoded as
+// segs[i] (store.FrameCodec; nil or a nil element: encoded here), as the writer's
+// write-ahead log has them (store.SegmentWriter).
+func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	if len(segs) != len(recs) {
+		segs = nil
 	}
 	// Dedupe within the batch, keeping the last.
 	last := make(map[string]int, len(recs))
 	for i, r := range recs {
 		last[r.Call.ID] = i
 	}
-	uniq := recs
+	uniq, useg := recs, segs
 	if len(last) != len(recs) {
-		uniq = make([]*correlate.Record, 0, len(last))
+		uniq, useg = make([]*correlate.Record, 0, len(last)), nil
 		for i, r := range recs {
 			if last[r.Call.ID] == i {
 				uniq = append(uniq, r)
+				if segs != nil {
+					useg = append(useg, segs[i])
+				}
 			}
 		}
 	}
@@ -266,7 +293,7 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 			sobjs[i][j] = string(b)
 		}
 	}
-	segs, err := s.encodeSegments(uniq)
+	segRows, err := s.encodeSegments(uniq, useg)
 	if err != nil {
 		return err
 	}
@@ -329,7 +356,7 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 				}
 			}
 		}
-		if err := appendSegments(af, segs); err != nil {
+		if err := appendSegments(af, segRows); err != nil {
 			return err
 		}
 		return aps.close()

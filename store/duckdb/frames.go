@@ -46,26 +46,35 @@ func dayDir(start int64) string { return time.Unix(0, start).UTC().Format("2006-
 // encodeSegments compresses the frames of recs and, for a database file, writes them to
 // one fsynced file per day. It runs before the write transaction: a crash after it
 // leaves only unreferenced bytes.
-func (s *Store) encodeSegments(recs []*correlate.Record) ([]segRow, error) {
+func (s *Store) encodeSegments(recs []*correlate.Record, pre [][]byte) ([]segRow, error) {
 	var (
 		rows    []segRow
 		scratch []byte
 		bufs    = map[string][]byte{} // day → file content
 	)
-	for _, r := range recs {
+	for i, r := range recs {
 		if len(r.Media) == 0 {
 			continue
 		}
+		var seg []byte // already encoded by the writer's WAL
+		if pre != nil {
+			seg = pre[i]
+		}
 		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(len(r.Media))}
 		if s.frameDir == "" {
-			var seg []byte
-			seg, scratch = s.codec.Encode(nil, scratch, r.Media)
+			if seg == nil {
+				seg, scratch = s.codec.Encode(nil, scratch, r.Media)
+			}
 			row.inlineData, row.n = seg, int64(len(seg))
 		} else {
 			day := dayDir(row.start)
 			b := bufs[day]
 			row.path, row.off = day, int64(len(b))
-			b, scratch = s.codec.Encode(b, scratch, r.Media)
+			if seg != nil {
+				b = append(b, seg...)
+			} else {
+				b, scratch = s.codec.Encode(b, scratch, r.Media)
+			}
 			row.n = int64(len(b)) - row.off
 			bufs[day] = b
 		}
