@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"unsafe"
 )
 
 // streamKey identifies an RTP stream: SSRC, source and destination. The addresses are
@@ -232,4 +233,36 @@ func (t *streamTable) occupied() int {
 		}
 	}
 	return n
+}
+
+// PrefetchSlot and PrefetchStream ask the CPU to bring into cache what the lookup of an
+// RTP packet will read, without waiting for it. A caller holding a batch of events calls
+// PrefetchSlot some events ahead of Event (it returns the key's hash, 0 for an empty
+// table), then PrefetchStream with that hash a few events later (the slot is in cache
+// by then; it fetches the stream). With tens of thousands of streams neither is in
+// cache, and each packet would otherwise wait for two memory loads in turn (BENCHMARKS.md,
+// issue 16). Neither changes any state; without a prefetch instruction (other than
+// amd64) they only compute the hash.
+func (c *Correlator) PrefetchSlot(ssrc uint32, src, dst netip.AddrPort) uint64 {
+	t := &c.streams
+	if len(t.slots) == 0 {
+		return 0
+	}
+	var k streamKey
+	k.set(ssrc, src, dst)
+	h := t.hash(&k)
+	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	return h
+}
+
+// PrefetchStream: see PrefetchSlot. The table may have grown in between: then the slot
+// read is another one, and the hint is merely useless.
+func (c *Correlator) PrefetchStream(h uint64) {
+	t := &c.streams
+	if len(t.slots) == 0 {
+		return
+	}
+	if e := &t.slots[h&uint64(len(t.slots)-1)]; e.h == h && e.s != nil {
+		prefetchStream(unsafe.Pointer(e.s))
+	}
 }

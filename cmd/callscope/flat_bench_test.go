@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,7 +13,8 @@ import (
 	"github.com/callscope/callscope/decode"
 )
 
-// BenchmarkAnalyzeFiles is `callscope analyze --workers 1` over each capture named in
+// BenchmarkAnalyzeFiles is `callscope analyze --workers 1` (CALLSCOPE_BENCH_WORKERS=N:
+// --workers N) over each capture named in
 // CALLSCOPE_BENCH_FILES (comma-separated, e.g. the files `callscope gen -load-calls N
 // -call-seconds 6` writes for N = 500, 5,000 and 20,000); skipped when it is unset. One
 // op is the whole file; ns/pkt is per captured packet. Its use is comparing the cost per
@@ -22,6 +24,10 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 	env := os.Getenv("CALLSCOPE_BENCH_FILES")
 	if env == "" {
 		b.Skip("CALLSCOPE_BENCH_FILES not set")
+	}
+	workers := 1
+	if w, err := strconv.Atoi(os.Getenv("CALLSCOPE_BENCH_WORKERS")); err == nil && w > 0 {
+		workers = w
 	}
 	for _, path := range strings.Split(env, ",") {
 		b.Run(filepath.Base(path), func(b *testing.B) {
@@ -34,7 +40,7 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 			cpu0 := cpuTime(b)
 			var pkts uint64
 			for i := 0; i < b.N; i++ {
-				rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, 1)
+				rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, workers)
 				if err != nil {
 					b.Fatal(err)
 				}
