@@ -32,7 +32,6 @@ type call struct {
 	media        [2]sideMedia
 	streams      []*stream
 	rtcpAddrs    []netip.AddrPort // RTCP addresses from a=rtcp (port+1 ones are derived from media addrs)
-	lastMedia    int64
 	linkKeys     []string
 	linked       []string  // Call-IDs of the legs linked while in the table (links.go)
 	inviteBranch uint64    // hash of the top Via branch of the current initial INVITE (0: none)
@@ -80,15 +79,28 @@ func (c *Correlator) evictOldestCall() {
 func evictBatch(capacity int) int { return max(1, capacity/64) }
 
 func (cl *call) lastActivity() int64 {
-	if cl.lastMedia > cl.lastSIP {
-		return cl.lastMedia
+	if m := cl.lastMedia(); m > cl.lastSIP {
+		return m
 	}
 	return cl.lastSIP
 }
 
+// lastMedia is the arrival time of the call's latest RTP packet (0 before any). It is
+// derived from the streams rather than kept per packet, so the RTP path does not touch
+// the call struct: a stream's Last is the latest arrival it was fed, and every packet
+// attributed to the call is fed to one of cl.streams (streams dropped from the table
+// stay in that list).
+func (cl *call) lastMedia() int64 {
+	var last int64
+	for _, s := range cl.streams {
+		last = max(last, s.q.Last())
+	}
+	return last
+}
+
 func (c *Correlator) checkTimeouts(cl *call, now int64) {
 	hold := cl.media[0].hold || cl.media[1].hold
-	cl.timeouts(now, cl.lastSIP, cl.lastMedia, hold, &c.cfg)
+	cl.timeouts(now, cl.lastSIP, cl.lastMedia(), hold, &c.cfg)
 }
 
 // finishCall ends cl at the end of input (or on eviction).

@@ -140,7 +140,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 	if cl.answer != 0 {
 		end := cl.byeTS
 		if end == 0 {
-			end = cl.lastMedia
+			end = cl.lastMedia()
 			if end == 0 {
 				end = cl.end
 			}
@@ -222,14 +222,15 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 	if cl.answer == 0 {
 		return
 	}
+	lastMedia := cl.lastMedia()
 	var reason DropReason
 	switch {
 	case cl.hasQ850 && cl.q850 != 16 && cl.q850 != 31:
 		reason = DropAbnormalQ850
 	case cl.endReason == EndRTPTimeout:
 		reason = DropRTPTimeout
-	case cl.byeTS != 0 && cl.lastMedia != 0 && cl.transferredTo() == "" && !cl.media[0].hold && !cl.media[1].hold &&
-		cl.byeTS-cl.lastMedia >= int64(c.cfg.MediaStopBeforeBye):
+	case cl.byeTS != 0 && lastMedia != 0 && cl.transferredTo() == "" && !cl.media[0].hold && !cl.media[1].hold &&
+		cl.byeTS-lastMedia >= int64(c.cfg.MediaStopBeforeBye):
 		reason = DropMediaStoppedEarly
 	case cl.deadCode == 408:
 		reason = DropInDialog408
@@ -240,7 +241,7 @@ func (c *Correlator) dropDiagnosis(cl *call, out *Call, dirs [3]bool) {
 		out.Dropped = true
 		out.DropReason = &reason
 	}
-	mediaEnd := cl.lastMedia
+	mediaEnd := lastMedia
 	if cl.byeTS != 0 && cl.byeTS > mediaEnd {
 		mediaEnd = cl.byeTS
 	}

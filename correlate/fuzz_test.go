@@ -58,10 +58,10 @@ func FuzzCorrelate(f *testing.F) {
 		}
 		c.Finish()
 		n := c.Counters()
-		if n.ActiveCalls+n.ActiveStreams+n.ActiveMedia+n.ActiveRegistrations != 0 || len(c.streams.m) != 0 || len(c.bySSRC) != 0 ||
+		if n.ActiveCalls+n.ActiveStreams+n.ActiveMedia+n.ActiveRegistrations != 0 || c.streams.occupied() != 0 || len(c.bySSRC) != 0 ||
 			len(c.links.byKey) != 0 || len(c.links.byNumber) != 0 {
 			t.Fatalf("left after Finish: %d calls, %d streams (%d slots, %d by SSRC), %d media, %d registrations, %d link values, %d numbers",
-				n.ActiveCalls, n.ActiveStreams, len(c.streams.m), len(c.bySSRC), n.ActiveMedia, n.ActiveRegistrations,
+				n.ActiveCalls, n.ActiveStreams, c.streams.occupied(), len(c.bySSRC), n.ActiveMedia, n.ActiveRegistrations,
 				len(c.links.byKey), len(c.links.byNumber))
 		}
 		links := map[string]map[string]bool{} // Call-ID -> linked Call-IDs, over all its calls

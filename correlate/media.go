@@ -102,6 +102,7 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 		}
 	}
 	sm.hold = hold
+	cl.sdpChanged()
 }
 
 func (c *Correlator) addPT(sm *sideMedia, md *sdp.Media, pt uint8) {

@@ -14,10 +14,13 @@ import (
 // the quality state) fits the runtime's 416-byte size class: with 100k calls of two
 // streams each, every byte is 200 kB (BenchmarkMemory100k; TestStreamSize guards it).
 type stream struct {
-	q         quality.Stream
-	call      *call
-	next      *stream // hash-collision chain of streamTable
+	// The key and the fields every packet reads come first, next to the start of the
+	// quality state, so that finding a stream and updating it touch few cache lines.
 	key       streamKey
+	call      *call
+	ptcClock  uint32 // the payload-type cache: ptcPT's clock and encoding when ptcKnown
+	ptcEnc    uint16
+	ptcPT     uint8  // the last payload type resolved
 	codec     uint16 // codecNames id of the main payload type's encoding
 	clock     uint32
 	advancing uint16 // of the first 65535 packets, those whose sequence number advanced by 1..10
@@ -25,11 +28,25 @@ type stream struct {
 	pt        int16  // main payload type: the first audio one, else the first seen; -1 none
 	lastSeq   uint16
 	side      uint8 // sending side
+	ptcState  uint8 // 0 (stale) or ptcValid with ptcKnown, ptcEvent, ptcCN
+	nonRTP    bool  // the call's SDP named non-RTP addresses (call.nonRTP must be asked)
 	mismatch  bool
 	audio     bool // an audio (not event or comfort noise) packet was seen
 	newSSRC   bool // another SSRC already flowed on this source→destination in the call
 	gone      bool // dropped from the table (orphan queue entries skip it)
+	q         quality.Stream
 }
+
+// ptcState bits: the stream's payload-type cache. The call's SDP (media.go) is the
+// only input of the resolution besides the static table, and Correlator.sdp marks the
+// caches of the call's streams stale, so a packet reads the call only when its payload
+// type differs from the previous packet's or the SDP changed.
+const (
+	ptcValid = 1 << iota
+	ptcKnown
+	ptcEvent
+	ptcCN
+)
 
 func (c *Correlator) rtpEvent(ev *decode.Event) {
 	h := ev.RTP
@@ -74,6 +91,7 @@ func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 	}
 	st := &stream{key: *key, call: cl, side: side, mismatch: mismatch, pt: -1}
 	if cl != nil {
+		st.nonRTP = cl.hasNonRTP()
 		for _, o := range cl.streams {
 			if o.key.sameFlow(key) && o.key.ssrc != key.ssrc {
 				st.newSSRC = true // the source changed SSRC mid-call (RFC 3550 §8.2)
@@ -187,15 +205,14 @@ func (cl *call) ptFor(sender uint8, pt uint8) (ptInfo, bool) {
 	return ptInfo{}, false
 }
 
-func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
-	if st.call != nil && (len(st.call.media[0].nonRTP) > 0 || len(st.call.media[1].nonRTP) > 0) &&
-		st.call.nonRTP(ev.Src, ev.Dst) {
-		c.cnt.NonRTPMedia++
-		return
+// resolvePT is ptFor and then the RFC 3551 static table, through the stream's cache.
+func (c *Correlator) resolvePT(st *stream, pt uint8) (ptInfo, bool) {
+	if f := st.ptcState; f&ptcValid != 0 && st.ptcPT == pt {
+		if f&ptcKnown == 0 {
+			return ptInfo{}, false
+		}
+		return ptInfo{pt: pt, tevent: f&ptcEvent != 0, cn: f&ptcCN != 0, enc: st.ptcEnc, clock: st.ptcClock}, true
 	}
-	h := ev.RTP
-	pt := h.PayloadType
-	kind := quality.Audio
 	info, known := st.call.ptFor(st.side, pt)
 	if !known {
 		if _, clock, ok := sdp.StaticPayload(pt); ok {
@@ -203,6 +220,39 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 			known = true
 		}
 	}
+	f := uint8(ptcValid)
+	if known {
+		f |= ptcKnown
+	}
+	if info.tevent {
+		f |= ptcEvent
+	}
+	if info.cn {
+		f |= ptcCN
+	}
+	st.ptcPT, st.ptcState, st.ptcEnc, st.ptcClock = pt, f, info.enc, info.clock
+	return info, known
+}
+
+// sdpChanged refreshes what cl's streams cached of its SDP (Correlator.sdp calls it).
+func (cl *call) sdpChanged() {
+	nonRTP := cl.hasNonRTP()
+	for _, st := range cl.streams {
+		st.ptcState, st.nonRTP = 0, nonRTP
+	}
+}
+
+func (cl *call) hasNonRTP() bool { return len(cl.media[0].nonRTP) > 0 || len(cl.media[1].nonRTP) > 0 }
+
+func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
+	if st.nonRTP && st.call.nonRTP(ev.Src, ev.Dst) {
+		c.cnt.NonRTPMedia++
+		return
+	}
+	h := ev.RTP
+	pt := h.PayloadType
+	kind := quality.Audio
+	info, known := c.resolvePT(st, pt)
 	switch {
 	case info.tevent:
 		kind = quality.Event
@@ -231,9 +281,6 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 		}
 	}
 	st.lastSeq = h.SequenceNumber
-	if st.call != nil && ev.TS > st.call.lastMedia {
-		st.call.lastMedia = ev.TS
-	}
 	var payload []byte
 	hl := h.MarshalSize()
 	if hl <= len(ev.Payload) && hl+ev.RTPPayloadLen <= len(ev.Payload) && ev.RTPPayloadLen >= 0 {

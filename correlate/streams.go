@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"unsafe"
 )
 
 // streamKey identifies an RTP stream: SSRC, source and destination. The addresses are
@@ -74,19 +75,30 @@ func (k *streamKey) sameFlow(o *streamKey) bool {
 	return a == b
 }
 
-// streamTable is the set of active streams, indexed by a seeded 64-bit hash of the key.
-// A map keyed by the hash costs 16 bytes a slot where one keyed by streamKey would cost
-// 56; the rare streams whose hashes collide are chained through stream.next. Not safe
-// for concurrent use (the Correlator's goroutine owns it).
+// streamTable is the set of active streams: an open-addressing table of (hash, stream)
+// slots with linear probing, indexed by a seeded 64-bit hash of the key. A lookup reads
+// one 16-byte slot (more only on a collision) and then the stream it names; with tens of
+// thousands of streams that is one cache miss for the slot where a Go map took two or
+// three (directory, group control word, slot). Deletion shifts the following entries
+// back (no tombstones), so probe lengths do not grow as calls come and go. Not safe for
+// concurrent use (the Correlator's goroutine owns it).
 type streamTable struct {
-	m    map[uint64]*stream
-	seed [4]uint64 // random per table: chains cannot be grown from outside
-	mask uint64    // all ones; tests clear bits to force collisions
-	n    int
+	slots []streamSlot // len is a power of two (or 0); at most 3/4 full
+	seed  [4]uint64    // random per table: collisions cannot be chosen from outside
+	mask  uint64       // all ones; tests clear bits to force collisions
+	n     int
 }
 
+// streamSlot is one table entry; s == nil marks an empty slot.
+type streamSlot struct {
+	h uint64
+	s *stream
+}
+
+const minStreamSlots = 64
+
 func newStreamTable() streamTable {
-	t := streamTable{m: make(map[uint64]*stream), mask: ^uint64(0)}
+	t := streamTable{mask: ^uint64(0)}
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64()
 	}
@@ -112,53 +124,145 @@ func fold(a, b uint64) uint64 {
 
 // get returns the stream with key k, or nil.
 func (t *streamTable) get(k *streamKey) *stream {
-	for s := t.m[t.hash(k)]; s != nil; s = s.next {
-		if s.key == *k {
-			return s
+	if len(t.slots) == 0 {
+		return nil
+	}
+	h := t.hash(k)
+	m := uint64(len(t.slots) - 1)
+	for i := h & m; ; i = (i + 1) & m {
+		e := &t.slots[i]
+		if e.s == nil {
+			return nil
+		}
+		if e.h == h && e.s.key == *k {
+			return e.s
 		}
 	}
-	return nil
 }
 
 // add inserts s, whose key must not be in the table.
 func (t *streamTable) add(s *stream) {
-	h := t.hash(&s.key)
-	s.next = t.m[h]
-	t.m[h] = s
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.grow()
+	}
+	t.put(t.hash(&s.key), s)
 	t.n++
+}
+
+func (t *streamTable) put(h uint64, s *stream) {
+	m := uint64(len(t.slots) - 1)
+	i := h & m
+	for t.slots[i].s != nil {
+		i = (i + 1) & m
+	}
+	t.slots[i] = streamSlot{h: h, s: s}
+}
+
+// grow doubles the slots and re-inserts every entry (by its stored hash).
+func (t *streamTable) grow() {
+	old := t.slots
+	t.slots = make([]streamSlot, max(minStreamSlots, 2*len(old)))
+	for _, e := range old {
+		if e.s != nil {
+			t.put(e.h, e.s)
+		}
+	}
 }
 
 // del removes s if it is in the table.
 func (t *streamTable) del(s *stream) {
-	h := t.hash(&s.key)
-	var prev *stream
-	for x := t.m[h]; x != nil; prev, x = x, x.next {
-		if x != s {
-			continue
-		}
-		switch {
-		case prev != nil:
-			prev.next = x.next
-		case x.next != nil:
-			t.m[h] = x.next
-		default:
-			delete(t.m, h)
-		}
-		x.next = nil
-		t.n--
+	if len(t.slots) == 0 {
 		return
 	}
+	h := t.hash(&s.key)
+	m := uint64(len(t.slots) - 1)
+	i := h & m
+	for ; t.slots[i].s != s; i = (i + 1) & m {
+		if t.slots[i].s == nil {
+			return
+		}
+	}
+	// Backward-shift deletion: move each later entry of the run whose home slot is not
+	// between the hole and itself into the hole.
+	for j := (i + 1) & m; ; j = (j + 1) & m {
+		e := t.slots[j]
+		if e.s == nil {
+			break
+		}
+		if home := e.h & m; (j-home)&m >= (j-i)&m {
+			t.slots[i] = e
+			i = j
+		}
+	}
+	t.slots[i] = streamSlot{}
+	t.n--
 }
 
 func (t *streamTable) len() int { return t.n }
 
 // each calls f for every stream; f may del the stream it is given (and no other).
+// The walk starts after an empty slot, so no run of entries wraps past its start, and a
+// deletion only moves entries of the run the walk is in back to the slot being visited
+// or beyond it: the slot is visited again when f changed it, and no entry is seen twice
+// or missed.
 func (t *streamTable) each(f func(*stream)) {
-	for _, head := range t.m {
-		for s := head; s != nil; {
-			next := s.next
+	m := len(t.slots) - 1
+	start := 0
+	for start <= m && t.slots[start].s != nil {
+		start++
+	}
+	for k := 1; k <= m+1; k++ {
+		i := (start + k) & m
+		for s := t.slots[i].s; s != nil; {
 			f(s)
+			next := t.slots[i].s
+			if next == s {
+				break
+			}
 			s = next
 		}
+	}
+}
+
+// occupied counts the non-empty slots (tests: it must equal len()).
+func (t *streamTable) occupied() int {
+	n := 0
+	for _, e := range t.slots {
+		if e.s != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// PrefetchSlot and PrefetchStream ask the CPU to bring into cache what the lookup of an
+// RTP packet will read, without waiting for it. A caller holding a batch of events calls
+// PrefetchSlot some events ahead of Event (it returns the key's hash, 0 for an empty
+// table), then PrefetchStream with that hash a few events later (the slot is in cache
+// by then; it fetches the stream). With tens of thousands of streams neither is in
+// cache, and each packet would otherwise wait for two memory loads in turn (BENCHMARKS.md,
+// issue 16). Neither changes any state; without a prefetch instruction (other than
+// amd64) they only compute the hash.
+func (c *Correlator) PrefetchSlot(ssrc uint32, src, dst netip.AddrPort) uint64 {
+	t := &c.streams
+	if len(t.slots) == 0 {
+		return 0
+	}
+	var k streamKey
+	k.set(ssrc, src, dst)
+	h := t.hash(&k)
+	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	return h
+}
+
+// PrefetchStream: see PrefetchSlot. The table may have grown in between: then the slot
+// read is another one, and the hint is merely useless.
+func (c *Correlator) PrefetchStream(h uint64) {
+	t := &c.streams
+	if len(t.slots) == 0 {
+		return
+	}
+	if e := &t.slots[h&uint64(len(t.slots)-1)]; e.h == h && e.s != nil {
+		prefetchStream(unsafe.Pointer(e.s))
 	}
 }

@@ -39,7 +39,8 @@ func TestStreamKeyRoundTrip(t *testing.T) {
 }
 
 // TestStreamTableCollisions runs the table with every key hashing alike, so each
-// operation walks the collision chain: from its head, middle and tail.
+// operation walks one run of probed slots and deletion shifts the run back: from its
+// head, middle and tail.
 func TestStreamTableCollisions(t *testing.T) {
 	for _, mask := range []uint64{^uint64(0), 0} {
 		tab := newStreamTable()
@@ -68,11 +69,11 @@ func TestStreamTableCollisions(t *testing.T) {
 			}
 		}
 		check(0, 1, 2, 3, 4, 5)
-		tab.del(all[5]) // the chain's head (added last)
+		tab.del(all[5]) // the run's tail (added last)
 		check(0, 1, 2, 3, 4)
 		tab.del(all[2]) // the middle
 		check(0, 1, 3, 4)
-		tab.del(all[0]) // the tail
+		tab.del(all[0]) // the head
 		check(1, 3, 4)
 		tab.del(all[0]) // not in the table: no change
 		check(1, 3, 4)
@@ -87,8 +88,8 @@ func TestStreamTableCollisions(t *testing.T) {
 		}
 		tab.del(all[4])
 		check()
-		if len(tab.m) != 0 {
-			t.Fatalf("mask %x: %d map entries left", mask, len(tab.m))
+		if n := tab.occupied(); n != 0 {
+			t.Fatalf("mask %x: %d slots still occupied", mask, n)
 		}
 	}
 }
@@ -112,6 +113,60 @@ func BenchmarkStreamLookup(b *testing.B) {
 		k.set(uint32(n), srcs[n], dsts[n])
 		if tab.get(&k) == nil {
 			b.Fatal("not found")
+		}
+	}
+}
+
+// TestStreamTableRandom checks the table against a Go map through random adds, deletes,
+// growth and deleting walks, with hashes masked to a few bits so that runs of probed
+// slots are long and wrap around the end of the slot array (the map is the reference).
+func TestStreamTableRandom(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0xf, 0x3f | 1<<63} {
+		tab := newStreamTable()
+		tab.mask = mask
+		ref := map[uint32]*stream{}
+		rng := uint32(1)
+		next := func() uint32 { rng = rng*1664525 + 1013904223; return rng >> 8 }
+		src, dst := netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddrPort("10.0.0.2:4000")
+		for step := 0; step < 20000; step++ {
+			ssrc := next() % 300
+			switch op := next() % 10; {
+			case op < 6:
+				if ref[ssrc] == nil {
+					s := &stream{key: makeStreamKey(ssrc, src, dst)}
+					tab.add(s)
+					ref[ssrc] = s
+				}
+			case op < 9:
+				if s := ref[ssrc]; s != nil {
+					tab.del(s)
+					delete(ref, ssrc)
+				}
+			default: // a walk that deletes every third stream it visits
+				seen := map[*stream]bool{}
+				tab.each(func(s *stream) {
+					if seen[s] {
+						t.Fatalf("mask %x step %d: stream %d visited twice", mask, step, s.key.ssrc)
+					}
+					seen[s] = true
+					if s.key.ssrc%3 == 0 {
+						tab.del(s)
+						delete(ref, s.key.ssrc)
+					}
+				})
+				for _, s := range ref {
+					if !seen[s] && s.key.ssrc%3 != 0 {
+						t.Fatalf("mask %x step %d: stream %d not visited", mask, step, s.key.ssrc)
+					}
+				}
+			}
+			if tab.len() != len(ref) || tab.occupied() != len(ref) {
+				t.Fatalf("mask %x step %d: len %d, occupied %d, want %d", mask, step, tab.len(), tab.occupied(), len(ref))
+			}
+			k := makeStreamKey(ssrc, src, dst)
+			if got := tab.get(&k); got != ref[ssrc] {
+				t.Fatalf("mask %x step %d: get(%d) = %p, want %p", mask, step, ssrc, got, ref[ssrc])
+			}
 		}
 	}
 }

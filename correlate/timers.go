@@ -76,7 +76,8 @@ func (c *Correlator) Finish() {
 		all = append(all, cl)
 	}
 	sort.Slice(all, func(i, j int) bool { return lessCall(all[i], all[j]) })
-	for _, cl := range all {
+	for i, cl := range all {
+		all[i] = nil // an emitted call is garbage: with a full table this halves the peak heap
 		c.emit(cl)
 	}
 	var orphans []*stream
@@ -86,7 +87,8 @@ func (c *Correlator) Finish() {
 		}
 	})
 	sort.Slice(orphans, func(i, j int) bool { return lessStream(orphans[i], orphans[j]) })
-	for _, s := range orphans {
+	for i, s := range orphans {
+		orphans[i] = nil
 		c.dropStream(s)
 		c.emitOrphan(s)
 	}

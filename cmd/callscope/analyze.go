@@ -139,7 +139,9 @@ func analyzeFilesWorkers(ctx context.Context, files []string, dcfg decode.Config
 	}
 	security.Sort(rep.SecurityEvents)
 	correlate.LinkCalls(recs)
-	for _, r := range recs {
+	rep.Calls = make([]correlate.Call, 0, len(recs))
+	for i, r := range recs {
+		recs[i] = nil // the record is garbage once its call is copied (peak heap)
 		rep.Calls = append(rep.Calls, r.Call)
 	}
 	st := pl.src.Stats()

@@ -61,12 +61,14 @@ import (
 	"unsafe"
 
 	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/sip"
 	"github.com/pion/rtp"
 )
 
 const (
+	prefetchAhead   = 4       // B prefetches the stream of the event this far ahead (Correlator.Prefetch)
 	pipeRing        = 8       // batches in flight between A and B
 	pipeBatchEvents = 512     // a batch leaves A with this many events ...
 	pipeBatchBytes  = 1 << 20 // ... or this many arena bytes, whichever first
@@ -208,6 +210,7 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 		msg      = new(sip.Message)
 		packets  int
 		nextTick int
+		hashes   [2 * prefetchAhead]uint64 // of events i+1 ... i+2·prefetchAhead (0: none)
 	)
 	cor, sec := p.cor, p.sec
 	tickNow := func() {
@@ -238,6 +241,19 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 			nextTick = (packets/4096 + 1) * 4096
 		}
 		for i := range b.events {
+			// Cache hints for the events ahead (Correlator.PrefetchSlot): the stream
+			// table's slot 2·prefetchAhead events ahead, the stream prefetchAhead ahead.
+			if i == 0 {
+				for j := 0; j < min(2*prefetchAhead, len(b.events)); j++ {
+					hashes[j%len(hashes)] = prefetchSlot(cor, &b.events[j])
+				}
+			}
+			if j := i + 2*prefetchAhead; j < len(b.events) {
+				hashes[j%len(hashes)] = prefetchSlot(cor, &b.events[j])
+			}
+			if j := i + prefetchAhead; j < len(b.events) && hashes[j%len(hashes)] != 0 {
+				cor.PrefetchStream(hashes[j%len(hashes)])
+			}
 			b.rebuild(&b.events[i], &ev, &hdr, msg)
 			cor.Event(&ev)
 			if sec != nil {
@@ -257,6 +273,15 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 		sec.Finish()
 	}
 	return nil
+}
+
+// prefetchSlot hints the stream-table slot of pe if it is RTP; it returns the hash for
+// Correlator.PrefetchStream, 0 for none.
+func prefetchSlot(cor *correlate.Correlator, pe *pipeEvent) uint64 {
+	if pe.ev.Kind != decode.KindRTP {
+		return 0
+	}
+	return cor.PrefetchSlot(pe.rtp.SSRC, pe.ev.Src, pe.ev.Dst)
 }
 
 // decodeStage is goroutine A: read, decode, copy into batches. It returns nil after it
