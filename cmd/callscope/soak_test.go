@@ -46,8 +46,11 @@ const (
 	// far below max_retained_bytes (1 GiB). Measured without a limit (BENCHMARKS.md "Soak
 	// (issue 13)"): VmHWM 1,888 MiB with 196,887 calls and 240,000 orphan streams in the
 	// table, of which ~0.93 GB live after a GC: GOGC 100 let the heap reach twice that.
-	// 1,536 MiB leaves the live tables (~1 GB at their peak) half again as much headroom.
-	soakMemoryLimit = 1536 << 20
+	// 2 GiB leaves the live tables (~1 GB at their peak) twice as much headroom: at
+	// 1.5 GiB (VmHWM 1,514 MiB once, BENCHMARKS.md) a heavily loaded host once saw the
+	// collector's extra CPU make serve fall behind the floods and drop the normal calls'
+	// BYEs (counted as capture queue drops), which this test must not see.
+	soakMemoryLimit = 2048 << 20
 	// soakRSSBudget bounds the serve process's peak RSS (VmHWM): the Go limit plus 512 MiB
 	// for what the limit does not cover (DuckDB's own allocations, goroutine stacks, the
 	// AF_PACKET ring, binary text). A cap not holding (the 3.2 GB of issue 13 at 1M
