@@ -54,7 +54,7 @@ const (
 	// soakRSSBudget bounds the serve process's peak RSS (VmHWM): the Go limit plus 512 MiB
 	// for what the limit does not cover (DuckDB's own allocations, goroutine stacks, the
 	// AF_PACKET ring, binary text). A cap not holding (the 3.2 GB of issue 13 at 1M
-	// INVITEs) or the limit not applied (1,888 MiB measured) goes past it. It is NOT
+	// INVITEs) goes past it. It is NOT
 	// derived from the documented per-entry costs (1,608 B per call, 471 B per stream,
 	// BENCHMARKS.md "Memory"), which would predict well under 1 GiB: see the report there.
 	soakRSSBudget = soakMemoryLimit + 512<<20
