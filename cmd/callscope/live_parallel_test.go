@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -318,5 +321,47 @@ func TestLivePipelineRace(t *testing.T) {
 	}
 	if gathered < 10 {
 		t.Errorf("only %d scrapes during the run", gathered)
+	}
+}
+
+// TestServeHEPWorkers: serve --hep with --workers 1 and 2 receives the demo's SIP as
+// HEPv3 over one TCP connection (our encoder, the capture's addresses and times); with
+// either, the stored calls' SIP fields (state, codes, timings, parties, message counts)
+// equal what analyze finds in the capture itself. HEP carries the capture's times, so
+// the timings are compared exactly.
+func TestServeHEPWorkers(t *testing.T) {
+	var stream []byte
+	heps := hepOf(t, demo, 0)
+	for _, p := range heps {
+		stream = append(stream, p.Data...)
+	}
+	rep, _ := analyze(t, demo)
+	if len(rep.Calls) != 4 {
+		t.Fatalf("analyze found %d calls in the demo, want 4", len(rep.Calls))
+	}
+	for _, workers := range []int{1, 2} {
+		t.Run("workers="+strconv.Itoa(workers), func(t *testing.T) {
+			base, after, dbPath, stop := startServeArgs(t, []string{"--hep", "127.0.0.1:0", "--hep-max-skew", "0", "--workers", strconv.Itoa(workers)}, "callscope: HEP input on ")
+			c, err := net.Dial("tcp", strings.Fields(after)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write(stream); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			waitMetric(t, base, "callscope_hep_tcp_packets_total "+strconv.Itoa(len(heps)))
+			waitMetric(t, base, "callscope_correlate_sip_messages_total "+strconv.Itoa(len(heps)))
+			stop()
+			got := storedCalls(t, dbPath)
+			if len(got) != 4 {
+				t.Errorf("%d calls stored, want 4", len(got))
+			}
+			for _, want := range rep.Calls {
+				if g, w := viewOf(got[want.CallID]), viewOf(want); !sameView(g, w, 1e-6) {
+					t.Errorf("call %s:\n got %+v\nwant %+v", want.CallID, g, w)
+				}
+			}
+		})
 	}
 }
