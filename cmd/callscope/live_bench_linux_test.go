@@ -1,0 +1,157 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/internal/gen"
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkLivePipeline measures serve's live path end to end on a veth pair: one
+// goroutine injects b.N frames of a generated load (answered calls of 20 s, G.711 20 ms
+// both ways, so ~99% RTP, the rest SIP) into one end with an AF_PACKET socket as fast as
+// the socket takes them; capture.Live captures the other end and runLive decodes and
+// correlates, with workers 1 (one goroutine) and 2 (decode and correlate apart,
+// live_parallel.go). It reports the frames decoded per second and what the capture lost
+// (kernel ring, queue) because the pipeline fell behind. Needs root; run with
+// -benchtime=200000x or so (the load is generated to hold b.N frames).
+func BenchmarkLivePipeline(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipeline(b, workers) })
+	}
+}
+
+func benchLivePipeline(b *testing.B, workers int) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (veth pair, AF_PACKET)")
+	}
+	const a, z = "csplA", "csplZ"
+	_ = exec.Command("ip", "link", "del", a).Run()
+	for _, args := range [][]string{{"link", "add", a, "type", "veth", "peer", "name", z}, {"link", "set", a, "up"}, {"link", "set", z, "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			b.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	defer exec.Command("ip", "link", "del", a).Run() //nolint:errcheck // cleanup
+	time.Sleep(200 * time.Millisecond)
+
+	calls := b.N/2000 + 1 // 20 s × 50 pps × 2 directions each
+	var frames [][]byte
+	for _, bt := range batchesOf(b, writeGen(b, b.TempDir(), gen.Load(calls, 20, 1)), 256) {
+		frames = append(frames, bt.Frames...)
+	}
+	frames = frames[:min(len(frames), b.N)]
+
+	live, err := capture.OpenLive([]string{z}, capture.LiveConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer live.Close()
+	tx, err := afpacket.NewTPacket(afpacket.OptInterface(a))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	lc, err := newLiveCalls(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	stored := 0
+	cor := correlate.New(correlate.DefaultConfig(), correlate.Output{
+		Call:         func(*correlate.Record) { stored++ },
+		Registration: func(*correlate.Registration) {},
+	})
+	var decoded atomic.Int64 // frames whose batch the live loop gave back
+	in := liveInputs{cap: live.Batches(), capDone: func(bt *capture.Batch) {
+		decoded.Add(int64(len(bt.Frames)))
+		live.Release(bt)
+	}}
+	time.Sleep(100 * time.Millisecond)
+
+	b.ReportAllocs()
+	b.SetBytes(214) // a G.711 20 ms frame, the load's usual one
+	b.ResetTimer()
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { runLive(ctx, in, cor, workers, &lc.live, &callHooks{}); close(done) }()
+	go func() {
+		for _, f := range frames {
+			for tx.WritePacketData(f) != nil {
+				time.Sleep(time.Microsecond) // the transmit queue is full: wait, do not lose the frame here
+			}
+		}
+	}()
+	deadline := time.Now().Add(30*time.Second + time.Duration(len(frames))*time.Microsecond)
+	for {
+		st := live.Stats()
+		if uint64(decoded.Load())+st.KernelDrops+st.QueueDrops >= uint64(len(frames)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(start)
+	cancel()
+	<-done
+	b.StopTimer()
+	st := live.Stats()
+	b.ReportMetric(float64(decoded.Load())/el.Seconds(), "pkts/s")
+	b.ReportMetric(float64(st.KernelDrops), "kernel-drops")
+	b.ReportMetric(float64(st.QueueDrops), "queue-drops")
+	b.ReportMetric(float64(stored), "calls")
+}
+
+// BenchmarkLivePipelineFeed is BenchmarkLivePipeline without the capture stage: the same
+// load, already cut into capture batches of 256 frames, is handed to runLive as fast as it
+// takes them, so it measures the ceiling of decode + correlate on the live path, with
+// workers 1 and 2. No drops here: the feeder waits for the loop.
+func BenchmarkLivePipelineFeed(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipelineFeed(b, workers) })
+	}
+}
+
+func benchLivePipelineFeed(b *testing.B, workers int) {
+	calls := b.N/2000 + 1
+	batches := batchesOf(b, writeGen(b, b.TempDir(), gen.Load(calls, 20, 1)), 256)
+	lc, err := newLiveCalls(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cor := correlate.New(correlate.DefaultConfig(), correlate.Output{
+		Call:         func(*correlate.Record) {},
+		Registration: func(*correlate.Registration) {},
+	})
+	ch := make(chan *capture.Batch, 256) // capture.Live's default queue
+	in := liveInputs{cap: ch, capDone: func(*capture.Batch) {}}
+	b.ReportAllocs()
+	b.SetBytes(214)
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		n := 0
+		for _, bt := range batches {
+			if n >= b.N {
+				break
+			}
+			ch <- bt
+			n += len(bt.Frames)
+		}
+		close(ch)
+	}()
+	runLive(context.Background(), in, cor, workers, &lc.live, &callHooks{})
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(min(b.N, len(batches)*256))/el.Seconds(), "pkts/s")
+}
