@@ -26,13 +26,26 @@ import (
 // live_parallel.go). It reports the frames decoded per second and what the capture lost
 // (kernel ring, queue) because the pipeline fell behind. Needs root; run with
 // -benchtime=200000x or so (the load is generated to hold b.N frames).
+//
+// Two shapes of load: calls=20s, calls of 20 s (b.N/2000 calls, all overlapping: about 200
+// for 400,000 frames), and calls=2s, calls of 2 s (b.N/400 calls: about 1,000 at once),
+// where the correlator's tables are 5× larger.
 func BenchmarkLivePipeline(b *testing.B) {
-	for _, workers := range []int{1, 2} {
-		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipeline(b, workers) })
+	for _, secs := range []int{20, 2} {
+		for _, workers := range []int{1, 2} {
+			b.Run("calls="+strconv.Itoa(secs)+"s/workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipeline(b, secs, workers) })
+		}
 	}
 }
 
-func benchLivePipeline(b *testing.B, workers int) {
+// benchLoad returns at least n frames of gen.Load with calls of secs seconds, in batches
+// of 256 frames (Ethernet, one link type).
+func benchLoad(b *testing.B, n, secs int) []*capture.Batch {
+	calls := n/(secs*100) + 1 // secs × 50 pps × 2 directions each
+	return batchesOf(b, writeGen(b, b.TempDir(), gen.Load(calls, secs, 1)), 256)
+}
+
+func benchLivePipeline(b *testing.B, secs, workers int) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root (veth pair, AF_PACKET)")
 	}
@@ -46,9 +59,8 @@ func benchLivePipeline(b *testing.B, workers int) {
 	defer exec.Command("ip", "link", "del", a).Run() //nolint:errcheck // cleanup
 	time.Sleep(200 * time.Millisecond)
 
-	calls := b.N/2000 + 1 // 20 s × 50 pps × 2 directions each
 	var frames [][]byte
-	for _, bt := range batchesOf(b, writeGen(b, b.TempDir(), gen.Load(calls, 20, 1)), 256) {
+	for _, bt := range benchLoad(b, b.N, secs) {
 		frames = append(frames, bt.Frames...)
 	}
 	frames = frames[:min(len(frames), b.N)]
@@ -113,18 +125,19 @@ func benchLivePipeline(b *testing.B, workers int) {
 }
 
 // BenchmarkLivePipelineFeed is BenchmarkLivePipeline without the capture stage: the same
-// load, already cut into capture batches of 256 frames, is handed to runLive as fast as it
+// loads, already cut into capture batches of 256 frames, is handed to runLive as fast as it
 // takes them, so it measures the ceiling of decode + correlate on the live path, with
 // workers 1 and 2. No drops here: the feeder waits for the loop.
 func BenchmarkLivePipelineFeed(b *testing.B) {
-	for _, workers := range []int{1, 2} {
-		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipelineFeed(b, workers) })
+	for _, secs := range []int{20, 2} {
+		for _, workers := range []int{1, 2} {
+			b.Run("calls="+strconv.Itoa(secs)+"s/workers="+strconv.Itoa(workers), func(b *testing.B) { benchLivePipelineFeed(b, secs, workers) })
+		}
 	}
 }
 
-func benchLivePipelineFeed(b *testing.B, workers int) {
-	calls := b.N/2000 + 1
-	batches := batchesOf(b, writeGen(b, b.TempDir(), gen.Load(calls, 20, 1)), 256)
+func benchLivePipelineFeed(b *testing.B, secs, workers int) {
+	batches := benchLoad(b, b.N, secs)
 	lc, err := newLiveCalls(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
