@@ -365,3 +365,72 @@ func TestServeHEPWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestLivePipelineBackpressure: when the correlating goroutine stalls (here: the store
+// hand-off of the demo's first call blocks; that call ends 12 s before the capture does,
+// past the 10 s linger, so it leaves the correlator mid-stream), the decoding goroutine
+// stops taking input once the ring's pipeRing batches are all in flight: the input
+// (an unbuffered channel, each item then its own batch) advances by at most pipeRing+1
+// items past the stall and then not at all, so the capture's own queue is what fills
+// and counts drops. Released, everything is decoded and given back.
+func TestLivePipelineBackpressure(t *testing.T) {
+	items := batchesOf(t, demo, 1)
+	filler := &capture.Batch{LinkType: 1, TS: []int64{items[len(items)-1].TS[0]}, Frames: [][]byte{make([]byte, 60)}, OrigLen: []int{60}}
+	for range 2000 {
+		items = append(items, filler)
+	}
+	live, err := newLiveCalls(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, released atomic.Int64
+	stalled := make(chan int64, 1)
+	resume := make(chan struct{})
+	calls := 0
+	cor := correlate.New(correlate.DefaultConfig(), correlate.Output{
+		Call: func(*correlate.Record) {
+			calls++
+			if calls == 1 {
+				stalled <- sent.Load()
+				<-resume
+			}
+		},
+		Registration: func(*correlate.Registration) {},
+	})
+	ch := make(chan *capture.Batch)
+	go func() {
+		for _, b := range items {
+			ch <- b
+			sent.Add(1)
+		}
+		close(ch)
+	}()
+	done := make(chan struct{})
+	go func() {
+		runLive(context.Background(), liveInputs{cap: ch, capDone: func(*capture.Batch) { released.Add(1) }}, cor, 2, &live.live, &callHooks{})
+		close(done)
+	}()
+	var atStall int64
+	select {
+	case atStall = <-stalled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first call never left the correlator")
+	}
+	time.Sleep(300 * time.Millisecond)
+	s1 := sent.Load()
+	time.Sleep(300 * time.Millisecond)
+	s2 := sent.Load()
+	if s1 != s2 || s2 > atStall+pipeRing+1 || s2 >= int64(len(items)) {
+		t.Errorf("input advanced %d, then %d items past the stall (at %d of %d): want at most %d, then none",
+			s1-atStall, s2-atStall, atStall, len(items), pipeRing+1)
+	}
+	close(resume)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pipeline did not finish after the stall ended")
+	}
+	if released.Load() != int64(len(items)) || calls != 4 {
+		t.Errorf("%d of %d items given back, %d calls; want all and the demo's 4", released.Load(), len(items), calls)
+	}
+}
