@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,8 @@ import (
 // the socket takes them; capture.Live captures the other end and runLive decodes and
 // correlates, with workers 1 (one goroutine) and 2 (decode and correlate apart,
 // live_parallel.go). It reports the frames decoded per second and what the capture lost
-// (kernel ring, queue) because the pipeline fell behind. Needs root; run with
+// (kernel ring, queue) because the pipeline fell behind, and the process's CPU time per
+// frame (the injector's included). Needs root; run with
 // -benchtime=200000x or so (the load is generated to hold b.N frames).
 //
 // Two shapes of load: calls=20s, calls of 20 s (b.N/2000 calls, all overlapping: about 200
@@ -94,6 +96,7 @@ func benchLivePipeline(b *testing.B, secs, workers int) {
 	b.ReportAllocs()
 	b.SetBytes(214) // a G.711 20 ms frame, the load's usual one
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -122,6 +125,14 @@ func benchLivePipeline(b *testing.B, secs, workers int) {
 	b.ReportMetric(float64(st.KernelDrops), "kernel-drops")
 	b.ReportMetric(float64(st.QueueDrops), "queue-drops")
 	b.ReportMetric(float64(stored), "calls")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(max(1, decoded.Load())), "cpu-ns/pkt")
+}
+
+// cpuTime is the process's CPU time so far (user + system), in ns.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkLivePipelineFeed is BenchmarkLivePipeline without the capture stage: the same
@@ -151,6 +162,7 @@ func benchLivePipelineFeed(b *testing.B, secs, workers int) {
 	b.ReportAllocs()
 	b.SetBytes(214)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	go func() {
 		n := 0
@@ -166,5 +178,7 @@ func benchLivePipelineFeed(b *testing.B, secs, workers int) {
 	runLive(context.Background(), in, cor, workers, &lc.live, &callHooks{})
 	el := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(min(b.N, len(batches)*256))/el.Seconds(), "pkts/s")
+	n := float64(min(b.N, len(batches)*256))
+	b.ReportMetric(n/el.Seconds(), "pkts/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/n, "cpu-ns/pkt")
 }
