@@ -56,8 +56,10 @@ type serveConfig struct {
 	// StoreBatchSize is calls per store write (the Writer's BatchSize; its queue holds 4
 	// batches). 5000 by default; a ClickHouse store taking > 20,000 calls/s wants 10000.
 	StoreBatchSize int `json:"store_batch_size" yaml:"store_batch_size"`
-	// Workers is goroutines for a file replay (-r): 1 reads, decodes and correlates on
-	// one; 2 or more decode on a second (pipeline_parallel.go). Default: the CPUs.
+	// Workers is goroutines for a file replay (-r) and for the live input (-i, --hep):
+	// 1 reads, decodes and correlates on one; 2 or more decode on a second
+	// (pipeline_parallel.go, live_parallel.go), for the same calls at the cost of a
+	// second busy core and a copy of each frame. Default: the CPUs.
 	Workers int `json:"workers" yaml:"workers"`
 	// CaptureReaders is AF_PACKET readers (PACKET_FANOUT_HASH) per -i interface; 1 by
 	// default. Readers keep each flow's order but may interleave different flows by up

@@ -13,8 +13,8 @@ import (
 )
 
 // workersUsage documents --workers (analyze and serve).
-const workersUsage = "goroutines for reading capture files: 1 reads, decodes and correlates on one goroutine; " +
-	"2 or more read and decode on a second one (same output; up to 8 MiB more memory; see README)"
+const workersUsage = "goroutines for capture files and (serve) live input: 1 reads, decodes and correlates on one goroutine; " +
+	"2 or more read and decode on a second one (same calls; one more busy core, a copy of each frame, up to 8 MiB more memory; see README)"
 
 // pipeline replays capture files through one decoder into a correlator, on the calling
 // goroutine (capture → decode → correlate, in packet-time order). analyze and serve both

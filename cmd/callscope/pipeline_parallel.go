@@ -182,16 +182,23 @@ func (b *pipeBatch) rebuild(pe *pipeEvent, ev *decode.Event, hdr *rtp.Header, ms
 	}
 }
 
-// runParallel is run for workers ≥ 2: decode on a second goroutine (see the file doc).
-func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
-	free := make(chan *pipeBatch, pipeRing)
-	full := make(chan *pipeBatch, pipeRing)
+// newPipeRing returns the ring between the stages: free holds pipeRing empty batches,
+// full is empty; each can hold every batch, so a send on either never blocks.
+func newPipeRing() (free, full chan *pipeBatch) {
+	free = make(chan *pipeBatch, pipeRing)
+	full = make(chan *pipeBatch, pipeRing)
 	for range pipeRing {
 		free <- &pipeBatch{
 			events: make([]pipeEvent, 0, pipeBatchEvents),
 			arena:  make([]byte, 0, pipeBatchBytes+64<<10),
 		}
 	}
+	return free, full
+}
+
+// runParallel is run for workers ≥ 2: decode on a second goroutine (see the file doc).
+func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
+	free, full := newPipeRing()
 	stop := make(chan struct{})
 	var aErr error // written by A before it closes full
 	var wg sync.WaitGroup

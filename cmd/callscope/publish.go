@@ -77,13 +77,19 @@ func newLiveCalls(reg prometheus.Registerer) (*liveCalls, error) {
 // publish copies the counters of cor and dec for scrapes and, with snapshot, the calls
 // in progress for the dashboard. Called on the goroutine that owns cor and dec.
 func (p *published) publish(cor *correlate.Correlator, dec *decode.Decoder, snapshot bool) {
+	p.publishCorrelator(cor, snapshot)
+	p.dec.Publish(dec)
+}
+
+// publishCorrelator is publish without the decoder, for a correlator whose decoder runs
+// on another goroutine (live_parallel.go publishes that one under its lock).
+func (p *published) publishCorrelator(cor *correlate.Correlator, snapshot bool) {
 	if snapshot {
 		snap := cor.LiveRecords(liveSnapshotMax)
 		p.snap.Store(&snap)
 	}
 	cc := cor.Counters()
 	p.cor.Store(&cc)
-	p.dec.Publish(dec)
 }
 
 func (l *liveCalls) sources() [2]*published { return [2]*published{&l.files, &l.live} }

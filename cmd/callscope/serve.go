@@ -214,7 +214,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if hepIn != nil || capIn != nil {
 		// Live sources share one decoder and correlator (live time); files have their own.
 		g.Go(func() error {
-			n := ingestLive(gctx, hepIn, capIn, ccfg, wr, live, liveHooks)
+			n := ingestLive(gctx, hepIn, capIn, ccfg, cfg.Workers, wr, live, liveHooks)
 			fmt.Fprintf(stdout, "callscope: live input: %d calls\n", n)
 			return nil
 		})
