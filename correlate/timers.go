@@ -128,7 +128,7 @@ func (c *Correlator) emit(cl *call) {
 	}
 	rec := &Record{Call: c.export(cl, false), Messages: cl.messages, LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
-		rec.Media = cl.keep.frames
+		rec.Pack = cl.keep.pack(c.pack)
 	}
 	if c.cfg.LinkByNumber {
 		rec.LinkWindow = int64(c.cfg.LinkWindow)

@@ -120,6 +120,24 @@ func (c *FrameCodec) Encode(dst, scratch []byte, frames []correlate.Frame) (out,
 	return c.enc.EncodeAll(raw, dst), raw
 }
 
+// EncodeRecord appends the compressed segment of r's media frames to dst (no frames:
+// dst unchanged). A correlator's pack is already the segment's zstd frames but its open
+// chunk (correlate/framepack.go), so only that is compressed; decoded frames (Media)
+// are encoded as Encode does.
+func (c *FrameCodec) EncodeRecord(dst, scratch []byte, r *correlate.Record) (out, scratchOut []byte) {
+	if len(r.Media) > 0 {
+		return c.Encode(dst, scratch, r.Media)
+	}
+	if r.Pack.Frames == 0 {
+		return dst, scratch
+	}
+	dst = append(dst, r.Pack.Sealed...)
+	if len(r.Pack.Open) > 0 {
+		dst = c.enc.EncodeAll(r.Pack.Open, dst)
+	}
+	return dst, scratch
+}
+
 // Decode appends the frames of the compressed segment seg to out. The frames' Data
 // share one new backing array, not seg.
 func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Frame, error) {
@@ -136,28 +154,9 @@ func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Fram
 // decodeRaw parses an uncompressed segment. Total on any input: a short or inconsistent
 // stream is ErrBadSegment, never a panic.
 func decodeRaw(out []correlate.Frame, raw []byte) ([]correlate.Frame, error) {
-	le := binary.LittleEndian
-	var link uint32
-	for first := true; len(raw) > 0; first = false {
-		if first || (len(raw) >= 4 && le.Uint32(raw) == segMagicNS) {
-			if len(raw) < segFileHeader || le.Uint32(raw) != segMagicNS {
-				return out, fmt.Errorf("%w: file header", ErrBadSegment)
-			}
-			link = le.Uint32(raw[20:])
-			raw = raw[segFileHeader:]
-			continue
-		}
-		if len(raw) < segRecHeader {
-			return out, fmt.Errorf("%w: torn record header", ErrBadSegment)
-		}
-		sec, ns := le.Uint32(raw[0:]), le.Uint32(raw[4:])
-		incl, orig := le.Uint32(raw[8:]), le.Uint32(raw[12:])
-		if ns >= 1e9 || int64(incl) > int64(len(raw)-segRecHeader) {
-			return out, fmt.Errorf("%w: record", ErrBadSegment)
-		}
-		data := raw[segRecHeader : segRecHeader+int(incl) : segRecHeader+int(incl)]
-		out = append(out, correlate.Frame{TS: int64(sec)*1e9 + int64(ns), LinkType: link, OrigLen: int(orig), Data: data})
-		raw = raw[segRecHeader+int(incl):]
+	out, err := correlate.AppendStreamFrames(out, raw)
+	if err != nil {
+		return out, fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
 	return out, nil
 }

@@ -201,10 +201,10 @@ func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
 
 func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
-	if e.Rec != nil && len(e.Rec.Media) > 0 {
+	if e.Rec != nil && e.Rec.MediaCount() > 0 {
 		rec := *e.Rec
-		w.Seg, _ = s.codec.Encode(nil, nil, rec.Media)
-		rec.Media = nil
+		w.Seg, _ = s.codec.EncodeRecord(nil, nil, &rec)
+		rec.Media, rec.Pack = nil, correlate.MediaPack{}
 		w.Rec = &rec
 	}
 	eachTime(e, func(t *correlate.Time) { w.NS = append(w.NS, int64(*t)) })
@@ -387,7 +387,7 @@ func (s *Spool) PeekLimit(n int, maxFrameBytes int64) ([]SpoolEntry, error) {
 			s.corrupt++
 		}
 		if e.Rec != nil {
-			frames += FrameBytes(e.Rec.Media)
+			frames += e.Rec.MediaSize()
 		}
 		out = append(out, e)
 	}

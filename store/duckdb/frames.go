@@ -53,19 +53,19 @@ func (s *Store) encodeSegments(recs []*correlate.Record) ([]segRow, error) {
 		bufs    = map[string][]byte{} // day → file content
 	)
 	for _, r := range recs {
-		if len(r.Media) == 0 {
+		if r.MediaCount() == 0 {
 			continue
 		}
-		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(len(r.Media))}
+		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(r.MediaCount())}
 		if s.frameDir == "" {
 			var seg []byte
-			seg, scratch = s.codec.Encode(nil, scratch, r.Media)
+			seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
 			row.inlineData, row.n = seg, int64(len(seg))
 		} else {
 			day := dayDir(row.start)
 			b := bufs[day]
 			row.path, row.off = day, int64(len(b))
-			b, scratch = s.codec.Encode(b, scratch, r.Media)
+			b, scratch = s.codec.EncodeRecord(b, scratch, r)
 			row.n = int64(len(b)) - row.off
 			bufs[day] = b
 		}
