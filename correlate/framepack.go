@@ -35,11 +35,12 @@ const (
 	pcapFileHeader = 24
 	pcapRecHeader  = 16
 	pcapSnaplen    = 262144
-	// packChunk is the size at which an open chunk is sealed. RTP headers of one call
-	// compress about 3.5:1 in 4 KiB chunks at zstd's fastest level (docs/architecture.md,
-	// "Media frames"); smaller chunks compress worse, larger ones leave more raw bytes
-	// in every open call's last chunk.
-	packChunk = 4 << 10
+	// packChunk is the size at which an open chunk is sealed. A headers-mode record (16 B
+	// of pcap header, ~54 B of frame) compresses about 2.6:1 in 2 KiB chunks, 3.4:1 in 4
+	// KiB, 4:1 in 8 KiB at zstd's fastest level, but every open call holds one raw chunk:
+	// 2 KiB gives the least memory per kept frame (BenchmarkMemoryKeptFrames: 37, 45 and
+	// 59 B; docs/architecture.md, "Media frames").
+	packChunk = 2 << 10
 	// packFirstChunk is the first open chunk's size; it doubles up to packChunk, so a
 	// short call does not hold a whole chunk.
 	packFirstChunk = 512
