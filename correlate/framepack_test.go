@@ -139,4 +139,3 @@ func rtpHeaderLen(p []byte) int {
 	}
 	return min(n, len(p))
 }
-
