@@ -4,7 +4,8 @@ package store
 // compressed blob, so an engine stores a call's media as one row or one file range
 // instead of one row per packet (docs/architecture.md, "Media frames").
 //
-// A segment is one zstd frame (RFC 8878) whose content is a classic little-endian pcap
+// A segment is one zstd frame (RFC 8878), or several concatenated (a correlator's pack:
+// its sealed chunks, then its open chunk; correlate/framepack.go), whose content is a classic little-endian pcap
 // stream with nanosecond timestamps (magic 0xa1b23c4d, draft-ietf-opsawg-pcap §4-§5):
 // a file header, then per frame a 16-byte record header (seconds, nanoseconds,
 // captured length, length on the wire) and the frame bytes. When the link type changes
