@@ -159,6 +159,21 @@ func (k *mediaKeep) pack(pc *packCodec) MediaPack {
 	return p
 }
 
+// final returns what k holds for the Record of an ended call: the open chunk sealed
+// too and the sealed bytes in one array of their exact length, so what waits for the
+// store holds no raw chunk and no growth slack, and the store only copies it. k's own
+// arrays are left as they were (a published view may still read them).
+func (k *mediaKeep) final(pc *packCodec) MediaPack {
+	if pc == nil || len(k.open) == 0 {
+		return k.pack(pc)
+	}
+	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
+	b := make([]byte, len(k.sealed)+len(pc.scratch))
+	copy(b, k.sealed)
+	copy(b[len(k.sealed):], pc.scratch)
+	return MediaPack{Sealed: b, Frames: k.frames, dec: pc.dec}
+}
+
 // appendFrame packs one frame (data, cut or whole, of a frame origLen bytes long on the
 // wire) into k: it reports why not when a per-call cap or the retained budget says no.
 func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, origLen int, data []byte) (capped, budget bool) {

@@ -128,7 +128,7 @@ func (c *Correlator) emit(cl *call) {
 	}
 	rec := &Record{Call: c.export(cl, false), Messages: cl.messages, LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
-		rec.Pack = cl.keep.pack(c.pack)
+		rec.Pack = cl.keep.final(c.pack)
 	}
 	if c.cfg.LinkByNumber {
 		rec.LinkWindow = int64(c.cfg.LinkWindow)
