@@ -26,9 +26,9 @@ func keepModeOf(cfg *Config) uint8 {
 	return keepNone
 }
 
-// keepFrame packs the frame (framepack.go) of a media packet of cl for pcap export. rtpHdr is the RTP
-// header length (0 for RTCP, which is kept whole): in headers mode the frame is cut
-// right after it.
+// keepFrame packs the frame of a media packet of cl for pcap export (framepack.go).
+// rtpHdr is the RTP header length (0 for RTCP, which is kept whole): in headers mode
+// the frame is cut right after it.
 func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
 	data := ev.Frame
 	if len(data) == 0 {
