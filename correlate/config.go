@@ -60,8 +60,10 @@ type Config struct {
 	// which keeps no messages, keeps no media either): "none"; "headers" (the default:
 	// each RTP frame cut after its RTP header, RTCP frames whole); "full" (whole frames).
 	KeepRTP string
-	// MaxMediaFramesPerCall and MaxMediaBytesPerCall bound the frames kept per call;
-	// frames beyond either are counted in Counters.MediaFramesDropped.
+	// MaxMediaFramesPerCall and MaxMediaBytesPerCall bound the frames kept per call
+	// (MaxMediaBytesPerCall counts them packed: compressed chunks, the open chunk raw with
+	// its pcap headers; framepack.go); frames beyond either are counted in
+	// Counters.MediaFramesDropped.
 	MaxMediaFramesPerCall int
 	MaxMediaBytesPerCall  int
 	// MaxRetainedBytes bounds the SIP text and media frames all calls in the table keep

@@ -21,7 +21,12 @@ type Record struct {
 	Call     Call
 	Messages []Message // ladder entries, when Config.KeepMessages
 	LinkKeys []string  // values that link B2BUA legs (see LinkCalls)
-	Media    []Frame   // RTP/RTCP frames kept for pcap export (Config.KeepRTP), in arrival order
+	// Pack holds the RTP/RTCP frames the correlator kept for pcap export
+	// (Config.KeepRTP), in arrival order, packed (framepack.go); Media holds decoded
+	// frames instead in records read back (a spool) or built by hand. MediaCount,
+	// MediaSize and AppendMedia read either.
+	Pack  MediaPack `json:"-"`
+	Media []Frame
 	// LinkWindow is Config.LinkWindow when Config.LinkByNumber is on, else 0: LinkCalls
 	// then also links this call to calls with the same from_user and to_user starting
 	// within it.
@@ -111,7 +116,8 @@ type Correlator struct {
 	cnt        Counters
 	now        int64
 	lastTick   int64
-	retained   int64 // bytes kept by the calls in the table (keep.go)
+	retained   int64      // bytes kept by the calls in the table (keep.go)
+	pack       *packCodec // compresses kept frames (framepack.go); nil when none are kept
 }
 
 // New returns a Correlator that reports finished calls, orphan streams and registrations
@@ -129,6 +135,9 @@ func New(cfg Config, out Output) *Correlator {
 		keepMode: keepModeOf(&cfg),
 		codecs:   newCodecNames(),
 		links:    newLinkIndex(),
+	}
+	if c.keepMode != keepNone {
+		c.pack = newPackCodec()
 	}
 	for pt := range c.static {
 		if name, _, ok := sdp.StaticPayload(uint8(pt)); ok {

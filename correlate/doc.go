@@ -23,8 +23,9 @@
 // Every method, Snapshot and Counters included, belongs to the goroutine that feeds the
 // events; other goroutines (the dashboard, a metrics scrape) get copies that goroutine
 // publishes. Records handed to Output are owned by the receiver. LiveRecords is the one
-// export that shares rather than copies: its messages and frames are views of append-only
-// slices, readable by other goroutines once published through a synchronizing operation.
+// export that shares rather than copies: its messages and packed frames (framepack.go)
+// are views of append-only slices, readable by other goroutines once published through
+// a synchronizing operation.
 //
 // End of input: Finish runs the timers at the last packet time, so an answered call whose
 // media stopped at least RTPTimeout before the end of the capture ends rtp_timeout; a

@@ -6,14 +6,6 @@ import (
 	"github.com/callscope/callscope/decode"
 )
 
-// mediaKeep holds the frames kept for one call. Frame data is packed into chunks that
-// grow from 2 KiB to 64 KiB, so keeping a frame costs no allocation of its own.
-type mediaKeep struct {
-	frames []Frame
-	buf    []byte // current chunk; frames alias it
-	bytes  int
-}
-
 // Kept-media modes, from Config.KeepRTP (and Config.KeepMessages).
 const (
 	keepNone uint8 = iota
@@ -34,9 +26,9 @@ func keepModeOf(cfg *Config) uint8 {
 	return keepNone
 }
 
-// keepFrame copies the frame of a media packet of cl for pcap export. rtpHdr is the RTP
-// header length (0 for RTCP, which is kept whole): in headers mode the frame is cut
-// right after it.
+// keepFrame packs the frame of a media packet of cl for pcap export (framepack.go).
+// rtpHdr is the RTP header length (0 for RTCP, which is kept whole): in headers mode
+// the frame is cut right after it.
 func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
 	data := ev.Frame
 	if len(data) == 0 {
@@ -50,23 +42,12 @@ func (c *Correlator) keepFrame(cl *call, ev *decode.Event, rtpHdr int) {
 		k = &mediaKeep{}
 		cl.keep = k
 	}
-	if len(k.frames) >= c.cfg.MaxMediaFramesPerCall || k.bytes+len(data) > c.cfg.MaxMediaBytesPerCall {
+	switch capped, budget := c.appendFrame(cl, k, ev.TS, ev.LinkType, len(ev.Frame), data); {
+	case capped:
 		c.cnt.MediaFramesDropped++
-		return
+	case budget:
+		c.cnt.RetainedBytesDropped++
 	}
-	if cap(k.buf)-len(k.buf) < len(data) {
-		size := 2 * cap(k.buf)
-		size = max(min(max(size, 2<<10), 64<<10), len(data))
-		if !c.retain(cl, int64(size)) {
-			c.cnt.RetainedBytesDropped++
-			return
-		}
-		k.buf = make([]byte, 0, size)
-	}
-	off := len(k.buf)
-	k.buf = append(k.buf, data...)
-	k.frames = append(k.frames, Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: k.buf[off:len(k.buf):len(k.buf)]})
-	k.bytes += len(data)
 }
 
 // rtpHeaderEnd returns the offset in frame just past the RTP header that starts payload

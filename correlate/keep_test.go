@@ -76,25 +76,26 @@ func TestKeepRTP(t *testing.T) {
 			h.bye(d, 2*sec, false)
 			h.finish()
 			r := h.record("call-1")
-			if len(r.Media) != tc.frames {
-				t.Fatalf("%d frames kept, want %d", len(r.Media), tc.frames)
+			media := recordMedia(t, r)
+			if len(media) != tc.frames || r.MediaCount() != tc.frames {
+				t.Fatalf("%d frames kept (count %d), want %d", len(media), r.MediaCount(), tc.frames)
 			}
 			if tc.frames == 0 {
 				return
 			}
-			for i, f := range r.Media {
+			for i, f := range media {
 				if f.TS < at(sec) || f.LinkType != 1 {
 					t.Fatalf("frame %d: ts %d, link %d", i, f.TS, f.LinkType)
 				}
 				want := tc.rtpLen
-				if i == len(r.Media)-1 {
+				if i == len(media)-1 {
 					want = l2l4 + len(srb)
 				}
 				if len(f.Data) != want || f.OrigLen < len(f.Data) {
 					t.Fatalf("frame %d: %d bytes (orig %d), want %d", i, len(f.Data), f.OrigLen, want)
 				}
 			}
-			if f := r.Media[0]; f.Data[l2l4]>>6 != 2 || f.OrigLen != l2l4+12+160 {
+			if f := media[0]; f.Data[l2l4]>>6 != 2 || f.OrigLen != l2l4+12+160 {
 				t.Errorf("first frame does not hold the RTP header at %d: %x", l2l4, f.Data[l2l4:])
 			}
 			if h.call("call-1").Streams[0].RTCP == nil {
@@ -124,4 +125,14 @@ func TestRTPHeaderEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordMedia decodes the frames r kept.
+func recordMedia(t *testing.T, r *Record) []Frame {
+	t.Helper()
+	fr, err := r.AppendMedia(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fr
 }

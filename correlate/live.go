@@ -7,7 +7,7 @@ import "sort"
 // have ended but linger for retransmissions (state final, end and end reason set,
 // quality as of now). Call it on the correlator's goroutine, like every method.
 //
-// Messages and Media of each record are views of the call's own append-only slices,
+// Messages and Pack of each record are views of the call's own append-only slices,
 // capped at their current length: the correlator only ever appends to them (beyond that
 // length, or into a new array) and never changes an element or the bytes it points to,
 // so another goroutine may read a record once it has been published to it through a
@@ -35,7 +35,7 @@ func (c *Correlator) LiveRecords(max int) []Record {
 		}
 		r.Messages = cl.messages[:len(cl.messages):len(cl.messages)]
 		if cl.keep != nil {
-			r.Media = cl.keep.frames[:len(cl.keep.frames):len(cl.keep.frames)]
+			r.Pack = cl.keep.pack(c.pack)
 		}
 	}
 	return out

@@ -130,7 +130,7 @@ func (c *Correlator) emit(cl *call) {
 	}
 	rec := &Record{Call: c.export(cl, false), Messages: cl.messages, LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
-		rec.Media = cl.keep.frames
+		rec.Pack = cl.keep.final(c.pack)
 	}
 	if c.cfg.LinkByNumber {
 		rec.LinkWindow = int64(c.cfg.LinkWindow)

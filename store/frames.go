@@ -4,7 +4,8 @@ package store
 // compressed blob, so an engine stores a call's media as one row or one file range
 // instead of one row per packet (docs/architecture.md, "Media frames").
 //
-// A segment is one zstd frame (RFC 8878) whose content is a classic little-endian pcap
+// A segment is one zstd frame (RFC 8878), or several concatenated (a correlator's pack:
+// its sealed chunks, then its open chunk; correlate/framepack.go), whose content is a classic little-endian pcap
 // stream with nanosecond timestamps (magic 0xa1b23c4d, draft-ietf-opsawg-pcap §4-§5):
 // a file header, then per frame a 16-byte record header (seconds, nanoseconds,
 // captured length, length on the wire) and the frame bytes. When the link type changes
@@ -120,6 +121,24 @@ func (c *FrameCodec) Encode(dst, scratch []byte, frames []correlate.Frame) (out,
 	return c.enc.EncodeAll(raw, dst), raw
 }
 
+// EncodeRecord appends the compressed segment of r's media frames to dst (no frames:
+// dst unchanged). A correlator's pack is already the segment's zstd frames but its open
+// chunk (correlate/framepack.go), so only that is compressed; decoded frames (Media)
+// are encoded as Encode does.
+func (c *FrameCodec) EncodeRecord(dst, scratch []byte, r *correlate.Record) (out, scratchOut []byte) {
+	if len(r.Media) > 0 {
+		return c.Encode(dst, scratch, r.Media)
+	}
+	if r.Pack.Frames == 0 {
+		return dst, scratch
+	}
+	dst = append(dst, r.Pack.Sealed...)
+	if len(r.Pack.Open) > 0 {
+		dst = c.enc.EncodeAll(r.Pack.Open, dst)
+	}
+	return dst, scratch
+}
+
 // Decode appends the frames of the compressed segment seg to out. The frames' Data
 // share one new backing array, not seg.
 func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Frame, error) {
@@ -136,28 +155,9 @@ func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Fram
 // decodeRaw parses an uncompressed segment. Total on any input: a short or inconsistent
 // stream is ErrBadSegment, never a panic.
 func decodeRaw(out []correlate.Frame, raw []byte) ([]correlate.Frame, error) {
-	le := binary.LittleEndian
-	var link uint32
-	for first := true; len(raw) > 0; first = false {
-		if first || (len(raw) >= 4 && le.Uint32(raw) == segMagicNS) {
-			if len(raw) < segFileHeader || le.Uint32(raw) != segMagicNS {
-				return out, fmt.Errorf("%w: file header", ErrBadSegment)
-			}
-			link = le.Uint32(raw[20:])
-			raw = raw[segFileHeader:]
-			continue
-		}
-		if len(raw) < segRecHeader {
-			return out, fmt.Errorf("%w: torn record header", ErrBadSegment)
-		}
-		sec, ns := le.Uint32(raw[0:]), le.Uint32(raw[4:])
-		incl, orig := le.Uint32(raw[8:]), le.Uint32(raw[12:])
-		if ns >= 1e9 || int64(incl) > int64(len(raw)-segRecHeader) {
-			return out, fmt.Errorf("%w: record", ErrBadSegment)
-		}
-		data := raw[segRecHeader : segRecHeader+int(incl) : segRecHeader+int(incl)]
-		out = append(out, correlate.Frame{TS: int64(sec)*1e9 + int64(ns), LinkType: link, OrigLen: int(orig), Data: data})
-		raw = raw[segRecHeader+int(incl):]
+	out, err := correlate.AppendStreamFrames(out, raw)
+	if err != nil {
+		return out, fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}
 	return out, nil
 }

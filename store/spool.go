@@ -211,13 +211,13 @@ func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
 // (seg when not nil, else encoded here; nil without media).
 func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byte, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
-	if e.Rec != nil && len(e.Rec.Media) > 0 {
+	if e.Rec != nil && e.Rec.MediaCount() > 0 {
 		rec := *e.Rec
 		if seg == nil {
-			seg, _ = codec.Encode(nil, nil, rec.Media)
+			seg, _ = codec.EncodeRecord(nil, nil, &rec)
 		}
 		w.Seg = seg
-		rec.Media = nil
+		rec.Media, rec.Pack = nil, correlate.MediaPack{}
 		w.Rec = &rec
 	}
 	eachTime(e, func(t *correlate.Time) { w.NS = append(w.NS, int64(*t)) })
@@ -424,7 +424,7 @@ func (s *Spool) PeekLimit(n int, maxFrameBytes int64) ([]SpoolEntry, error) {
 			s.corrupt++
 		}
 		if e.Rec != nil {
-			frames += FrameBytes(e.Rec.Media)
+			frames += e.Rec.MediaSize()
 		}
 		out = append(out, e)
 	}

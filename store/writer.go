@@ -365,7 +365,7 @@ func entryFrameBytes(e *SpoolEntry) int64 {
 	if e.Rec == nil {
 		return 0
 	}
-	return FrameBytes(e.Rec.Media)
+	return e.Rec.MediaSize()
 }
 
 // FrameBytesHeld is the frame data the writer holds in memory now (MaxFrameBytes).

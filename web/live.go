@@ -55,7 +55,7 @@ func (s *server) addLive(ids []string, msgs []store.Message) ([]store.Message, [
 func (s *server) addLiveMedia(live []string, media []correlate.Frame) []correlate.Frame {
 	for _, id := range live {
 		if r, ok := s.liveRecord(id); ok {
-			media = append(media, r.Media...)
+			media, _ = r.AppendMedia(media) // a pack the correlator made decodes
 		}
 	}
 	return media

@@ -302,8 +302,8 @@ func testAPI(t *testing.T, st store.Store, ds storetest.Dataset) {
 				t.Fatalf("SIP message %d (%s) frame not in the pcap", i, m.Method)
 			}
 		}
-		if len(frames) != uniqueFrames(r.Messages)+len(r.Media) {
-			t.Fatalf("pcap has %d frames, want %d SIP + %d media", len(frames), uniqueFrames(r.Messages), len(r.Media))
+		if len(frames) != uniqueFrames(r.Messages)+r.MediaCount() {
+			t.Fatalf("pcap has %d frames, want %d SIP + %d media", len(frames), uniqueFrames(r.Messages), r.MediaCount())
 		}
 	})
 

@@ -78,14 +78,19 @@ func TestLivePublishConcurrent(t *testing.T) {
 						return
 					}
 				}
-				for _, fr := range r.Media {
+				media, err := r.AppendMedia(nil)
+				if err != nil {
+					t.Errorf("call %s: kept frames: %v", c.CallID, err)
+					return
+				}
+				for _, fr := range media {
 					for _, b := range fr.Data {
 						sum += int(b)
 					}
 				}
 				_ = sum
 				sawMsgs.Add(int64(len(r.Messages)))
-				sawFrames.Add(int64(len(r.Media)))
+				sawFrames.Add(int64(len(media)))
 			}
 		}
 	}()

@@ -32,13 +32,13 @@ func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver u
 		scratch   []byte
 	)
 	for _, r := range recs {
-		if len(r.Media) == 0 {
+		if r.MediaCount() == 0 {
 			continue
 		}
 		var seg []byte
-		seg, scratch = s.codec.Encode(nil, scratch, r.Media)
+		seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
 		cs, _ := split(int64(r.Call.Start))
-		uid, callStart, frames = append(uid, callUID(&r.Call)), append(callStart, cs), append(frames, uint32(len(r.Media)))
+		uid, callStart, frames = append(uid, callUID(&r.Call)), append(callStart, cs), append(frames, uint32(r.MediaCount()))
 		data, vers = append(data, view(seg)), append(vers, ver)
 	}
 	if len(uid) == 0 {

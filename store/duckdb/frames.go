@@ -53,17 +53,17 @@ func (s *Store) encodeSegments(recs []*correlate.Record, pre [][]byte) ([]segRow
 		bufs    = map[string][]byte{} // day → file content
 	)
 	for i, r := range recs {
-		if len(r.Media) == 0 {
+		if r.MediaCount() == 0 {
 			continue
 		}
 		var seg []byte // already encoded by the writer's WAL
 		if pre != nil {
 			seg = pre[i]
 		}
-		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(len(r.Media))}
+		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(r.MediaCount())}
 		if s.frameDir == "" {
 			if seg == nil {
-				seg, scratch = s.codec.Encode(nil, scratch, r.Media)
+				seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
 			}
 			row.inlineData, row.n = seg, int64(len(seg))
 		} else {
@@ -73,7 +73,7 @@ func (s *Store) encodeSegments(recs []*correlate.Record, pre [][]byte) ([]segRow
 			if seg != nil {
 				b = append(b, seg...)
 			} else {
-				b, scratch = s.codec.Encode(b, scratch, r.Media)
+				b, scratch = s.codec.EncodeRecord(b, scratch, r)
 			}
 			row.n = int64(len(b)) - row.off
 			bufs[day] = b

@@ -132,7 +132,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wf := append([]correlate.Frame(nil), r.Media...)
+			wf, err := r.AppendMedia(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			sort.SliceStable(wf, func(i, j int) bool { return wf[i].TS < wf[j].TS })
 			if len(fr) != len(wf) {
 				t.Fatalf("call %s: %d frames, want %d", id, len(fr), len(wf))

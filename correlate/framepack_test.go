@@ -1,0 +1,141 @@
+package correlate
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/callscope/callscope/capture"
+	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/internal/gen"
+	"github.com/callscope/callscope/internal/testutil"
+)
+
+// TestPackedFramesMatchUnpacked replays real and generated captures with RTP kept and
+// checks that every call's packed frames decode to exactly the frames the pre-pack
+// correlator kept: for each RTP/RTCP packet the call took (its pack's frame count went
+// up), the expected frame is built from the captured packet the way the old keepFrame
+// did (time, link type, wire length, the frame cut after the RTP header or whole), not
+// from the pack. With nothing dropped, the kept frames together are every RTP and RTCP
+// packet tshark finds in the demo capture (`tshark -Y "rtp || rtcp"`; every stream in it
+// belongs to a call).
+func TestPackedFramesMatchUnpacked(t *testing.T) {
+	dir := t.TempDir()
+	load := filepath.Join(dir, "load.pcap")
+	sc := gen.Load(40, 6, 3)
+	f, err := os.Create(load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	demo := filepath.Join(testutil.RepoRoot(t), "testdata", "demo", "sipp-calls.pcap")
+	for _, file := range []string{demo, load} {
+		for _, mode := range []string{KeepRTPHeaders, KeepRTPFull} {
+			t.Run(filepath.Base(file)+"/"+mode, func(t *testing.T) {
+				kept, sealed := replayPacked(t, file, mode)
+				if sealed == 0 {
+					t.Error("no call sealed a chunk: the compressed path is untested")
+				}
+				if file != demo {
+					return
+				}
+				tshark := testutil.NeedTool(t, "tshark")
+				out, err := exec.Command(tshark, "-r", file, "-Y", "rtp || rtcp", "-T", "fields", "-e", "frame.number").Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.Count(string(out), "\n"); kept != want {
+					t.Errorf("%d frames kept, tshark finds %d RTP/RTCP packets", kept, want)
+				}
+			})
+		}
+	}
+}
+
+// replayPacked replays file and compares each emitted call's frames with the reference;
+// it returns the frames kept and how many calls sealed at least one chunk.
+func replayPacked(t *testing.T, file, mode string) (kept, sealed int) {
+	cfg := DefaultConfig()
+	cfg.KeepMessages, cfg.KeepRTP = true, mode
+	ref := map[*call][]Frame{}
+	var c *Correlator
+	c = New(cfg, Output{Call: func(r *Record) {
+		var want []Frame
+		for cl, fr := range ref {
+			if cl.id == r.Call.CallID {
+				want = fr
+				delete(ref, cl)
+			}
+		}
+		got, err := r.AppendMedia(nil)
+		if err != nil {
+			t.Fatalf("call %s: %v", r.Call.ID, err)
+		}
+		if len(got) != len(want) || r.MediaCount() != len(want) {
+			t.Fatalf("call %s: %d frames (count %d), want %d", r.Call.ID, len(got), r.MediaCount(), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.TS != w.TS || g.LinkType != w.LinkType || g.OrigLen != w.OrigLen || !bytes.Equal(g.Data, w.Data) {
+				t.Fatalf("call %s frame %d: %+v, want %+v", r.Call.ID, i, g, w)
+			}
+		}
+		kept += len(got)
+		if len(r.Pack.Sealed) > 0 {
+			sealed++
+		}
+	}})
+	dec := decode.New(decode.DefaultConfig())
+	src, err := capture.OpenFiles([]string{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var pkt capture.Packet
+	for src.Next(&pkt) == nil {
+		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, func(ev *decode.Event) {
+			counts := map[*call]int{}
+			for _, cl := range c.calls {
+				if cl.keep != nil {
+					counts[cl] = cl.keep.frames
+				}
+			}
+			c.Event(ev)
+			for _, cl := range c.calls {
+				if cl.keep == nil || cl.keep.frames == counts[cl] {
+					continue
+				}
+				data := ev.Frame
+				if mode == KeepRTPHeaders && ev.Kind == decode.KindRTP {
+					data = data[:rtpHeaderEnd(data, ev.Payload, rtpHeaderLen(ev.Payload))]
+				}
+				ref[cl] = append(ref[cl], Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: bytes.Clone(data)})
+			}
+		})
+	}
+	c.Finish()
+	if len(ref) != 0 {
+		t.Errorf("%d calls with kept frames never emitted", len(ref))
+	}
+	t.Logf("%s %s: %d frames kept, %d calls sealed chunks", filepath.Base(file), mode, kept, sealed)
+	return kept, sealed
+}
+
+// rtpHeaderLen is the RTP header length of an RTP payload (RFC 3550 §5.1, §5.3.1): 12
+// bytes, the CSRCs and the extension.
+func rtpHeaderLen(p []byte) int {
+	if len(p) < 12 {
+		return len(p)
+	}
+	n := 12 + 4*int(p[0]&0x0f)
+	if p[0]&0x10 != 0 && len(p) >= n+4 {
+		n += 4 + 4*(int(p[n+2])<<8|int(p[n+3]))
+	}
+	return min(n, len(p))
+}
