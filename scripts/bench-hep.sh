@@ -9,7 +9,8 @@
 # after the calls' 10 s linger) and serve's CPU (utime+stime from /proc/PID/stat) per
 # message: during ingest (send start to the last message correlated) and in all (to the
 # last call stored). Needs root (ip netns). Env: CALLS (default 120000), BIN (a prebuilt
-# callscope), KEEP=1 keeps the temp dirs.
+# callscope), KEEP=1 keeps the temp dirs,
+# PERF=FILE records `perf record -g` of serve during ingest into FILE.RATE.
 set -eu
 cd "$(dirname "$0")/.."
 calls=${CALLS:-120000}
@@ -52,6 +53,7 @@ for rate in $rates; do
 	url=${url%/}
 	sleep 1
 	c0=$(cpu $pid)
+	if [ -n "${PERF:-}" ]; then perf record -q -F 1999 -g -p $pid -o "$PERF.$rate" 2>/dev/null & perfpid=$!; fi
 	ip netns exec $ns taskset -c 0 "$d/hepload" -to 10.99.0.1:9060 -rate "$rate" -calls "$calls" >"$run/sent"
 	sent=$(grep -o '"messages":[0-9]*' "$run/sent" | cut -d: -f2)
 	bytes=$(grep -o '"sip_bytes":[0-9]*' "$run/sent" | cut -d: -f2)
@@ -66,6 +68,7 @@ for rate in $rates; do
 		sleep 0.05
 	done
 	c1=$(cpu $pid)
+	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid || true; fi
 	for _ in $(seq 120); do
 		stored=$(metric "$url" callscope_store_calls_written_total)
 		[ "$stored" -ge "$calls" ] && break
@@ -80,6 +83,6 @@ for rate in $rates; do
 	wait $pid || true
 	echo "rate=$rate sent=$sent in ${secs}s (mean $((bytes / sent)) B/msg) udp_read=$udp socket_drops=$sock queue_drops=$queue" \
 		"backlog_at_end=$backlog stored=$stored/$calls" \
-		"ingest_cpu=$(echo "scale=2; ($c1 - $c0) * 1000000 / $hz / $sent" | bc)us/msg" \
+		"ingest_cpu=$(echo "scale=2; ($c1 - $c0) * 1000000 / $hz / $got" | bc)us/msg" \
 		"total_cpu=$(echo "scale=2; ($c2 - $c0) * 1000000 / $hz / $sent" | bc)us/msg peakRSS=${rss}MiB"
 done
