@@ -108,7 +108,7 @@ func (c *Correlator) release(cl *call) {
 
 // sipKeep holds the SIP messages kept for one call (Config.KeepMessages) and their
 // text (Message.Frame, and Raw when it is not a view of the frame) in one arena per
-// call: chunks growing from 4 KiB to 64 KiB that the messages alias, so keeping a
+// call: chunks growing to 64 KiB (the first fits the first message) that the messages alias, so keeping a
 // message costs one copy of its frame and no allocation of its own, and the first
 // eight messages live in the sipKeep itself. Each chunk is counted against
 // Config.MaxRetainedBytes when it is made; the call's bytes go back to the budget when
@@ -128,10 +128,7 @@ func (k *sipKeep) kept() []Message {
 	return k.messages
 }
 
-const (
-	minMsgChunk = 4 << 10
-	maxMsgChunk = 64 << 10
-)
+const maxMsgChunk = 64 << 10
 
 // keepMessage appends ev, a SIP message of cl, to cl.sip.messages with its frame and
 // payload copied into cl's arena. The payload is usually the frame's tail (a UDP
@@ -152,7 +149,13 @@ func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, ret
 		cl.sip = a
 	}
 	if cap(a.buf)-len(a.buf) < need {
-		size := max(min(max(2*cap(a.buf), minMsgChunk), maxMsgChunk), need)
+		// The first chunk fits the first message exactly (a call of one INVITE, as in a
+		// Call-ID flood, keeps no more than it did); the next has room for the rest of a
+		// usual call, and chunks double from there up to maxMsgChunk.
+		size := need
+		if a.buf != nil {
+			size = max(min(max(8*need, 2*cap(a.buf)), maxMsgChunk), need)
+		}
 		if !c.retain(cl, int64(size)) {
 			return false
 		}

@@ -191,6 +191,9 @@ func (c *Correlator) userAgent(cl *call, ua []byte) {
 		}
 	}
 	if len(cl.userAgents) < maxUserAgents {
+		if cl.userAgents == nil {
+			cl.userAgents = make([]string, 0, 2) // a User-Agent and a Server, without growing
+		}
 		cl.userAgents = append(cl.userAgents, string(ua))
 	} else {
 		c.cnt.UserAgentsDropped++
