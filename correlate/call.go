@@ -33,10 +33,10 @@ type call struct {
 	streams      []*stream
 	rtcpAddrs    []netip.AddrPort // RTCP addresses from a=rtcp (port+1 ones are derived from media addrs)
 	linkKeys     []string
-	linked       []string  // Call-IDs of the legs linked while in the table (links.go)
-	inviteBranch uint64    // hash of the top Via branch of the current initial INVITE (0: none)
-	xfer         *transfer // REFER state, allocated at the first REFER (transfer.go)
-	messages     []Message
+	linked       []string   // Call-IDs of the legs linked while in the table (links.go)
+	inviteBranch uint64     // hash of the top Via branch of the current initial INVITE (0: none)
+	xfer         *transfer  // REFER state, allocated at the first REFER (transfer.go)
+	sip          *sipKeep   // SIP messages kept (KeepMessages), allocated on the first one (keep.go)
 	keep         *mediaKeep // RTP/RTCP frames kept (KeepRTP), allocated on the first one
 	retained     int64      // bytes of messages and frame chunks counted against MaxRetainedBytes
 }

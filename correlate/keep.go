@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sip"
 )
 
 // Kept-media modes, from Config.KeepRTP (and Config.KeepMessages).
@@ -84,4 +85,121 @@ func (c *Correlator) retain(cl *call, n int64) bool {
 func (c *Correlator) release(cl *call) {
 	c.retained -= cl.retained
 	cl.retained = 0
+}
+
+// sipKeep holds the SIP messages kept for one call (Config.KeepMessages) and their
+// text (Message.Frame, and Raw when it is not a view of the frame) in one arena per
+// call: chunks growing to 64 KiB (the first fits the first message) that the messages alias, so keeping a
+// message costs one copy of its frame and no allocation of its own, and the first
+// eight messages live in the sipKeep itself. Each chunk is counted against
+// Config.MaxRetainedBytes when it is made; the call's bytes go back to the budget when
+// it leaves the table, and the arena goes with its Record: it is freed once the store
+// writer, the last holder, has written it.
+type sipKeep struct {
+	messages []Message
+	buf      []byte // current chunk; kept messages alias it and the chunks before it
+	first    [8]Message
+}
+
+// kept returns the messages kept (none for a nil sipKeep).
+func (k *sipKeep) kept() []Message {
+	if k == nil {
+		return nil
+	}
+	return k.messages
+}
+
+const maxMsgChunk = 64 << 10
+
+// keepMessage appends ev, a SIP message of cl, to cl.sip.messages with its frame and
+// payload copied into cl's arena. The payload is usually the frame's tail (a UDP
+// datagram, or the frame synthesised for HEP): then Raw is a view of the kept frame
+// and the text is copied once. It reports false, keeping nothing, when a new chunk
+// would go past the retained-bytes budget.
+func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, retrans bool) bool {
+	frame, payload := ev.Frame, ev.Payload
+	tail := len(payload) > 0 && len(payload) <= len(frame) && &frame[len(frame)-len(payload)] == &payload[0]
+	need := len(frame)
+	if !tail {
+		need += len(payload)
+	}
+	a := cl.sip
+	if a == nil {
+		a = &sipKeep{}
+		a.messages = a.first[:0]
+		cl.sip = a
+	}
+	if cap(a.buf)-len(a.buf) < need {
+		// The first chunk fits the first message exactly (a call of one INVITE, as in a
+		// Call-ID flood, keeps no more than it did); the next has room for the rest of a
+		// usual call, and chunks double from there up to maxMsgChunk.
+		size := need
+		if a.buf != nil {
+			size = max(min(max(8*need, 2*cap(a.buf)), maxMsgChunk), need)
+		}
+		if !c.retain(cl, int64(size)) {
+			return false
+		}
+		a.buf = make([]byte, 0, size)
+	}
+	var rawKept, frameKept []byte
+	if frame != nil {
+		frameKept = a.put(frame)
+	}
+	switch {
+	case tail:
+		rawKept = frameKept[len(frame)-len(payload):]
+	case payload != nil:
+		rawKept = a.put(payload)
+	}
+	a.messages = append(a.messages, Message{
+		TS: ev.TS, Src: ev.Src, Dst: ev.Dst, Transport: ev.Transport.String(),
+		Request: m.Request, Method: methodName(m.Method), Status: m.StatusCode, CSeq: m.CSeq,
+		Retrans: retrans, Raw: rawKept, Frame: frameKept, LinkType: ev.LinkType,
+	})
+	return true
+}
+
+// put copies b into the current chunk (which has room) and returns the copy, capped so
+// that appending to it cannot reach the next message.
+func (a *sipKeep) put(b []byte) []byte {
+	off := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[off:len(a.buf):len(a.buf)]
+}
+
+// methodName returns the method of a request as a string without allocating for the
+// methods of RFC 3261 and its extensions; another method is copied.
+func methodName(b []byte) string {
+	switch string(b) { // the conversion in a switch does not allocate
+	case "":
+		return ""
+	case "INVITE":
+		return "INVITE"
+	case "ACK":
+		return "ACK"
+	case "BYE":
+		return "BYE"
+	case "CANCEL":
+		return "CANCEL"
+	case "PRACK":
+		return "PRACK"
+	case "UPDATE":
+		return "UPDATE"
+	case "INFO":
+		return "INFO"
+	case "REFER":
+		return "REFER"
+	case "NOTIFY":
+		return "NOTIFY"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "MESSAGE":
+		return "MESSAGE"
+	case "SUBSCRIBE":
+		return "SUBSCRIBE"
+	case "REGISTER":
+		return "REGISTER"
+	}
+	return string(b)
 }

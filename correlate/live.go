@@ -33,7 +33,10 @@ func (c *Correlator) LiveRecords(max int) []Record {
 			// export(live) leaves the end open; an ended call shows how it ended.
 			r.Call.End, r.Call.EndReason = Time(cl.end), cl.endReason
 		}
-		r.Messages = cl.messages[:len(cl.messages):len(cl.messages)]
+		// The first 8 messages live in the sipKeep's own array (keep.go) and later ones in
+		// a slice the correlator only appends to: the view is cut at today's length.
+		m := cl.sip.kept()
+		r.Messages = m[:len(m):len(m)]
 		if cl.keep != nil {
 			r.Pack = cl.keep.pack(c.pack)
 		}

@@ -151,25 +151,19 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 	if retrans {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
+		if cl.seen == nil {
+			cl.seen = make([]seenMsg, 0, 8) // a call's usual messages without growing
+		}
 		cl.seen = append(cl.seen, seenMsg{h: seenHash(hv, ev.FromHEP), last: ev.TS})
 	} else {
 		c.cnt.SeenHashesDropped++
 	}
 	if c.cfg.KeepMessages {
-		size := int64(len(ev.Payload) + len(ev.Frame))
 		switch {
-		case len(cl.messages) >= c.cfg.MaxMessagesPerCall:
+		case cl.sip != nil && len(cl.sip.messages) >= c.cfg.MaxMessagesPerCall:
 			c.cnt.MessagesDropped++
-		case !c.retain(cl, size):
+		case !c.keepMessage(cl, ev, m, retrans): // keep.go
 			c.cnt.RetainedBytesDropped++
-		default:
-			meth := string(m.Method)
-			cl.messages = append(cl.messages, Message{
-				TS: ev.TS, Src: ev.Src, Dst: ev.Dst, Transport: ev.Transport.String(),
-				Request: m.Request, Method: meth, Status: m.StatusCode, CSeq: m.CSeq,
-				Retrans: retrans, Raw: bytes.Clone(ev.Payload), Frame: bytes.Clone(ev.Frame),
-				LinkType: ev.LinkType,
-			})
 		}
 	}
 	c.userAgent(cl, m.UserAgent)
@@ -197,6 +191,9 @@ func (c *Correlator) userAgent(cl *call, ua []byte) {
 		}
 	}
 	if len(cl.userAgents) < maxUserAgents {
+		if cl.userAgents == nil {
+			cl.userAgents = make([]string, 0, 2) // a User-Agent and a Server, without growing
+		}
 		cl.userAgents = append(cl.userAgents, string(ua))
 	} else {
 		c.cnt.UserAgentsDropped++

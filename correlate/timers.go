@@ -128,7 +128,7 @@ func (c *Correlator) emit(cl *call) {
 	if c.out.Call == nil {
 		return
 	}
-	rec := &Record{Call: c.export(cl, false), Messages: cl.messages, LinkKeys: cl.linkKeys}
+	rec := &Record{Call: c.export(cl, false), Messages: cl.sip.kept(), LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
 		rec.Pack = cl.keep.final(c.pack)
 	}

@@ -163,6 +163,11 @@ func (d *Decoder) hep(b []byte) {
 	d.cnt.HEP++
 	if d.hepLive {
 		d.frame, d.linkType = d.liveHEPFrame(p.Src, p.Dst, p.IPProto, p.Payload), linkTypeRaw
+		if n := len(p.Payload); n <= len(d.frame) && n <= 0xffff-60 {
+			// The events' payload is the frame's tail, as for a captured frame, so
+			// whoever keeps both (correlate) keeps one copy.
+			p.Payload = d.frame[len(d.frame)-n:]
+		}
 	}
 	tr := TransportUDP
 	switch p.IPProto {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/callscope/callscope/correlate"
@@ -37,7 +36,7 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 			}
 			b.SetBytes(st.Size())
 			b.ReportAllocs()
-			cpu0 := cpuTime(b)
+			cpu0 := int64(processCPU())
 			var pkts uint64
 			for i := 0; i < b.N; i++ {
 				rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, workers)
@@ -49,15 +48,7 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts)/float64(b.N), "ns/pkt")
 			// CPU time (user + sys of the process) is steadier than wall time on a
 			// shared host; with one worker it is the pipeline's cost plus the GC's.
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(pkts)/float64(b.N), "cpu-ns/pkt")
+			b.ReportMetric(float64(int64(processCPU())-cpu0)/float64(pkts)/float64(b.N), "cpu-ns/pkt")
 		})
 	}
-}
-
-func cpuTime(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,7 +95,7 @@ func benchLivePipeline(b *testing.B, secs, workers int) {
 	b.ReportAllocs()
 	b.SetBytes(214) // a G.711 20 ms frame, the load's usual one
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := int64(processCPU())
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -125,15 +124,10 @@ func benchLivePipeline(b *testing.B, secs, workers int) {
 	b.ReportMetric(float64(st.KernelDrops), "kernel-drops")
 	b.ReportMetric(float64(st.QueueDrops), "queue-drops")
 	b.ReportMetric(float64(stored), "calls")
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(max(1, decoded.Load())), "cpu-ns/pkt")
+	b.ReportMetric(float64(int64(processCPU())-cpu0)/float64(max(1, decoded.Load())), "cpu-ns/pkt")
 }
 
 // cpuTime is the process's CPU time so far (user + system), in ns.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
 
 // BenchmarkLivePipelineFeed is BenchmarkLivePipeline without the capture stage: the same
 // loads, already cut into capture batches of 256 frames, is handed to runLive as fast as it
@@ -162,7 +156,7 @@ func benchLivePipelineFeed(b *testing.B, secs, workers int) {
 	b.ReportAllocs()
 	b.SetBytes(214)
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := int64(processCPU())
 	start := time.Now()
 	go func() {
 		n := 0
@@ -180,5 +174,5 @@ func benchLivePipelineFeed(b *testing.B, secs, workers int) {
 	b.StopTimer()
 	n := float64(min(b.N, len(batches)*256))
 	b.ReportMetric(n/el.Seconds(), "pkts/s")
-	b.ReportMetric(float64(processCPU()-cpu0)/n, "cpu-ns/pkt")
+	b.ReportMetric(float64(int64(processCPU())-cpu0)/n, "cpu-ns/pkt")
 }
