@@ -296,22 +296,7 @@ func (s *Spool) Append(es ...SpoolEntry) error {
 		}
 		frames[i] = b
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dir == "" {
-		return ErrSpoolClosed
-	}
-	for _, b := range frames {
-		if err := s.appendFrame(b); err != nil {
-			return err
-		}
-	}
-	if s.f != nil {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("store: spool sync: %w", err)
-		}
-	}
-	return nil
+	return s.AppendRaw(frames)
 }
 
 func (s *Spool) appendFrame(b []byte) error {
