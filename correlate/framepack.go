@@ -130,7 +130,7 @@ type packCodec struct {
 
 func newPackCodec() *packCodec {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-		zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true))
+		zstd.WithZeroFrames(true), zstd.WithLowerEncoderMem(true), zstd.WithNoEntropyCompression(true))
 	if err != nil {
 		return nil
 	}
