@@ -33,8 +33,9 @@ type SpoolEntry struct {
 //
 // The payload is the JSON of the entry plus every correlate.Time in it as exact
 // nanoseconds (the JSON form of a Time carries only µs); a call's media frames are not
-// in the JSON but one compressed frame segment (frames.go) beside it, a fifth of the
-// bytes and no base64.
+// in the JSON but one compressed frame segment (frames.go) after it, raw, behind a NUL
+// byte (JSON never holds one). Records of builds before that carried the segment
+// base64-encoded in the JSON field "seg"; they still decode.
 //
 // Append returns once the records are written and fsynced ("acknowledged as spooled").
 // Entries are read back oldest first (Peek) and removed (Commit) only after the store
