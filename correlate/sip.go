@@ -152,7 +152,7 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 		cl.retrans++
 	} else if len(cl.seen) < maxSeenPerCall {
 		if cl.seen == nil {
-			cl.seen = make([]seenMsg, 0, 8) // a call's usual messages without growing
+			cl.seen = make([]seenMsg, 0, 4) // an INVITE transaction without growing (a 7-message call grows once)
 		}
 		cl.seen = append(cl.seen, seenMsg{h: seenHash(hv, ev.FromHEP), last: ev.TS})
 	} else {
