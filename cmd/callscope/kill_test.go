@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"math/rand"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,74 +70,28 @@ func TestServeSIGKILLKeepsFrames(t *testing.T) {
 // last value scraped.
 func killServe(t *testing.T, args []string, delay time.Duration) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServeSIGKILLKeepsFrames$")
-	cmd.Env = append(os.Environ(), killChildEnv+"="+strings.Join(args, "\x1f"))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	cmd, url, done := startKillable(t, args) // wal_kill_test.go
+	defer cmd.Wait()                         //nolint:errcheck // killed: the exit error is expected
+	written := func() (int, bool) {
+		m, ok := scrapeAll(url)
+		return int(m["callscope_store_calls_written_total"]), ok
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait() //nolint:errcheck // killed: the exit error is expected
-	sc := bufio.NewScanner(out)
-	url := ""
-	for url == "" && sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "serving "); ok {
-			url, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	if url == "" {
-		cmd.Process.Kill()
-		t.Fatal("serve did not start")
-	}
-	done := make(chan struct{})
-	go func() {
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "callscope: ingested") {
-				close(done)
-				break
-			}
-		}
-		io.Copy(io.Discard, out) //nolint:errcheck // keep the child's stdout drained
-	}()
-	acked := 0
-	deadline := time.Now().Add(delay)
 	if delay == 0 {
 		<-done
-		n, _ := scrapeWritten(url)
+		n, _ := written()
 		cmd.Process.Signal(syscall.SIGKILL)
 		return n
 	}
-	for time.Now().Before(deadline) {
-		if n, ok := scrapeWritten(url); ok {
+	acked := 0
+	for deadline := time.Now().Add(delay); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n, ok := written(); ok {
 			acked = n
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	return acked
-}
-
-func scrapeWritten(url string) (int, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "callscope_store_calls_written_total "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err == nil
-		}
-	}
-	return 0, false
 }
 
 // checkFrames opens the killed database and checks every stored call's frames.
