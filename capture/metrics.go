@@ -70,6 +70,13 @@ func (m *Metrics) registerLive(l *Live) error {
 }
 
 // registerHEP exports a HEP listener's counters (called by ListenHEP).
+
+// Help texts of the labelled HEP counters (one series per reason).
+const (
+	helpConnsRejected = "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list)."
+	helpHEPRejected   = "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required)."
+)
+
 func (m *Metrics) registerHEP(l *HEPListener) error {
 	if m == nil {
 		return nil
@@ -83,21 +90,21 @@ func (m *Metrics) registerHEP(l *HEPListener) error {
 			st(func(s HEPStats) uint64 { return s.QueueDrops })),
 		counter("callscope_hep_bad_frames_total", "TCP connections closed because their stream was not HEPv3.",
 			st(func(s HEPStats) uint64 { return s.BadFrames })),
-		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+		labelled("callscope_hep_connections_rejected_total", helpConnsRejected,
 			"reason", "total_cap", st(func(s HEPStats) uint64 { return s.ConnsRejected })),
-		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+		labelled("callscope_hep_connections_rejected_total", helpConnsRejected,
 			"reason", "source_cap", st(func(s HEPStats) uint64 { return s.ConnsRejectedSource })),
-		labelled("callscope_hep_connections_rejected_total", "TCP connections refused, by reason: total_cap (MaxConns), source_cap (per source address), not_allowed (outside the allow-list).",
+		labelled("callscope_hep_connections_rejected_total", helpConnsRejected,
 			"reason", "not_allowed", st(func(s HEPStats) uint64 { return s.ConnsDenied })),
 		counter("callscope_hep_idle_closed_total", "HEP TCP connections closed after the idle timeout without a frame.",
 			st(func(s HEPStats) uint64 { return s.IdleClosed })),
-		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+		labelled("callscope_hep_rejected_total", helpHEPRejected,
 			"reason", "not_allowed", st(func(s HEPStats) uint64 { return s.SourceDenied })),
-		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+		labelled("callscope_hep_rejected_total", helpHEPRejected,
 			"reason", "auth_missing", st(func(s HEPStats) uint64 { return s.AuthMissing })),
-		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+		labelled("callscope_hep_rejected_total", helpHEPRejected,
 			"reason", "auth_wrong", st(func(s HEPStats) uint64 { return s.AuthWrong })),
-		labelled("callscope_hep_rejected_total", "HEP packets dropped at the trust boundary, by reason: not_allowed (source outside the allow-list, UDP), auth_missing, auth_wrong, unparsable (auth key required).",
+		labelled("callscope_hep_rejected_total", helpHEPRejected,
 			"reason", "unparsable", st(func(s HEPStats) uint64 { return s.Unparsable })),
 		counter("callscope_hep_clock_clamped_total", "HEP packets whose agent capture time was more than the allowed skew from the probe's clock, set to the receive time.",
 			st(func(s HEPStats) uint64 { return s.ClockClamped })),
