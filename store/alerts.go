@@ -36,12 +36,15 @@ type AlertQuery struct {
 }
 
 // AlertLimit returns q.Limit bounded to 1..10000 (default 100).
-func (q AlertQuery) AlertLimit() int {
+func (q AlertQuery) AlertLimit() int { return eventLimit(q.Limit) }
+
+// eventLimit bounds an event query's limit to 1..10000, 100 when unset.
+func eventLimit(n int) int {
 	switch {
-	case q.Limit <= 0:
+	case n <= 0:
 		return 100
-	case q.Limit > 10000:
+	case n > 10000:
 		return 10000
 	}
-	return q.Limit
+	return n
 }

@@ -16,15 +16,7 @@ type SecurityQuery struct {
 }
 
 // SecurityLimit returns q.Limit bounded to 1..10000 (default 100).
-func (q SecurityQuery) SecurityLimit() int {
-	switch {
-	case q.Limit <= 0:
-		return 100
-	case q.Limit > 10000:
-		return 10000
-	}
-	return q.Limit
-}
+func (q SecurityQuery) SecurityLimit() int { return eventLimit(q.Limit) }
 
 // SecurityTopQuery asks for the N sources with the most security events active in
 // [From, To) (as SecurityQuery).
