@@ -2,12 +2,15 @@ package correlate
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math"
 	"slices"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/sdp"
 	"github.com/callscope/callscope/quality"
+
+	"github.com/pion/rtp"
 )
 
 // stream is one RTP stream. Fields are chosen and sized so that the struct (most of it
@@ -282,7 +285,7 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	}
 	st.lastSeq = h.SequenceNumber
 	var payload []byte
-	hl := h.MarshalSize()
+	hl := rtpHeaderSize(ev.Payload, h)
 	if hl <= len(ev.Payload) && hl+ev.RTPPayloadLen <= len(ev.Payload) && ev.RTPPayloadLen >= 0 {
 		payload = ev.Payload[hl : hl+ev.RTPPayloadLen]
 	}
@@ -290,6 +293,24 @@ func (c *Correlator) rtpPacket(st *stream, ev *decode.Event) {
 	if st.call != nil && c.keepMode != keepNone {
 		c.keepFrame(st.call, ev, hl)
 	}
+}
+
+// rtpHeaderSize is the length of the RTP header at the start of b (fixed part, CSRCs,
+// extension), read from the bytes the decoder checked; h.MarshalSize recomputes it
+// from the parsed extensions at several times the cost. For a payload too short to
+// hold its header (an event built without the datagram) it falls back to h.
+func rtpHeaderSize(b []byte, h *rtp.Header) int {
+	if len(b) < 12 {
+		return h.MarshalSize()
+	}
+	n := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		if len(b) < n+4 {
+			return h.MarshalSize()
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(b[n+2:]))
+	}
+	return n
 }
 
 func lessStream(a, b *stream) bool {

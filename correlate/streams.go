@@ -70,9 +70,16 @@ func (k *streamKey) dst() netip.AddrPort { return joinAddr(k.dstHi, k.dstLo, k.d
 
 // sameFlow reports whether k and o have the same source and destination.
 func (k *streamKey) sameFlow(o *streamKey) bool {
-	a, b := *k, *o
-	a.ssrc, b.ssrc = 0, 0
-	return a == b
+	return k.srcLo == o.srcLo && k.dstLo == o.dstLo && k.srcPort == o.srcPort &&
+		k.dstPort == o.dstPort && k.srcHi == o.srcHi && k.dstHi == o.dstHi &&
+		k.srcFam == o.srcFam && k.dstFam == o.dstFam
+}
+
+// equal reports whether k and o are the same key. It compares field by field: == on the
+// struct, whose 6 bytes of padding rule out one block compare, calls the generated
+// equality function and memeqbody, about 60 instructions per RTP packet against 15.
+func (k *streamKey) equal(o *streamKey) bool {
+	return k.ssrc == o.ssrc && k.sameFlow(o)
 }
 
 // streamTable is the set of active streams: an open-addressing table of (hash, stream)
@@ -134,7 +141,7 @@ func (t *streamTable) get(k *streamKey) *stream {
 		if e.s == nil {
 			return nil
 		}
-		if e.h == h && e.s.key == *k {
+		if e.h == h && e.s.key.equal(k) {
 			return e.s
 		}
 	}

@@ -42,7 +42,8 @@ func (t Transport) String() string {
 // Event is what the decoder hands to its callback: one SIP message, RTP packet or RTCP
 // compound with its addressing. Every slice and pointer in an Event is a view into the
 // decoder's buffers or the capture buffer and is valid only until the callback returns;
-// anything kept must be copied.
+// anything kept must be copied. The decoder reuses one Event and sets its fields one by
+// one (Decoder.event and emit): a field added here must be set there too.
 type Event struct {
 	Kind      Kind
 	TS        int64 // packet time, Unix nanoseconds (for a reassembled TCP message: the segment completing it)

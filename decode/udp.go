@@ -85,9 +85,20 @@ func (d *Decoder) emitSIP(src, dst netip.AddrPort, tr Transport, fromHEP bool, t
 		return
 	}
 	d.cnt.SIP++
-	ev := &d.ev
-	*ev = Event{Kind: KindSIP, TS: ts, Src: src, Dst: dst, Transport: tr, FromHEP: fromHEP, Payload: msg, SIP: m}
+	ev := d.event(KindSIP, ts, src, dst, tr, fromHEP, msg)
+	ev.SIP = m
 	d.emit(ev)
+}
+
+// event fills the decoder's one Event in place and returns it; the caller sets the
+// kind-specific fields (SIP, RTP, RTPPayloadLen) and emit sets Frame and LinkType, so
+// every field is written. Assigning a composite literal instead built the 170-byte
+// struct on the stack and copied it, about 80 instructions per RTP packet.
+func (d *Decoder) event(k Kind, ts int64, src, dst netip.AddrPort, tr Transport, fromHEP bool, payload []byte) *Event {
+	ev := &d.ev
+	ev.Kind, ev.TS, ev.Src, ev.Dst, ev.Transport, ev.FromHEP, ev.Payload = k, ts, src, dst, tr, fromHEP, payload
+	ev.SIP, ev.RTP, ev.RTPPayloadLen = nil, nil, 0
+	return ev
 }
 
 // media emits a version-2 datagram as RTCP (RFC 5761 §4: second byte 192..223 and the
@@ -97,12 +108,10 @@ func (d *Decoder) media(src, dst netip.AddrPort, tr Transport, fromHEP bool, ts 
 	if len(b) < 8 || b[0]>>6 != 2 {
 		return false
 	}
-	ev := &d.ev
 	if pt := b[1]; pt >= 192 && pt <= 223 {
 		if l := (int(binary.BigEndian.Uint16(b[2:])) + 1) * 4; l <= len(b) {
 			d.cnt.RTCP++
-			*ev = Event{Kind: KindRTCP, TS: ts, Src: src, Dst: dst, Transport: tr, FromHEP: fromHEP, Payload: b}
-			d.emit(ev)
+			d.emit(d.event(KindRTCP, ts, src, dst, tr, fromHEP, b))
 			return true
 		}
 	}
@@ -128,7 +137,8 @@ func (d *Decoder) media(src, dst netip.AddrPort, tr Transport, fromHEP bool, ts 
 		plen -= int(b[len(b)-1])
 	}
 	d.cnt.RTP++
-	*ev = Event{Kind: KindRTP, TS: ts, Src: src, Dst: dst, Transport: tr, FromHEP: fromHEP, Payload: b, RTP: &d.rtpHdr, RTPPayloadLen: plen}
+	ev := d.event(KindRTP, ts, src, dst, tr, fromHEP, b)
+	ev.RTP, ev.RTPPayloadLen = &d.rtpHdr, plen
 	d.emit(ev)
 	return true
 }
@@ -190,9 +200,7 @@ func (d *Decoder) hep(b []byte) {
 			return
 		}
 		d.cnt.RTCP++
-		ev := &d.ev
-		*ev = Event{Kind: KindRTCP, TS: ts, Src: p.Src, Dst: p.Dst, Transport: tr, FromHEP: true, Payload: b}
-		d.emit(ev)
+		d.emit(d.event(KindRTCP, ts, p.Src, p.Dst, tr, true, b))
 	default:
 		if !d.media(p.Src, p.Dst, tr, true, ts, p.Payload) {
 			d.cnt.Ignored++
