@@ -144,9 +144,10 @@ func (d *Detector) shortCall(caller netip.Addr, c *correlate.Call, start, end in
 	slot := d.source(caller, d.now)
 	s := &d.srcs[slot]
 	if start-s.shortStart >= d.window || start < s.shortStart {
-		s.short, s.shortStart, s.nShortTo = 0, start, 0
+		s.short, s.shortStart = 0, start
+		s.shortTo.reset()
 	}
-	if !addDistinct(&s.shortTo, &s.nShortTo, uint32(d.hash([]byte(c.ToUser)))) && s.active&(1<<rShortCalls) == 0 {
+	if !s.shortTo.add(uint32(d.hash([]byte(c.ToUser)))) && s.active&(1<<rShortCalls) == 0 {
 		return // the same destination again: a test load, not wangiri
 	}
 	s.short++

@@ -19,18 +19,16 @@ type srcState struct {
 	fail                     uint32 // failed authentications
 	mf, malformed, oversized uint32
 	uaHits                   uint32
-	nUsers, nHosts           uint8
 	uaBad, uaSeen            bool
 	uaHash                   uint64
-	users, hosts             [MaxDistinct]uint32
+	users, hosts             distinctSet
 
 	cred  [8]uint64 // recent requests that carried credentials (Call-ID hash ^ CSeq)
 	credN uint8
 
 	short      uint32 // short answered calls (wangiri) to distinct to_users, windowed by call start
 	shortStart int64
-	nShortTo   uint8
-	shortTo    [MaxDistinct]uint32
+	shortTo    distinctSet
 }
 
 // roll starts a new window at ts. Events in progress keep counting (active bits stay).
@@ -38,22 +36,56 @@ func (s *srcState) roll(ts int64) {
 	s.winStart = ts
 	s.scan, s.inv, s.reg, s.opt, s.fail = 0, 0, 0, 0, 0
 	s.mf, s.malformed, s.oversized, s.uaHits = 0, 0, 0, 0
-	s.nUsers, s.nHosts = 0, 0
+	s.users.reset()
+	s.hosts.reset()
 }
 
-// add records h in set (of n entries) unless present or full; it reports whether h is new.
-func addDistinct(set *[MaxDistinct]uint32, n *uint8, h uint32) bool {
-	for i := 0; i < int(*n); i++ {
-		if set[i] == h {
+// distinctSet holds up to MaxDistinct distinct hashes. The first few live inline; only a
+// source that reaches more (a scanner, an enumeration) gets the full array. Three full
+// arrays in every source made a source 900 bytes, most of the detector's memory on
+// ordinary traffic, where a source calls a handful of users and hosts.
+type distinctSet struct {
+	n     uint8
+	small [distinctInline]uint32
+	big   *[MaxDistinct]uint32 // nil until more than distinctInline; kept across resets
+}
+
+const distinctInline = 4
+
+// add records h unless present or full; it reports whether h is new.
+func (s *distinctSet) add(h uint32) bool {
+	vals := s.values()
+	for _, v := range vals {
+		if v == h {
 			return false
 		}
 	}
-	if int(*n) < MaxDistinct {
-		set[*n] = h
-		*n++
+	switch n := int(s.n); {
+	case n < distinctInline && s.big == nil:
+		s.small[n] = h
+	case n < MaxDistinct:
+		if s.big == nil {
+			s.big = new([MaxDistinct]uint32)
+			copy(s.big[:], s.small[:])
+		}
+		s.big[n] = h
+	default:
+		return true
 	}
+	s.n++
 	return true
 }
+
+// values returns the set's hashes in insertion order.
+func (s *distinctSet) values() []uint32 {
+	if s.big != nil {
+		return s.big[:s.n]
+	}
+	return s.small[:s.n]
+}
+
+func (s *distinctSet) len() int { return int(s.n) }
+func (s *distinctSet) reset()   { s.n = 0 }
 
 // source returns the state slot of a at packet time ts, rolling its window or recycling
 // the oldest slot when the table is full.
@@ -287,26 +319,26 @@ func (d *Detector) request(ev *decode.Event, m *sip.Message, ts int64, maxFwd in
 	}
 	s.scan++
 	uh := uint32(d.hash(m.ToUser))
-	newUser := len(m.ToUser) > 0 && addDistinct(&s.users, &s.nUsers, uh)
+	newUser := len(m.ToUser) > 0 && s.users.add(uh)
 	hh := addrHash(ev.Dst.Addr())
-	newHost := addDistinct(&s.hosts, &s.nHosts, hh)
+	newHost := s.hosts.add(hh)
 	if s.active&(1<<rManyUsers) != 0 {
 		a := d.hit(rManyUsers, key, s.winStart, ts, 1, "", nil, m.CallID, nil, slot)
 		if len(m.ToUser) > 0 {
 			a.addDistinct(uh)
 		}
-	} else if sc.DistinctUsers > 0 && newUser && int(s.nUsers) >= sc.DistinctUsers {
+	} else if sc.DistinctUsers > 0 && newUser && s.users.len() >= sc.DistinctUsers {
 		a := d.hit(rManyUsers, key, s.winStart, ts, uint64(s.scan), "", nil, m.CallID, m.UserAgent, slot)
 		s = &d.srcs[slot]
-		for _, h := range s.users[:s.nUsers] {
+		for _, h := range s.users.values() {
 			a.addDistinct(h)
 		}
 	}
 	if s.active&(1<<rManyHosts) != 0 {
 		d.hit(rManyHosts, key, s.winStart, ts, 1, "", nil, m.CallID, nil, slot).addDistinct(hh)
-	} else if sc.DistinctHosts > 0 && newHost && int(s.nHosts) >= sc.DistinctHosts {
+	} else if sc.DistinctHosts > 0 && newHost && s.hosts.len() >= sc.DistinctHosts {
 		a := d.hit(rManyHosts, key, s.winStart, ts, uint64(s.scan), "", nil, m.CallID, m.UserAgent, slot)
-		for _, h := range s.hosts[:s.nHosts] {
+		for _, h := range s.hosts.values() {
 			a.addDistinct(h)
 		}
 	}
