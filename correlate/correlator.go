@@ -116,8 +116,9 @@ type Correlator struct {
 	cnt        Counters
 	now        int64
 	lastTick   int64
-	retained   int64      // bytes kept by the calls in the table (keep.go)
-	pack       *packCodec // compresses kept frames (framepack.go); nil when none are kept
+	retained   int64       // bytes kept by the calls in the table (keep.go)
+	pack       *packCodec  // compresses kept frames (framepack.go); nil when none are kept
+	sealer     *packSealer // compresses full chunks on its own goroutine; nil: seal in place
 }
 
 // New returns a Correlator that reports finished calls, orphan streams and registrations
@@ -138,6 +139,9 @@ func New(cfg Config, out Output) *Correlator {
 	}
 	if c.keepMode != keepNone {
 		c.pack = newPackCodec()
+		if c.pack != nil {
+			c.sealer = newPackSealer()
+		}
 	}
 	for pt := range c.static {
 		if name, _, ok := sdp.StaticPayload(uint8(pt)); ok {

@@ -10,8 +10,10 @@ package correlate
 // (seconds, nanoseconds, captured length, length on the wire) and the frame bytes, a
 // new file header where the link type changes. The stream is cut into chunks of at
 // most packChunk bytes. The open chunk is raw; a full one is sealed: compressed into
-// one zstd frame (RFC 8878) appended to the call's sealed bytes, by the correlator's one
-// encoder (EncodeAll), and a new open chunk is started. Concatenated zstd frames
+// one zstd frame (RFC 8878) appended to the call's sealed bytes, and a new open chunk is
+// started. Compression runs off the correlator's goroutine (packSealer, below): the full
+// chunk waits as the call's pending chunk until the sealer's result is applied, by the
+// correlator, which remains the only writer of a call's pack. Concatenated zstd frames
 // decompress to the concatenation of their contents (RFC 8878 §3.1), so a call's
 // segment is its sealed bytes followed by its compressed open chunk: the store writes
 // it without expanding a frame.
@@ -26,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -144,15 +147,20 @@ func newPackCodec() *packCodec {
 
 // mediaKeep holds the frames kept for one call, packed (above).
 type mediaKeep struct {
-	sealed []byte // concatenated zstd frames of the full chunks
-	open   []byte // the raw chunk being filled
-	frames int
-	link   uint32 // link type of the last frame (a change starts a new file header)
+	sealed  []byte // concatenated zstd frames of the full chunks
+	pending []byte // a full raw chunk the sealer is compressing; it follows sealed
+	open    []byte // the raw chunk being filled
+	frames  int
+	link    uint32 // link type of the last frame (a change starts a new file header)
 }
 
-// pack returns a view of what k holds, each slice cut at its current length.
+// pack returns a view of what k holds, each slice cut at its current length. A pending
+// chunk is copied in front of the open one (views are rare: the live pages' snapshots).
 func (k *mediaKeep) pack(pc *packCodec) MediaPack {
 	p := MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames}
+	if len(k.pending) > 0 {
+		p.Open = append(append(make([]byte, 0, len(k.pending)+len(k.open)), k.pending...), k.open...)
+	}
 	if pc != nil {
 		p.dec = pc.dec
 	}
@@ -164,6 +172,12 @@ func (k *mediaKeep) pack(pc *packCodec) MediaPack {
 // store holds no raw chunk and no growth slack, and the store only copies it. k's own
 // arrays are left as they were (a published view may still read them).
 func (k *mediaKeep) final(pc *packCodec) MediaPack {
+	if len(k.pending) > 0 && pc != nil {
+		// emit settles the sealer first, so this does not happen; if it did, the
+		// pending chunk is sealed here rather than lost.
+		k.sealed = pc.enc.EncodeAll(k.pending, k.sealed[:len(k.sealed):len(k.sealed)])
+		k.pending = nil
+	}
 	if pc == nil || len(k.open) == 0 {
 		return k.pack(pc)
 	}
@@ -181,11 +195,11 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 	if k.frames == 0 || link != k.link {
 		n += pcapFileHeader
 	}
-	if k.frames >= c.cfg.MaxMediaFramesPerCall || len(k.sealed)+len(k.open)+n > c.cfg.MaxMediaBytesPerCall {
+	if k.frames >= c.cfg.MaxMediaFramesPerCall || len(k.sealed)+len(k.pending)+len(k.open)+n > c.cfg.MaxMediaBytesPerCall {
 		return true, false
 	}
 	if len(k.open)+n > packChunk && len(k.open) > 0 && c.pack != nil {
-		if !c.seal(cl, k) {
+		if !c.sealAsync(cl, k) {
 			return false, true
 		}
 	}
@@ -227,36 +241,209 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 	return false, false
 }
 
-// seal compresses k's open chunk onto its sealed bytes and leaves k without an open
-// chunk (the next frame starts one). The old chunk is not touched again: a published
-// view may still read it. It reports false, changing nothing, when the sealed bytes
-// cannot grow within the retained budget.
+// seal compresses k's open chunk onto its sealed bytes on the correlator's goroutine and
+// leaves k without an open chunk (the next frame starts one): the fallback when the
+// sealer cannot take the chunk. It reports false, changing nothing, when the sealed
+// bytes cannot grow within the retained budget.
 func (c *Correlator) seal(cl *call, k *mediaKeep) bool {
 	pc := c.pack
 	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
-	need := len(k.sealed) + len(pc.scratch)
-	delta := -int64(cap(k.open))
+	if !c.appendSealed(cl, k, pc.scratch, cap(k.open), true) {
+		return false
+	}
+	k.open = nil
+	return true
+}
+
+// appendSealed appends the compressed chunk z to k's sealed bytes and releases the raw
+// chunk's rawCap bytes. With refusable, growth past the retained budget is refused
+// (false, nothing changed); a sealer's result is always applied (its frames are
+// already kept), going past the budget by at most the sealed bytes' growth slack.
+func (c *Correlator) appendSealed(cl *call, k *mediaKeep, z []byte, rawCap int, refusable bool) bool {
+	need := len(k.sealed) + len(z)
+	delta := -int64(rawCap)
 	var grown []byte
 	if need > cap(k.sealed) {
 		// Grow by a quarter: sealed bytes only grow, so a doubling's slack would stay
 		// unused for much of a call's life.
-		size := max(need, len(k.sealed)+len(k.sealed)/4+len(pc.scratch)+256)
+		size := max(need, len(k.sealed)+len(k.sealed)/4+len(z)+256)
 		delta += int64(size - cap(k.sealed))
 		grown = make([]byte, len(k.sealed), size)
 		copy(grown, k.sealed)
 	}
-	if delta > 0 && !c.retain(cl, delta) {
+	if delta > 0 && refusable && !c.retain(cl, delta) {
 		return false
 	}
-	if delta <= 0 {
-		c.retain(cl, delta) // a release: never refused
+	if delta <= 0 || !refusable {
+		c.retained += delta // a release, or a sealer's result: never refused
+		cl.retained += delta
 	}
 	if grown != nil {
 		k.sealed = grown
 	}
-	k.sealed = append(k.sealed, pc.scratch...)
-	k.open = nil
+	k.sealed = append(k.sealed, z...)
 	return true
+}
+
+// sealAsync hands k's full open chunk to the sealer and leaves k without an open chunk.
+// A call has at most one chunk pending: a second full chunk first waits for the
+// first's result. Without a sealer (or when it cannot be started) it seals in place.
+func (c *Correlator) sealAsync(cl *call, k *mediaKeep) bool {
+	ps := c.sealer
+	if ps == nil {
+		return c.seal(cl, k)
+	}
+	c.applySealed(false)
+	if len(k.pending) > 0 {
+		c.settle(k)
+	}
+	j := ps.job()
+	if j == nil {
+		c.applySealed(true) // every job is in flight: take the oldest result first
+		j = ps.job()
+	}
+	j.cl, j.k, j.raw = cl, k, k.open
+	k.pending, k.open = k.open, nil
+	ps.submit(j)
+	return true
+}
+
+// settle waits until k has no pending chunk, applying the sealer's results in order.
+func (c *Correlator) settle(k *mediaKeep) {
+	for len(k.pending) > 0 {
+		c.applySealed(true)
+	}
+}
+
+// applySealed applies the sealer's finished results: all that are ready, or with wait
+// at least one (blocking until the oldest is done).
+func (c *Correlator) applySealed(wait bool) {
+	ps := c.sealer
+	if ps == nil || ps.inflight == 0 {
+		return
+	}
+	if wait {
+		ps.flush() // the result waited for may not have been sent yet
+	}
+	for {
+		var j *sealJob
+		if wait {
+			j = <-ps.results
+			wait = false
+		} else {
+			select {
+			case j = <-ps.results:
+			default:
+				return
+			}
+		}
+		ps.inflight--
+		k := j.k
+		c.appendSealed(j.cl, k, j.out, cap(j.raw), false)
+		k.pending = nil
+		j.cl, j.k, j.raw = nil, nil, nil
+		ps.free = append(ps.free, j)
+		if ps.inflight == 0 {
+			return
+		}
+	}
+}
+
+// packSealer compresses full chunks on its own goroutine so that zstd (about a sixth
+// of serve's CPU with --keep-rtp headers, all of it on the correlator's goroutine)
+// runs beside correlation. Jobs and results are two channels of sealJobs (one sealer:
+// results come back in submission order); a fixed pool of sealJobs, owned by the
+// correlator while not in flight, bounds what is in flight (sealJobs chunks) and the
+// memory of their results. The goroutine runs only while there is work: it exits when
+// the job channel is empty and is started again by the next submit, so a Correlator
+// that is dropped leaves no goroutine behind.
+type packSealer struct {
+	jobs, results chan *sealJob
+	free          []*sealJob // jobs not in flight (the correlator's)
+	queued        []*sealJob // submitted, not yet sent (the correlator's)
+	inflight      int        // submitted and not yet applied
+	running       atomic.Bool
+	enc           *packCodec // the sealer goroutine's own encoder
+}
+
+type sealJob struct {
+	cl  *call
+	k   *mediaKeep
+	raw []byte // the chunk (the call's pending chunk, not written while in flight)
+	out []byte // its zstd frame, written by the sealer
+}
+
+const (
+	sealJobs  = 64
+	sealBatch = 16
+)
+
+func newPackSealer() *packSealer {
+	enc := newPackCodec()
+	if enc == nil {
+		return nil
+	}
+	ps := &packSealer{jobs: make(chan *sealJob, sealJobs), results: make(chan *sealJob, sealJobs), enc: enc}
+	for range sealJobs {
+		ps.free = append(ps.free, &sealJob{out: make([]byte, 0, packChunk)})
+	}
+	return ps
+}
+
+// job takes a free job from the pool, or nil when all are in flight.
+func (ps *packSealer) job() *sealJob {
+	n := len(ps.free)
+	if n == 0 {
+		return nil
+	}
+	j := ps.free[n-1]
+	ps.free = ps.free[:n-1]
+	return j
+}
+
+// submit queues j; jobs go to the sealer sealBatch at a time, because handing over
+// each chunk alone woke the idle sealer (a futex call on the correlator's thread) for
+// every 12 µs of work.
+func (ps *packSealer) submit(j *sealJob) {
+	ps.inflight++
+	ps.queued = append(ps.queued, j)
+	if len(ps.queued) >= sealBatch {
+		ps.flush()
+	}
+}
+
+// flush sends the queued jobs (never blocks: the channel holds the whole pool) and
+// makes sure a sealer goroutine runs.
+func (ps *packSealer) flush() {
+	if len(ps.queued) == 0 {
+		return
+	}
+	for i, j := range ps.queued {
+		ps.jobs <- j
+		ps.queued[i] = nil
+	}
+	ps.queued = ps.queued[:0]
+	if ps.running.CompareAndSwap(false, true) {
+		go ps.loop()
+	}
+}
+
+// loop seals jobs until the channel is empty. Before exiting it clears running and looks
+// again: a job sent after that look starts a new goroutine (submit's CAS succeeds), and
+// one sent before it is seen here (so whichever CAS wins, exactly one goroutine runs).
+func (ps *packSealer) loop() {
+	for {
+		select {
+		case j := <-ps.jobs:
+			j.out = ps.enc.enc.EncodeAll(j.raw, j.out[:0])
+			ps.results <- j
+		default:
+			ps.running.Store(false)
+			if len(ps.jobs) == 0 || !ps.running.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}
 }
 
 // MediaCount is the number of media frames r holds (Pack or Media).

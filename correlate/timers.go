@@ -118,6 +118,9 @@ func (c *Correlator) emitOrphan(s *stream) {
 }
 
 func (c *Correlator) emit(cl *call) {
+	if cl.keep != nil {
+		c.settle(cl.keep) // its last full chunk's result counts against cl before release
+	}
 	delete(c.calls, cl.id)
 	c.unindexLinks(cl)
 	for _, s := range cl.streams {
