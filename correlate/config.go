@@ -71,6 +71,13 @@ type Config struct {
 	// not kept (counted in dropped_total{what="retained_bytes"}); the call is still
 	// analysed. The bytes are released when the call leaves the table.
 	MaxRetainedBytes int64
+	// FrameSpillDir, when set, is where the correlator writes the sealed chunks of kept
+	// frames while calls run (spill.go), so that an open call holds only its open chunk
+	// in memory; it makes its own subdirectory there and removes its files as calls
+	// end. FrameSpillMaxBytes caps those files (default 4 GiB); past it chunks stay in
+	// memory (Counters.FrameSpillFull). Empty: everything stays in memory.
+	FrameSpillDir      string
+	FrameSpillMaxBytes int64
 
 	Quality quality.Config
 }
@@ -97,6 +104,7 @@ func DefaultConfig() Config {
 		MaxMediaFramesPerCall: 50000,
 		MaxMediaBytesPerCall:  16 << 20,
 		MaxRetainedBytes:      1 << 30,
+		FrameSpillMaxBytes:    4 << 30,
 		Quality:               quality.DefaultConfig(),
 	}
 }

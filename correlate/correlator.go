@@ -86,11 +86,16 @@ type Counters struct {
 	RetainedBytesDropped                 uint64 // messages and frame chunks not kept: Config.MaxRetainedBytes
 	CodecNamesDropped                    uint64 // encoding names past maxCodecNames
 	LinksDropped                         uint64 // leg links past maxLinksPerCall or maxCallsPerLinkKey
+	// Frame spill (Config.FrameSpillDir): failed creates, writes and reads (a failed
+	// read loses that call's frames); chunks kept in memory because
+	// FrameSpillMaxBytes was reached.
+	FrameSpillErrors, FrameSpillFull uint64
 
 	// Gauges at the time Counters was called.
 	ActiveCalls, ActiveStreams       int
 	ActiveMedia, ActiveRegistrations int
 	RetainedBytes                    int64 // SIP text and media frames kept by the calls in the table
+	FrameSpillBytes                  int64 // sealed frame chunks in spill files
 }
 
 // Correlator turns events into calls. See the package doc for its rules.
@@ -140,7 +145,15 @@ func New(cfg Config, out Output) *Correlator {
 	if c.keepMode != keepNone {
 		c.pack = newPackCodec()
 		if c.pack != nil {
-			c.sealer = newPackSealer()
+			var spill *frameSpill
+			if cfg.FrameSpillDir != "" {
+				var err error
+				if spill, err = newFrameSpill(cfg.FrameSpillDir, cfg.FrameSpillMaxBytes); err != nil {
+					c.cnt.FrameSpillErrors++ // frames stay in memory
+					spill = nil
+				}
+			}
+			c.sealer = newPackSealer(spill)
 		}
 	}
 	for pt := range c.static {
@@ -157,6 +170,12 @@ func (c *Correlator) Counters() Counters {
 	n.ActiveCalls, n.ActiveStreams = len(c.calls), c.streams.len()
 	n.ActiveMedia, n.ActiveRegistrations = len(c.media), len(c.regs)
 	n.RetainedBytes = c.retained
+	if c.sealer != nil && c.sealer.spill != nil {
+		sp := c.sealer.spill
+		n.FrameSpillErrors += sp.errors.Load()
+		n.FrameSpillFull = sp.full.Load()
+		n.FrameSpillBytes = sp.bytes.Load()
+	}
 	return n
 }
 

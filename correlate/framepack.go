@@ -147,45 +147,96 @@ func newPackCodec() *packCodec {
 
 // mediaKeep holds the frames kept for one call, packed (above).
 type mediaKeep struct {
-	sealed  []byte // concatenated zstd frames of the full chunks
-	pending []byte // a full raw chunk the sealer is compressing; it follows sealed
-	open    []byte // the raw chunk being filled
+	sealed  []byte       // concatenated zstd frames of the full chunks
+	pending []byte       // a full raw chunk the sealer is compressing; it follows sealed
+	open    []byte       // the raw chunk being filled
+	pieces  []spillPiece // with a frame spill (spill.go): every sealed chunk in order
+	spilled int          // bytes of the pieces in spill files
 	frames  int
 	link    uint32 // link type of the last frame (a change starts a new file header)
 }
 
-// pack returns a view of what k holds, each slice cut at its current length. A pending
-// chunk is copied in front of the open one (views are rare: the live pages' snapshots).
-func (k *mediaKeep) pack(pc *packCodec) MediaPack {
+// packView returns a view of what k holds, each slice cut at its current length. A pending
+// chunk is copied in front of the open one, and spilled chunks are read back (views are
+// rare: the live pages' snapshots).
+func (c *Correlator) packView(k *mediaKeep) MediaPack {
 	p := MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames}
+	if len(k.pieces) > 0 {
+		b, err := readPieces(make([]byte, 0, len(k.sealed)+k.spilled), k.pieces, k.sealed)
+		if err != nil {
+			c.spillReadFailed()
+			return MediaPack{}
+		}
+		p.Sealed = b
+	}
 	if len(k.pending) > 0 {
 		p.Open = append(append(make([]byte, 0, len(k.pending)+len(k.open)), k.pending...), k.open...)
 	}
-	if pc != nil {
-		p.dec = pc.dec
+	if c.pack != nil {
+		p.dec = c.pack.dec
 	}
 	return p
 }
 
 // final returns what k holds for the Record of an ended call: the open chunk sealed
-// too and the sealed bytes in one array of their exact length, so what waits for the
-// store holds no raw chunk and no growth slack, and the store only copies it. k's own
-// arrays are left as they were (a published view may still read them).
-func (k *mediaKeep) final(pc *packCodec) MediaPack {
+// too and the sealed bytes (read back from the spill, whose pieces it releases) in one
+// array of their exact length, so what waits for the store holds no raw chunk and no
+// growth slack, and the store only copies it. k's own arrays are left as they were (a
+// published view may still read them). A spilled chunk that cannot be read back loses
+// the call's frames (counted), never the call.
+func (c *Correlator) final(k *mediaKeep) MediaPack {
+	pc := c.pack
 	if len(k.pending) > 0 && pc != nil {
 		// emit settles the sealer first, so this does not happen; if it did, the
 		// pending chunk is sealed here rather than lost.
-		k.sealed = pc.enc.EncodeAll(k.pending, k.sealed[:len(k.sealed):len(k.sealed)])
+		z := pc.enc.EncodeAll(k.pending, nil)
+		if len(k.pieces) > 0 {
+			k.pieces = append(k.pieces, spillPiece{off: int64(len(k.sealed)), n: int32(len(z))})
+		}
+		k.sealed = append(k.sealed[:len(k.sealed):len(k.sealed)], z...)
 		k.pending = nil
 	}
+	if len(k.pieces) > 0 {
+		defer releasePieces(k)
+		if pc != nil && len(k.open) > 0 {
+			pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
+		} else {
+			pc.scratch = pc.scratch[:0]
+		}
+		b, err := readPieces(make([]byte, 0, len(k.sealed)+k.spilled+len(pc.scratch)), k.pieces, k.sealed)
+		if err != nil {
+			c.spillReadFailed()
+			return MediaPack{dec: pc.dec}
+		}
+		return MediaPack{Sealed: append(b, pc.scratch...), Frames: k.frames, dec: pc.dec}
+	}
 	if pc == nil || len(k.open) == 0 {
-		return k.pack(pc)
+		if pc == nil {
+			return MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames}
+		}
+		return MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames, dec: pc.dec}
 	}
 	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
 	b := make([]byte, len(k.sealed)+len(pc.scratch))
 	copy(b, k.sealed)
 	copy(b[len(k.sealed):], pc.scratch)
 	return MediaPack{Sealed: b, Frames: k.frames, dec: pc.dec}
+}
+
+// releasePieces lets go of k's spilled chunks.
+func releasePieces(k *mediaKeep) {
+	for i := range k.pieces {
+		if f := k.pieces[i].f; f != nil {
+			f.release()
+		}
+	}
+	k.pieces, k.spilled = nil, 0
+}
+
+func (c *Correlator) spillReadFailed() {
+	if c.sealer != nil && c.sealer.spill != nil {
+		c.sealer.spill.errors.Add(1)
+	}
 }
 
 // appendFrame packs one frame (data, cut or whole, of a frame origLen bytes long on the
@@ -195,7 +246,7 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 	if k.frames == 0 || link != k.link {
 		n += pcapFileHeader
 	}
-	if k.frames >= c.cfg.MaxMediaFramesPerCall || len(k.sealed)+len(k.pending)+len(k.open)+n > c.cfg.MaxMediaBytesPerCall {
+	if k.frames >= c.cfg.MaxMediaFramesPerCall || len(k.sealed)+k.spilled+len(k.pending)+len(k.open)+n > c.cfg.MaxMediaBytesPerCall {
 		return true, false
 	}
 	if len(k.open)+n > packChunk && len(k.open) > 0 && c.pack != nil {
@@ -248,28 +299,35 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 func (c *Correlator) seal(cl *call, k *mediaKeep) bool {
 	pc := c.pack
 	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
-	if !c.appendSealed(cl, k, pc.scratch, cap(k.open), true) {
+	if !c.appendSealed(cl, k, nil, 0, pc.scratch, cap(k.open), true) {
 		return false
 	}
 	k.open = nil
 	return true
 }
 
-// appendSealed appends the compressed chunk z to k's sealed bytes and releases the raw
-// chunk's rawCap bytes. With refusable, growth past the retained budget is refused
-// (false, nothing changed); a sealer's result is always applied (its frames are
-// already kept), going past the budget by at most the sealed bytes' growth slack.
-func (c *Correlator) appendSealed(cl *call, k *mediaKeep, z []byte, rawCap int, refusable bool) bool {
-	need := len(k.sealed) + len(z)
+// appendSealed adds the compressed chunk z to k: as a piece of spill file f at off, or
+// (f nil) appended to its sealed bytes; and releases the raw chunk's rawCap bytes. With
+// refusable, growth past the retained budget is refused (false, nothing changed); a
+// sealer's result is always applied (its frames are already kept), going past the
+// budget by at most the growth slack.
+func (c *Correlator) appendSealed(cl *call, k *mediaKeep, f *spillFile, off int64, z []byte, rawCap int, refusable bool) bool {
 	delta := -int64(rawCap)
+	spill := c.sealer != nil && c.sealer.spill != nil
+	if spill && len(k.pieces) == cap(k.pieces) {
+		delta += int64(max(4, cap(k.pieces))) * int64(unsafeSizeofPiece)
+	}
 	var grown []byte
-	if need > cap(k.sealed) {
-		// Grow by a quarter: sealed bytes only grow, so a doubling's slack would stay
-		// unused for much of a call's life.
-		size := max(need, len(k.sealed)+len(k.sealed)/4+len(z)+256)
-		delta += int64(size - cap(k.sealed))
-		grown = make([]byte, len(k.sealed), size)
-		copy(grown, k.sealed)
+	if f == nil {
+		need := len(k.sealed) + len(z)
+		if need > cap(k.sealed) {
+			// Grow by a quarter: sealed bytes only grow, so a doubling's slack would stay
+			// unused for much of a call's life.
+			size := max(need, len(k.sealed)+len(k.sealed)/4+len(z)+256)
+			delta += int64(size - cap(k.sealed))
+			grown = make([]byte, len(k.sealed), size)
+			copy(grown, k.sealed)
+		}
 	}
 	if delta > 0 && refusable && !c.retain(cl, delta) {
 		return false
@@ -278,12 +336,22 @@ func (c *Correlator) appendSealed(cl *call, k *mediaKeep, z []byte, rawCap int, 
 		c.retained += delta // a release, or a sealer's result: never refused
 		cl.retained += delta
 	}
+	if f != nil {
+		k.pieces = append(k.pieces, spillPiece{f: f, off: off, n: int32(len(z))})
+		k.spilled += len(z)
+		return true
+	}
 	if grown != nil {
 		k.sealed = grown
+	}
+	if spill {
+		k.pieces = append(k.pieces, spillPiece{off: int64(len(k.sealed)), n: int32(len(z))})
 	}
 	k.sealed = append(k.sealed, z...)
 	return true
 }
+
+const unsafeSizeofPiece = 24 // spillPiece: a pointer, an int64, an int32 (padded)
 
 // sealAsync hands k's full open chunk to the sealer and leaves k without an open chunk.
 // A call has at most one chunk pending: a second full chunk first waits for the
@@ -339,9 +407,9 @@ func (c *Correlator) applySealed(wait bool) {
 		}
 		ps.inflight--
 		k := j.k
-		c.appendSealed(j.cl, k, j.out, cap(j.raw), false)
+		c.appendSealed(j.cl, k, j.file, j.off, j.out, cap(j.raw), false)
 		k.pending = nil
-		j.cl, j.k, j.raw = nil, nil, nil
+		j.cl, j.k, j.raw, j.file = nil, nil, nil, nil
 		ps.free = append(ps.free, j)
 		if ps.inflight == 0 {
 			return
@@ -363,14 +431,18 @@ type packSealer struct {
 	queued        []*sealJob // submitted, not yet sent (the correlator's)
 	inflight      int        // submitted and not yet applied
 	running       atomic.Bool
-	enc           *packCodec // the sealer goroutine's own encoder
+	enc           *packCodec  // the sealer goroutine's own encoder
+	spill         *frameSpill // nil: sealed chunks come back to memory
+	batch         []*sealJob  // the running goroutine's
 }
 
 type sealJob struct {
-	cl  *call
-	k   *mediaKeep
-	raw []byte // the chunk (the call's pending chunk, not written while in flight)
-	out []byte // its zstd frame, written by the sealer
+	cl   *call
+	k    *mediaKeep
+	raw  []byte     // the chunk (the call's pending chunk, not written while in flight)
+	out  []byte     // its zstd frame, written by the sealer
+	file *spillFile // where the sealer wrote out (nil: it stays in memory)
+	off  int64
 }
 
 const (
@@ -378,12 +450,13 @@ const (
 	sealBatch = 16
 )
 
-func newPackSealer() *packSealer {
+func newPackSealer(spill *frameSpill) *packSealer {
 	enc := newPackCodec()
 	if enc == nil {
 		return nil
 	}
-	ps := &packSealer{jobs: make(chan *sealJob, sealJobs), results: make(chan *sealJob, sealJobs), enc: enc}
+	ps := &packSealer{jobs: make(chan *sealJob, sealJobs), results: make(chan *sealJob, sealJobs), enc: enc, spill: spill,
+		batch: make([]*sealJob, 0, sealBatch)}
 	for range sealJobs {
 		ps.free = append(ps.free, &sealJob{out: make([]byte, 0, packChunk)})
 	}
@@ -428,20 +501,43 @@ func (ps *packSealer) flush() {
 	}
 }
 
-// loop seals jobs until the channel is empty. Before exiting it clears running and looks
-// again: a job sent after that look starts a new goroutine (submit's CAS succeeds), and
-// one sent before it is seen here (so whichever CAS wins, exactly one goroutine runs).
+// loop seals jobs until the channel is empty, up to sealBatch at a time: with a spill,
+// a batch's chunks are written in one write before their results go back (so a result
+// the correlator has names bytes already in the file). Before exiting it clears running
+// and looks again: a job sent after that look starts a new goroutine (flush's CAS
+// succeeds), and one sent before it is seen here (so whichever CAS wins, exactly one
+// goroutine runs).
 func (ps *packSealer) loop() {
 	for {
-		select {
-		case j := <-ps.jobs:
-			j.out = ps.enc.enc.EncodeAll(j.raw, j.out[:0])
-			ps.results <- j
-		default:
+		b := ps.batch[:0]
+	take:
+		for len(b) < sealBatch {
+			select {
+			case j := <-ps.jobs:
+				b = append(b, j)
+			default:
+				break take
+			}
+		}
+		if len(b) == 0 {
 			ps.running.Store(false)
 			if len(ps.jobs) == 0 || !ps.running.CompareAndSwap(false, true) {
 				return
 			}
+			continue
+		}
+		for _, j := range b {
+			j.out = ps.enc.enc.EncodeAll(j.raw, j.out[:0])
+			if ps.spill != nil {
+				ps.spill.place(j)
+			}
+		}
+		if ps.spill != nil {
+			ps.spill.write()
+		}
+		for i, j := range b {
+			ps.results <- j
+			b[i] = nil
 		}
 	}
 }

@@ -141,12 +141,13 @@ func rtpHeaderLen(p []byte) int {
 	return min(n, len(p))
 }
 
-// TestSealerMatchesInPlace replays a generated load with kept frames twice, once
-// sealing full chunks on the sealer goroutine and once in place on the correlator's
-// (the sealer removed), and checks that every call's Record holds the same bytes, that
-// the retained-bytes account returns to zero in both, and (under -race) that live views
-// taken while chunks are in flight can be decoded on another goroutine: their frame
-// counts are the frames the call had kept when the view was taken.
+// TestSealerMatchesInPlace replays a generated load with kept frames three times:
+// sealing full chunks in place on the correlator's goroutine (the sealer removed), on
+// the sealer goroutine, and on the sealer with the chunks spilled to files (spill.go).
+// Every call's Record must hold the same bytes in all three, the retained-bytes account
+// must return to zero, and (under -race) live views taken while chunks are in flight or
+// spilled must decode on another goroutine to the frames the call had kept. With the
+// spill, chunks must really have gone to files, and every file must be gone at the end.
 func TestSealerMatchesInPlace(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "load.pcap")
 	f, err := os.Create(file)
@@ -158,16 +159,43 @@ func TestSealerMatchesInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	run := func(async bool) (map[string]MediaPack, int64) {
+	spillDir := t.TempDir()
+	// spill: 0 none, 1 to files, 2 to files of 64 KiB (rotations while calls hold
+	// pieces), 3 capped at 200 KB (later chunks stay in memory: calls mix both).
+	run := func(async bool, mode int) (map[string]MediaPack, int64) {
+		spill := mode > 0
 		cfg := DefaultConfig()
 		cfg.KeepMessages, cfg.KeepRTP = true, KeepRTPHeaders
+		if spill {
+			cfg.FrameSpillDir = spillDir
+		}
+		if mode == 3 {
+			cfg.FrameSpillMaxBytes = 200_000
+		}
 		packs := map[string]MediaPack{}
 		c := New(cfg, Output{Call: func(r *Record) { packs[r.Call.ID] = r.Pack }})
 		if !async {
 			c.sealer = nil
-		} else if c.sealer == nil {
-			t.Fatal("no sealer")
+		} else if c.sealer == nil || (c.sealer.spill != nil) != spill {
+			t.Fatal("no sealer, or no spill")
 		}
+		if mode == 2 {
+			c.sealer.spill.maxFile = 64 << 10
+		}
+		defer func() {
+			if !spill {
+				return
+			}
+			sp := c.sealer.spill
+			left, _ := filepath.Glob(filepath.Join(spillDir, "*", "*"))
+			dirs, _ := filepath.Glob(filepath.Join(spillDir, "*"))
+			t.Logf("spill mode %d: %d bytes written, %d files removed, %d chunks kept in memory, %d errors, %d left, %d dirs left",
+				mode, sp.written.Load(), sp.removed.Load(), sp.full.Load(), sp.errors.Load(), len(left), len(dirs))
+			if sp.written.Load() == 0 || sp.errors.Load() != 0 || len(left) != 0 || len(dirs) != 0 || sp.bytes.Load() != 0 ||
+				(mode == 2 && sp.removed.Load() < 10) || (mode == 3) != (sp.full.Load() > 0) {
+				t.Errorf("spill not used cleanly")
+			}
+		}()
 		views := make(chan []Record, 4)
 		done := make(chan error)
 		go func() {
@@ -206,8 +234,15 @@ func TestSealerMatchesInPlace(t *testing.T) {
 		}
 		return packs, c.Counters().RetainedBytes
 	}
-	want, wantRetained := run(false)
-	got, gotRetained := run(true)
+	want, wantRetained := run(false, 0)
+	for mode := range 4 {
+		got, gotRetained := run(true, mode)
+		comparePacks(t, got, want, gotRetained, wantRetained)
+	}
+}
+
+func comparePacks(t *testing.T, got, want map[string]MediaPack, gotRetained, wantRetained int64) {
+	t.Helper()
 	if len(got) != len(want) || len(want) < 60 {
 		t.Fatalf("%d calls with the sealer, %d without", len(got), len(want))
 	}

@@ -38,7 +38,7 @@ func (c *Correlator) LiveRecords(max int) []Record {
 		m := cl.sip.kept()
 		r.Messages = m[:len(m):len(m)]
 		if cl.keep != nil {
-			r.Pack = cl.keep.pack(c.pack)
+			r.Pack = c.packView(cl.keep)
 		}
 	}
 	return out

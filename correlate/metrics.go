@@ -100,6 +100,16 @@ func newCollector(get func() Counters) *collector {
 			"media":         i(func(n *Counters) int { return n.ActiveMedia }),
 			"registrations": i(func(n *Counters) int { return n.ActiveRegistrations }),
 		}, []string{"calls", "streams", "media", "registrations"})
+	counter("frame_spill_errors_total", "Frame spill files that could not be created, written or read back (a failed read loses that call's frames).",
+		u(func(n *Counters) uint64 { return n.FrameSpillErrors }))
+	counter("frame_spill_full_total", "Sealed frame chunks kept in memory because frame_spill_max_bytes was reached.",
+		u(func(n *Counters) uint64 { return n.FrameSpillFull }))
+	c.metrics = append(c.metrics, metric{
+		desc: prometheus.NewDesc("callscope_correlate_frame_spill_bytes",
+			"Sealed frame chunks of running calls in the frame spill files (their memory is not retained_bytes).", nil, nil),
+		typ:   prometheus.GaugeValue,
+		value: func(n *Counters) float64 { return float64(n.FrameSpillBytes) },
+	})
 	c.metrics = append(c.metrics, metric{
 		desc: prometheus.NewDesc("callscope_correlate_retained_bytes",
 			"SIP text and media frames kept by the calls in the table, against max_retained_bytes.", nil, nil),

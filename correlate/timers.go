@@ -106,6 +106,10 @@ func (c *Correlator) Finish() {
 	for _, k := range keys {
 		c.emitReg(k, c.regs[k])
 	}
+	if c.sealer != nil && c.sealer.spill != nil {
+		c.applySealed(true) // nothing is in flight after the emits; this is a no-op
+		c.sealer.spill.close()
+	}
 }
 
 func (c *Correlator) emitOrphan(s *stream) {
@@ -133,7 +137,7 @@ func (c *Correlator) emit(cl *call) {
 	}
 	rec := &Record{Call: c.export(cl, false), Messages: cl.sip.kept(), LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
-		rec.Pack = cl.keep.final(c.pack)
+		rec.Pack = c.final(cl.keep)
 	}
 	if c.cfg.LinkByNumber {
 		rec.LinkWindow = int64(c.cfg.LinkWindow)

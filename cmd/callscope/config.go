@@ -69,6 +69,11 @@ type serveConfig struct {
 	// MaxRetainedBytes bounds the SIP text and media frames all calls in progress keep
 	// for ladders and pcap export (correlate.Config.MaxRetainedBytes); 1 GiB by default.
 	MaxRetainedBytes int64 `json:"max_retained_bytes" yaml:"max_retained_bytes"`
+	// FrameSpillMaxBytes caps the scratch files where the correlator keeps the sealed
+	// chunks of running calls' kept frames (correlate/spill.go), in a "framespill"
+	// directory beside the spool, cleared at start: with them an open call holds only
+	// its last 2 KiB chunk in memory. 4 GiB by default; -1 keeps every chunk in memory.
+	FrameSpillMaxBytes int64 `json:"frame_spill_max_bytes" yaml:"frame_spill_max_bytes"`
 	// MemoryLimit is the Go runtime's soft memory limit for serve, in bytes
 	// (runtime/debug.SetMemoryLimit, see memory.go): the garbage collector runs harder as
 	// the heap nears it instead of letting RSS grow to twice the live heap. 0 (default)
@@ -104,16 +109,17 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		Listen:           "127.0.0.1:8080",
-		Store:            "duckdb:./callscope-data/callscope.duckdb",
-		KeepRTP:          "headers",
-		Retention:        "30d",
-		HEPMaxSkew:       "60s",
-		StoreBatchSize:   5000,
-		Workers:          runtime.NumCPU(),
-		CaptureReaders:   1,
-		MaxRetainedBytes: 1 << 30,
-		Security:         security.DefaultConfig(),
+		Listen:             "127.0.0.1:8080",
+		Store:              "duckdb:./callscope-data/callscope.duckdb",
+		KeepRTP:            "headers",
+		Retention:          "30d",
+		HEPMaxSkew:         "60s",
+		StoreBatchSize:     5000,
+		Workers:            runtime.NumCPU(),
+		CaptureReaders:     1,
+		MaxRetainedBytes:   1 << 30,
+		FrameSpillMaxBytes: 4 << 30,
+		Security:           security.DefaultConfig(),
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -76,6 +78,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	ccfg.MaxRetainedBytes = cfg.MaxRetainedBytes
 	if err := ccfg.Validate(); err != nil {
 		return err
+	}
+	if cfg.KeepRTP != correlate.KeepRTPNone && cfg.FrameSpillMaxBytes > 0 {
+		// Scratch only (a call's frames become durable in its record's WAL entry): what
+		// a previous run left is of no use.
+		ccfg.FrameSpillDir = filepath.Join(filepath.Dir(cfg.store.SpoolDir()), "framespill")
+		ccfg.FrameSpillMaxBytes = cfg.FrameSpillMaxBytes
+		if err := os.RemoveAll(ccfg.FrameSpillDir); err != nil {
+			log.Warn("frame spill: cannot clear the directory; kept frames stay in memory", "dir", ccfg.FrameSpillDir, "err", err)
+			ccfg.FrameSpillDir = ""
+		}
 	}
 
 	// Live sources first: a taken port or a missing interface fails before anything is
