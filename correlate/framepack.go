@@ -64,6 +64,10 @@ type MediaPack struct {
 	Open   []byte
 	Frames int // frames in the stream
 	dec    *zstd.Decoder
+	// pieces, in a live view of a call whose chunks are spilled (spill.go): the sealed
+	// chunks in order, in spill files or (no file) in Sealed; read by AppendFrames. A
+	// Record of an ended call never has pieces.
+	pieces []spillPiece
 }
 
 // Size is the memory the pack's bytes take (what the caps and budgets count).
@@ -75,12 +79,20 @@ func (p *MediaPack) AppendFrames(out []Frame) ([]Frame, error) {
 	if p.Frames == 0 {
 		return out, nil
 	}
-	raw := p.Open
-	if len(p.Sealed) > 0 {
+	raw, sealed := p.Open, p.Sealed
+	if len(p.pieces) > 0 {
+		var err error
+		if sealed, err = readPieces(nil, p.pieces, p.Sealed); err != nil {
+			// The call ended and its spill file went since the view was taken: its
+			// frames are in its record now.
+			return out, fmt.Errorf("%w: spilled chunks: %w", ErrBadFrameStream, err)
+		}
+	}
+	if len(sealed) > 0 {
 		if p.dec == nil {
 			return out, fmt.Errorf("%w: no decoder", ErrBadFrameStream)
 		}
-		b, err := p.dec.DecodeAll(p.Sealed, make([]byte, 0, 4*len(p.Sealed)+len(p.Open)))
+		b, err := p.dec.DecodeAll(sealed, make([]byte, 0, 4*len(sealed)+len(p.Open)))
 		if err != nil {
 			return out, fmt.Errorf("%w: %w", ErrBadFrameStream, err)
 		}
@@ -157,17 +169,14 @@ type mediaKeep struct {
 }
 
 // packView returns a view of what k holds, each slice cut at its current length. A pending
-// chunk is copied in front of the open one, and spilled chunks are read back (views are
-// rare: the live pages' snapshots).
+// chunk is copied in front of the open one (a call has it for a moment per 2 KiB);
+// spilled chunks are read when the view is decoded (AppendFrames).
 func (c *Correlator) packView(k *mediaKeep) MediaPack {
 	p := MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames}
 	if len(k.pieces) > 0 {
-		b, err := readPieces(make([]byte, 0, len(k.sealed)+k.spilled), k.pieces, k.sealed)
-		if err != nil {
-			c.spillReadFailed()
-			return MediaPack{}
-		}
-		p.Sealed = b
+		// Read only if the view is decoded: the live pages publish views of every
+		// active call each second. The pieces array is only appended to.
+		p.pieces = k.pieces[:len(k.pieces):len(k.pieces)]
 	}
 	if len(k.pending) > 0 {
 		p.Open = append(append(make([]byte, 0, len(k.pending)+len(k.open)), k.pending...), k.open...)

@@ -132,6 +132,14 @@ func (c *FrameCodec) EncodeRecord(dst, scratch []byte, r *correlate.Record) (out
 	if r.Pack.Frames == 0 {
 		return dst, scratch
 	}
+	if dst == nil && len(r.Pack.Open) == 0 {
+		// An ended call's pack is the whole segment already (mediaKeep.final): share it
+		// rather than hold a second copy while the record waits for the store. A pack's
+		// bytes are never written again, and the length-capped slice makes an append
+		// copy.
+		n := len(r.Pack.Sealed)
+		return r.Pack.Sealed[:n:n], scratch
+	}
 	dst = append(dst, r.Pack.Sealed...)
 	if len(r.Pack.Open) > 0 {
 		dst = c.enc.EncodeAll(r.Pack.Open, dst)
