@@ -204,13 +204,48 @@ func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) { return encodeEntry(
 
 // encodeEntry frames e as one record (header included); the spool and the WAL share it.
 func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
-	b, _, err := encodeEntrySeg(codec, e, nil)
-	return b, err
+	r, err := encodeEntryRaw(codec, e, nil)
+	if err != nil {
+		return nil, err
+	}
+	return append(r.head, r.seg...), nil
 }
 
-// encodeEntrySeg is encodeEntry that also returns the frame segment of the call's media
-// (seg when not nil, else encoded here; nil without media).
+// rawRecord is one framed spool/WAL record in two parts: head is the frame header, the
+// JSON and (with a segment) the NUL, seg the frame segment that follows it. Written one
+// after the other they are the record's bytes; kept apart, the segment (most of a
+// record with frames) is never copied: it is the ended call's own pack (EncodeRecord).
+type rawRecord struct {
+	head, seg []byte
+}
+
+func (r rawRecord) size() int64 { return int64(len(r.head) + len(r.seg)) }
+
+// write writes both parts to f.
+func (r rawRecord) write(f *os.File) error {
+	if _, err := f.Write(r.head); err != nil {
+		return err
+	}
+	if len(r.seg) > 0 {
+		if _, err := f.Write(r.seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeEntrySeg is encodeEntryRaw's record as one array, and its segment (tests).
 func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byte, error) {
+	r, err := encodeEntryRaw(codec, e, seg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(r.head, r.seg...), r.seg, nil
+}
+
+// encodeEntryRaw is encodeEntry in two parts (rawRecord): the segment of the call's
+// media (seg when not nil, else encoded here; nil without media) is its seg.
+func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && e.Rec.MediaCount() > 0 {
 		rec := *e.Rec
@@ -223,7 +258,7 @@ func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byt
 	}
 	eachTime(e, func(t *correlate.Time) { w.NS = append(w.NS, int64(*t)) })
 	var buf bytes.Buffer
-	buf.Grow(spoolHeader + 2048 + len(w.Seg))
+	buf.Grow(spoolHeader + 2048)
 	buf.Write(make([]byte, spoolHeader))
 	// The segment follows the JSON after a NUL byte, raw (JSON never holds a raw NUL):
 	// base64 inside the JSON cost a third more bytes and most of the encoding and decoding
@@ -232,16 +267,15 @@ func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byt
 	raw := w.Seg
 	w.Seg = nil
 	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
-		return nil, nil, err
+		return rawRecord{}, err
 	}
 	if raw != nil {
 		buf.WriteByte(0)
-		buf.Write(raw)
 	}
 	b := buf.Bytes()
-	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader))
-	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(b[spoolHeader:], castagnoli))
-	return b, raw, nil
+	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader+len(raw)))
+	binary.BigEndian.PutUint32(b[4:8], crc32.Update(crc32.Checksum(b[spoolHeader:], castagnoli), castagnoli, raw))
+	return rawRecord{head: b, seg: raw}, nil
 }
 
 func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
@@ -279,7 +313,7 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 
 // AppendRaw appends records already framed by encodeEntry (the WAL's) and fsyncs them:
 // a copy, no encoding.
-func (s *Spool) AppendRaw(frames [][]byte) error {
+func (s *Spool) AppendRaw(frames []rawRecord) error {
 	if len(frames) == 0 {
 		return nil
 	}
@@ -307,19 +341,19 @@ func (s *Spool) Append(es ...SpoolEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	frames := make([][]byte, len(es))
+	frames := make([]rawRecord, len(es))
 	for i := range es {
-		b, err := s.encodeEntry(&es[i])
+		r, err := encodeEntryRaw(s.codec, &es[i], nil)
 		if err != nil {
 			return fmt.Errorf("store: spool encode: %w", err)
 		}
-		frames[i] = b
+		frames[i] = r
 	}
 	return s.AppendRaw(frames)
 }
 
-func (s *Spool) appendFrame(b []byte) error {
-	n := int64(len(b))
+func (s *Spool) appendFrame(b rawRecord) error {
+	n := b.size()
 	var tail *segment
 	if len(s.segs) > 0 {
 		tail = s.segs[len(s.segs)-1]
@@ -351,7 +385,7 @@ func (s *Spool) appendFrame(b []byte) error {
 			syncDir(s.dir)
 		}
 	}
-	if _, err := s.f.Write(b); err != nil {
+	if err := b.write(s.f); err != nil {
 		return fmt.Errorf("store: spool write: %w", err)
 	}
 	tail.size += n

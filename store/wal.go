@@ -98,15 +98,14 @@ func OpenWAL(dir string, maxBytes int64) (*WAL, []string, error) {
 // for es[i] (nil without media), for the store to reuse (SegmentWriter); when raw has
 // len(es) elements, raw[i] is set to the framed record written for es[i], for the spool
 // to copy (Spool.AppendRaw) when the queue has no room.
-func (w *WAL) Append(es []SpoolEntry, segs, raw [][]byte) (first uint64, n int, err error) {
-	frames := make([][]byte, len(es))
+func (w *WAL) Append(es []SpoolEntry, segs [][]byte, raw []rawRecord) (first uint64, n int, err error) {
+	frames := make([]rawRecord, len(es))
 	for i := range es {
-		var seg []byte
-		if frames[i], seg, err = encodeEntrySeg(w.codec, &es[i], nil); err != nil {
+		if frames[i], err = encodeEntryRaw(w.codec, &es[i], nil); err != nil {
 			return 0, 0, fmt.Errorf("store: wal encode: %w", err)
 		}
 		if len(segs) == len(es) {
-			segs[i] = seg
+			segs[i] = frames[i].seg
 		}
 	}
 	w.mu.Lock()
@@ -121,7 +120,7 @@ func (w *WAL) Append(es []SpoolEntry, segs, raw [][]byte) (first uint64, n int, 
 	}
 	var werr error
 	for i, b := range frames {
-		sz := int64(len(b))
+		sz := b.size()
 		if w.bytes+sz > w.maxBytes {
 			err = ErrWALFull
 			break
@@ -131,14 +130,14 @@ func (w *WAL) Append(es []SpoolEntry, segs, raw [][]byte) (first uint64, n int, 
 				break
 			}
 		}
-		if _, werr = w.f.Write(b); werr != nil {
+		if werr = b.write(w.f); werr != nil {
 			werr = fmt.Errorf("store: wal write: %w", werr)
 			break
 		}
 		if len(raw) == len(es) {
 			raw[i] = b
 		} else {
-			frames[i] = nil // written: let the GC have it while the rest is written
+			frames[i] = rawRecord{} // written: let the GC have it while the rest is written
 		}
 		w.dirty = true
 		tail.size += sz

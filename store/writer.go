@@ -312,7 +312,7 @@ func (w *Writer) commit(group []SpoolEntry) {
 	if len(group) == 0 {
 		return
 	}
-	segs, raw := make([][]byte, len(group)), make([][]byte, len(group))
+	segs, raw := make([][]byte, len(group)), make([]rawRecord, len(group))
 	first, n, err := w.wal.Append(group, segs, raw)
 	if n > 0 {
 		w.m.walSyncs.Inc()
@@ -320,7 +320,7 @@ func (w *Writer) commit(group []SpoolEntry) {
 	}
 	var (
 		spill     []SpoolEntry // refused by the WAL: encoded for the spool
-		spillRaw  [][]byte     // in the WAL, no room in the queue: its record copied
+		spillRaw  []rawRecord  // in the WAL, no room in the queue: its record copied
 		spillSeqs []uint64
 	)
 	for i := range group {
