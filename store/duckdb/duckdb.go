@@ -27,6 +27,18 @@
 // serialised on one dedicated connection: each WriteCalls is one transaction that
 // deletes the calls of the batch that already exist (idempotence by Call.ID) and then
 // appends every row through DuckDB's Appender, so a batch is stored whole or not at all.
+// Which ids exist is answered by an in-memory Bloom filter of the stored ids first
+// (known.go): asking DuckDB is a join over every stored id, O(table) per batch.
+//
+// # Write cost
+//
+// BenchmarkInsertCalls (5,000 calls of 7 SIP messages and 2 streams per batch, -cpu 1)
+// stores about 9,700 calls/s, 100 µs per call; BenchmarkInsertCallsSmall (50 per
+// batch) about 3,500 calls/s: a batch costs about 5 ms whatever its size, mostly inside
+// DuckDB (each appender flush plans an INSERT, about 0.4 ms per table; the commit sets
+// up every column of every table written and writes the WAL by rescanning the rows), so
+// few large batches are much cheaper than many small ones. Per row, most of the time is
+// the commit's WAL and the cgo call per string value.
 package duckdb
 
 import (
