@@ -41,7 +41,7 @@ func (s *Store) loadSynthetic(ctx context.Context, n int, origin time.Time, days
 			'dropped', false, 'drop_reason', NULL, 'one_way_audio', false, 'sip_messages', 7, 'retransmissions', 0,
 			'linked_call_ids', []::VARCHAR[], 'user_agents', ['probe/1'], 'dtmf', '',
 			'mos_min', CASE WHEN answered THEN mos END)::VARCHAR,
-		lower(furi || chr(0) || turi)
+		lower(furi || chr(0) || turi), chr(0) || 'cid:' || cid || chr(0), NULL
 	FROM c ORDER BY i`
 	msgsQ := gen + `
 	INSERT INTO sip_messages SELECT id, cid, start, j, start + j * 100000000, cip || ':5060', eip || ':5060', 'udp',
@@ -61,5 +61,6 @@ func (s *Store) loadSynthetic(ctx context.Context, n int, origin time.Time, days
 			return fmt.Errorf("duckdb: load synthetic: %w", err)
 		}
 	}
+	s.known = nil // written behind WriteCalls' back: reload
 	return nil
 }
