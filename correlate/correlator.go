@@ -90,6 +90,7 @@ type Counters struct {
 	// read loses that call's frames); chunks kept in memory because
 	// FrameSpillMaxBytes was reached.
 	FrameSpillErrors, FrameSpillFull uint64
+	FrameSpillWritten                uint64 // sealed chunk bytes written to spill files, ever
 
 	// Gauges at the time Counters was called.
 	ActiveCalls, ActiveStreams       int
@@ -175,6 +176,7 @@ func (c *Correlator) Counters() Counters {
 		n.FrameSpillErrors += sp.errors.Load()
 		n.FrameSpillFull = sp.full.Load()
 		n.FrameSpillBytes = sp.bytes.Load()
+		n.FrameSpillWritten = uint64(sp.written.Load())
 	}
 	return n
 }

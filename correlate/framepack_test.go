@@ -202,7 +202,9 @@ func TestSealerMatchesInPlace(t *testing.T) {
 		go func() {
 			var err error
 			decoded, gone := 0, 0
-			defer func() { t.Logf("mode %d: %d views decoded, %d of calls whose spill file went since", mode, decoded, gone) }()
+			defer func() {
+				t.Logf("mode %d: %d views decoded, %d of calls whose spill file went since", mode, decoded, gone)
+			}()
 			for recs := range views {
 				for i := range recs {
 					fr, e := recs[i].Pack.AppendFrames(nil)

@@ -102,6 +102,8 @@ func newCollector(get func() Counters) *collector {
 		}, []string{"calls", "streams", "media", "registrations"})
 	counter("frame_spill_errors_total", "Frame spill files that could not be created, written or read back (a failed read loses that call's frames).",
 		u(func(n *Counters) uint64 { return n.FrameSpillErrors }))
+	counter("frame_spill_written_bytes_total", "Sealed frame chunk bytes written to the frame spill files.",
+		u(func(n *Counters) uint64 { return n.FrameSpillWritten }))
 	counter("frame_spill_full_total", "Sealed frame chunks kept in memory because frame_spill_max_bytes was reached.",
 		u(func(n *Counters) uint64 { return n.FrameSpillFull }))
 	c.metrics = append(c.metrics, metric{

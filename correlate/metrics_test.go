@@ -38,7 +38,7 @@ callscope_correlate_active{table="streams"} 2
 		"callscope_correlate_evictions_total", "callscope_correlate_rtp_packets_total", "callscope_correlate_active"); err != nil {
 		t.Error(err)
 	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 33 {
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 34 {
 		t.Errorf("%d series, %v", n, err)
 	}
 }
