@@ -93,34 +93,25 @@ func replayPacked(t *testing.T, file, mode string) (kept, sealed int) {
 			sealed++
 		}
 	}})
-	dec := decode.New(decode.DefaultConfig())
-	src, err := capture.OpenFiles([]string{file})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var pkt capture.Packet
-	for src.Next(&pkt) == nil {
-		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, func(ev *decode.Event) {
-			counts := map[*call]int{}
-			for _, cl := range c.calls {
-				if cl.keep != nil {
-					counts[cl] = cl.keep.frames
-				}
+	replayFile(t, file, func(ev *decode.Event) {
+		counts := map[*call]int{}
+		for _, cl := range c.calls {
+			if cl.keep != nil {
+				counts[cl] = cl.keep.frames
 			}
-			c.Event(ev)
-			for _, cl := range c.calls {
-				if cl.keep == nil || cl.keep.frames == counts[cl] {
-					continue
-				}
-				data := ev.Frame
-				if mode == KeepRTPHeaders && ev.Kind == decode.KindRTP {
-					data = data[:rtpHeaderEnd(data, ev.Payload, rtpHeaderLen(ev.Payload))]
-				}
-				ref[cl] = append(ref[cl], Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: bytes.Clone(data)})
+		}
+		c.Event(ev)
+		for _, cl := range c.calls {
+			if cl.keep == nil || cl.keep.frames == counts[cl] {
+				continue
 			}
-		})
-	}
+			data := ev.Frame
+			if mode == KeepRTPHeaders && ev.Kind == decode.KindRTP {
+				data = data[:rtpHeaderEnd(data, ev.Payload, rtpHeaderLen(ev.Payload))]
+			}
+			ref[cl] = append(ref[cl], Frame{TS: ev.TS, LinkType: ev.LinkType, OrigLen: len(ev.Frame), Data: bytes.Clone(data)})
+		}
+	}, nil)
 	c.Finish()
 	if len(ref) != 0 {
 		t.Errorf("%d calls with kept frames never emitted", len(ref))
@@ -151,15 +142,10 @@ func rtpHeaderLen(p []byte) int {
 // spill, chunks must really have gone to files, and every file must be gone at the end.
 func TestSealerMatchesInPlace(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "load.pcap")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sc := gen.Load(60, 8, 5)
-	if _, err := sc.Write(f); err != nil {
+	if _, err := sc.WriteFile(file); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	spillDir := t.TempDir()
 	// spill: 0 none, 1 to files, 2 to files of 64 KiB (rotations while calls hold
 	// pieces), 3 capped at 200 KB (later chunks stay in memory: calls mix both).
@@ -223,20 +209,12 @@ func TestSealerMatchesInPlace(t *testing.T) {
 			}
 			done <- err
 		}()
-		dec := decode.New(decode.DefaultConfig())
-		src, err := capture.OpenFiles([]string{file})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		var pkt capture.Packet
 		n := 0
-		for src.Next(&pkt) == nil {
-			dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, c.Event)
+		replayFile(t, file, c.Event, func() {
 			if n++; async && n%20000 == 0 {
 				views <- c.LiveRecords(100)
 			}
-		}
+		})
 		c.Finish()
 		close(views)
 		if err := <-done; err != nil {
@@ -269,5 +247,24 @@ func comparePacks(t *testing.T, got, want map[string]MediaPack, gotRetained, wan
 	}
 	if sealed < len(want)/2 || gotRetained != 0 || wantRetained != 0 {
 		t.Fatalf("%d of %d calls sealed chunks; retained bytes after Finish: %d with the sealer, %d without", sealed, len(want), gotRetained, wantRetained)
+	}
+}
+
+// replayFile decodes every packet of file into fn, calling after (when not nil) once
+// per packet.
+func replayFile(t *testing.T, file string, fn func(*decode.Event), after func()) {
+	t.Helper()
+	dec := decode.New(decode.DefaultConfig())
+	src, err := capture.OpenFiles([]string{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var pkt capture.Packet
+	for src.Next(&pkt) == nil {
+		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, fn)
+		if after != nil {
+			after()
+		}
 	}
 }

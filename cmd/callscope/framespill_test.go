@@ -20,15 +20,10 @@ import (
 func TestServeFrameSpill(t *testing.T) {
 	dir := t.TempDir()
 	load := filepath.Join(dir, "load.pcap")
-	f, err := os.Create(load)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sc := gen.Load(40, 6, 3)
-	if _, err := sc.Write(f); err != nil {
+	if _, err := sc.WriteFile(load); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	off := filepath.Join(dir, "nospill.yaml")
 	if err := os.WriteFile(off, []byte("frame_spill_max_bytes: -1\n"), 0o644); err != nil {
 		t.Fatal(err)

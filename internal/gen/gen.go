@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"time"
 )
 
@@ -299,6 +300,19 @@ func (h *srcHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
+}
+
+// WriteFile writes the scenario to a new file at path (Write) and returns its truth.
+func (s *Scenario) WriteFile(path string) (Truth, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return Truth{}, err
+	}
+	truth, err := s.Write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return truth, err
 }
 
 // Write writes the scenario to w in s.Format and returns its truth. The same
