@@ -80,9 +80,13 @@ type serveConfig struct {
 	// sizes it for the machine: 2 × max_retained_bytes + 1 GiB, at most three quarters of
 	// the RAM (or of the cgroup's memory.max); the GOMEMLIMIT environment variable, when
 	// set, wins. -1 leaves the runtime's default (no limit).
-	MemoryLimit int64       `json:"memory_limit" yaml:"memory_limit"`
-	Users       []web.User  `json:"users" yaml:"users"`
-	Tokens      []web.Token `json:"tokens" yaml:"tokens"`
+	MemoryLimit int64 `json:"memory_limit" yaml:"memory_limit"`
+	// GCPercent is the Go collector's GOGC for serve (memory.go): 0 (default) is 50, so
+	// the heap grows to 1.5× the live heap between collections instead of 2×; the GOGC
+	// environment variable, when set, wins.
+	GCPercent int         `json:"gc_percent" yaml:"gc_percent"`
+	Users     []web.User  `json:"users" yaml:"users"`
+	Tokens    []web.Token `json:"tokens" yaml:"tokens"`
 	// SessionKey (hex, at least 32 bytes) keeps logins valid across restarts; random
 	// per process when empty.
 	SessionKey string `json:"session_key" yaml:"session_key"`
@@ -301,6 +305,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.MaxRetainedBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("max_retained_bytes %d: want at least 1 MiB", c.MaxRetainedBytes))
+	}
+	if c.GCPercent < 0 || c.GCPercent > 10000 {
+		errs = append(errs, fmt.Errorf("gc_percent %d: want 1 to 10000, or 0 for the default (50)", c.GCPercent))
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit != -1 && c.MemoryLimit < 64<<20 {
 		errs = append(errs, fmt.Errorf("memory_limit %d: want at least 64 MiB, 0 (sized for the machine) or -1 (none)", c.MemoryLimit))

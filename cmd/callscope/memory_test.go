@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestMemoryLimit: the sizing rule written in memoryLimit's doc, worked by hand for each
 // source of the limit.
@@ -32,5 +35,30 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if physicalMemory() <= 0 {
 		t.Error("MemTotal not read from /proc/meminfo")
+	}
+}
+
+// TestGCPercent: GOGC in the environment wins (the runtime applied it), then gc_percent,
+// then 50.
+func TestGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		configured int
+		env        string
+		want       int
+		from       string
+	}{
+		{0, "", 50, "default"},
+		{80, "", 80, "gc_percent"},
+		{80, "200", -1, "GOGC=200"},
+		{0, "off", -1, "GOGC=off"},
+	} {
+		if got, from := gcPercent(c.configured, c.env); got != c.want || from != c.from {
+			t.Errorf("gcPercent(%d, %q) = %d, %q; want %d, %q", c.configured, c.env, got, from, c.want, c.from)
+		}
+	}
+	cfg := defaultServeConfig()
+	cfg.GCPercent = -5
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "gc_percent -5") {
+		t.Errorf("gc_percent -5: %v", err)
 	}
 }

@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // The store writer (its own goroutine, package store) outlives the group: it is closed,
 // flushing what is queued, after every producer has stopped.
 func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
-	log.Info("go memory limit", "limit", applyMemoryLimit(&cfg)) // memory.go
+	log.Info("go memory limit", "limit", applyMemoryLimit(&cfg), "gc_percent", applyGCPercent(&cfg)) // memory.go
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	live, err := newLiveCalls(reg)
