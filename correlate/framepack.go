@@ -192,25 +192,15 @@ func (c *Correlator) packView(k *mediaKeep) MediaPack {
 // array of their exact length, so what waits for the store holds no raw chunk and no
 // growth slack, and the store only copies it. k's own arrays are left as they were (a
 // published view may still read them). A spilled chunk that cannot be read back loses
-// the call's frames (counted), never the call.
+// the call's frames (counted), never the call. The caller (emit) has settled k: no
+// chunk is pending.
 func (c *Correlator) final(k *mediaKeep) MediaPack {
 	pc := c.pack
-	if len(k.pending) > 0 && pc != nil {
-		// emit settles the sealer first, so this does not happen; if it did, the
-		// pending chunk is sealed here rather than lost.
-		z := pc.enc.EncodeAll(k.pending, nil)
-		if len(k.pieces) > 0 {
-			k.pieces = append(k.pieces, spillPiece{off: int64(len(k.sealed)), n: int32(len(z))})
-		}
-		k.sealed = append(k.sealed[:len(k.sealed):len(k.sealed)], z...)
-		k.pending = nil
-	}
-	if len(k.pieces) > 0 {
+	if len(k.pieces) > 0 { // pieces exist only with a sealer, so pc is set
 		defer releasePieces(k)
-		if pc != nil && len(k.open) > 0 {
-			pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
-		} else {
-			pc.scratch = pc.scratch[:0]
+		pc.scratch = pc.scratch[:0]
+		if len(k.open) > 0 {
+			pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch)
 		}
 		b, err := readPieces(make([]byte, 0, len(k.sealed)+k.spilled+len(pc.scratch)), k.pieces, k.sealed)
 		if err != nil {
@@ -220,10 +210,7 @@ func (c *Correlator) final(k *mediaKeep) MediaPack {
 		return MediaPack{Sealed: append(b, pc.scratch...), Frames: k.frames, dec: pc.dec}
 	}
 	if pc == nil || len(k.open) == 0 {
-		if pc == nil {
-			return MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames}
-		}
-		return MediaPack{Sealed: k.sealed[:len(k.sealed):len(k.sealed)], Open: k.open[:len(k.open):len(k.open)], Frames: k.frames, dec: pc.dec}
+		return c.packView(k)
 	}
 	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
 	b := make([]byte, len(k.sealed)+len(pc.scratch))
@@ -338,12 +325,12 @@ func (c *Correlator) appendSealed(cl *call, k *mediaKeep, f *spillFile, off int6
 			copy(grown, k.sealed)
 		}
 	}
-	if delta > 0 && refusable && !c.retain(cl, delta) {
-		return false
-	}
-	if delta <= 0 || !refusable {
-		c.retained += delta // a release, or a sealer's result: never refused
-		cl.retained += delta
+	if refusable && delta > 0 {
+		if !c.retain(cl, delta) {
+			return false
+		}
+	} else {
+		c.charge(cl, delta) // a release, or a sealer's result: never refused
 	}
 	if f != nil {
 		k.pieces = append(k.pieces, spillPiece{f: f, off: off, n: int32(len(z))})
@@ -364,7 +351,7 @@ const unsafeSizeofPiece = 24 // spillPiece: a pointer, an int64, an int32 (padde
 
 // sealAsync hands k's full open chunk to the sealer and leaves k without an open chunk.
 // A call has at most one chunk pending: a second full chunk first waits for the
-// first's result. Without a sealer (or when it cannot be started) it seals in place.
+// first's result. Without a sealer it seals in place.
 func (c *Correlator) sealAsync(cl *call, k *mediaKeep) bool {
 	ps := c.sealer
 	if ps == nil {

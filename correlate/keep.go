@@ -76,9 +76,14 @@ func (c *Correlator) retain(cl *call, n int64) bool {
 	if c.cfg.MaxRetainedBytes > 0 && c.retained+n > c.cfg.MaxRetainedBytes {
 		return false
 	}
+	c.charge(cl, n)
+	return true
+}
+
+// charge accounts n bytes (negative: released) to cl without the budget check.
+func (c *Correlator) charge(cl *call, n int64) {
 	c.retained += n
 	cl.retained += n
-	return true
 }
 
 // release returns what cl kept to the budget when it leaves the table.

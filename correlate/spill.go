@@ -139,9 +139,10 @@ func (s *frameSpill) write() {
 			j.file = nil
 			s.cur.release()
 		}
+	} else {
+		s.written.Add(int64(len(s.buf)))
 	}
 	s.bufOff += int64(len(s.buf))
-	s.written.Add(int64(len(s.buf)))
 	s.buf = s.buf[:0]
 	clear(s.bufJobs)
 	s.bufJobs = s.bufJobs[:0]

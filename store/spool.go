@@ -175,7 +175,7 @@ type spoolWire struct {
 	Rec *correlate.Record       `json:"rec,omitempty"`
 	Reg *correlate.Registration `json:"reg,omitempty"`
 	NS  []int64                 `json:"ns"`
-	Seg []byte                  `json:"seg,omitempty"` // Rec.Media as a frame segment: after the JSON (encodeEntrySeg); in it in older records
+	Seg []byte                  `json:"seg,omitempty"` // Rec.Media as a frame segment: after the JSON (encodeEntryRaw); in it in older records
 }
 
 // eachTime visits every correlate.Time of e in a fixed order.
@@ -198,17 +198,6 @@ func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
 	if e.Reg != nil {
 		fn(&e.Reg.Time)
 	}
-}
-
-func (s *Spool) encodeEntry(e *SpoolEntry) ([]byte, error) { return encodeEntry(s.codec, e) }
-
-// encodeEntry frames e as one record (header included); the spool and the WAL share it.
-func encodeEntry(codec *FrameCodec, e *SpoolEntry) ([]byte, error) {
-	r, err := encodeEntryRaw(codec, e, nil)
-	if err != nil {
-		return nil, err
-	}
-	return append(r.head, r.seg...), nil
 }
 
 // rawRecord is one framed spool/WAL record in two parts: head is the frame header, the
@@ -234,17 +223,9 @@ func (r rawRecord) write(f *os.File) error {
 	return nil
 }
 
-// encodeEntrySeg is encodeEntryRaw's record as one array, and its segment (tests).
-func encodeEntrySeg(codec *FrameCodec, e *SpoolEntry, seg []byte) ([]byte, []byte, error) {
-	r, err := encodeEntryRaw(codec, e, seg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return append(r.head, r.seg...), r.seg, nil
-}
-
-// encodeEntryRaw is encodeEntry in two parts (rawRecord): the segment of the call's
-// media (seg when not nil, else encoded here; nil without media) is its seg.
+// encodeEntryRaw frames e as one record (header included) in two parts (rawRecord); the
+// spool and the WAL share it. The segment of the call's media (seg when not nil, else
+// encoded here; nil without media) is its seg.
 func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && e.Rec.MediaCount() > 0 {
@@ -311,7 +292,7 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 	return e, nil
 }
 
-// AppendRaw appends records already framed by encodeEntry (the WAL's) and fsyncs them:
+// AppendRaw appends records already framed by encodeEntryRaw (the WAL's) and fsyncs them:
 // a copy, no encoding.
 func (s *Spool) AppendRaw(frames []rawRecord) error {
 	if len(frames) == 0 {

@@ -12,7 +12,7 @@ import (
 // TestSpoolRecordFormat: a record with frames carries its segment raw after the JSON, and
 // a record written by an older build (the segment base64-encoded as the JSON field "seg")
 // still decodes to the same entry. The old form is built here by hand from the layout the
-// older encodeEntrySeg wrote: spoolWire with Seg set, encoded by encoding/json.
+// older encodeEntry wrote: spoolWire with Seg set, encoded by encoding/json.
 func TestSpoolRecordFormat(t *testing.T) {
 	codec, err := NewFrameCodec()
 	if err != nil {
@@ -27,10 +27,11 @@ func TestSpoolRecordFormat(t *testing.T) {
 			Data: bytes.Repeat([]byte{0x80, byte(j)}, 27)})
 	}
 	e := SpoolEntry{Rec: rec}
-	framed, seg, err := encodeEntrySeg(codec, &e, nil)
+	r, err := encodeEntryRaw(codec, &e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	framed, seg := append(r.head, r.seg...), r.seg
 	payload := framed[spoolHeader:]
 	if len(seg) == 0 || !bytes.HasSuffix(payload, append([]byte{0}, seg...)) {
 		t.Fatalf("the segment (%d bytes) does not follow the JSON raw", len(seg))
