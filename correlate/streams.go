@@ -273,3 +273,44 @@ func (c *Correlator) PrefetchStream(h uint64) {
 		prefetchStream(unsafe.Pointer(e.s))
 	}
 }
+
+// PrefetchFrames carries PrefetchStream's hints on to what keeping the packet's frame
+// (Config.KeepRTP) reads: the stream's call, the call's mediaKeep, and the open chunk
+// where the frame goes. Each load waits for the one before it, and with tens of
+// thousands of calls none is in cache: perf of serve -r with --keep-rtp headers at
+// 20,000 calls put most of appendFrame's time on the first read of the mediaKeep
+// (BENCHMARKS.md, issue 17, session 6). Each step needs what the step before brought in,
+// so a caller gives the same hash steps 0, 1 and 2 on successive events, after
+// PrefetchStream: 0 hints the call's keep field, 1 the mediaKeep, 2 the open chunk's
+// tail. Like the others it changes no state and is merely useless when the table
+// changed in between; without frames kept (KeepsFrames) it returns at once.
+func (c *Correlator) PrefetchFrames(h uint64, step int) {
+	t := &c.streams
+	if c.keepMode == keepNone || len(t.slots) == 0 {
+		return
+	}
+	e := &t.slots[h&uint64(len(t.slots)-1)]
+	if e.h != h || e.s == nil || e.s.call == nil {
+		return
+	}
+	cl := e.s.call
+	switch step {
+	case 0:
+		prefetch(unsafe.Pointer(&cl.keep))
+	case 1:
+		if k := cl.keep; k != nil {
+			prefetch(unsafe.Pointer(k))
+			prefetch(unsafe.Pointer(&k.link)) // the struct's last field: its second line
+		}
+	case 2:
+		if k := cl.keep; k != nil && len(k.open) < cap(k.open) {
+			o := k.open[:cap(k.open)]
+			prefetch(unsafe.Pointer(&o[len(k.open)]))
+			prefetch(unsafe.Pointer(&o[min(len(k.open)+64, len(o)-1)]))
+		}
+	}
+}
+
+// KeepsFrames reports whether the correlator keeps media frames (Config.KeepRTP with
+// KeepMessages), the case PrefetchFrames serves.
+func (c *Correlator) KeepsFrames() bool { return c.keepMode != keepNone }

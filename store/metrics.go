@@ -20,6 +20,7 @@ type writerMetrics struct {
 	walLatency     prometheus.Histogram
 	walAppended    prometheus.Counter
 	walOverflow    *prometheus.CounterVec
+	walReadErr     prometheus.Counter
 	walRecovered   prometheus.Counter
 	walBytes       prometheus.GaugeFunc
 	walEntries     prometheus.GaugeFunc
@@ -93,6 +94,10 @@ func newWriterMetrics(w *Writer) *writerMetrics {
 			Name: "callscope_store_wal_overflow_total",
 			Help: "Entries the write-ahead log did not take, spooled instead, by reason (bytes: WriterConfig.WALMaxBytes; queue: committer behind; error: disk).",
 		}, []string{"reason"}),
+		walReadErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callscope_store_wal_read_failures_total",
+			Help: "Batches whose media frames could not be read back from the write-ahead log; they stay in it and are replayed at the next start.",
+		}),
 		walRecovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callscope_store_wal_recovered_total",
 			Help: "Entries found in the write-ahead log at start (left by a crash) and moved to the spool for replay.",
@@ -118,7 +123,7 @@ func (m *writerMetrics) register(r prometheus.Registerer) error {
 	}
 	for _, c := range []prometheus.Collector{m.batchSeconds, m.writeFailures, m.callsWritten, m.regsWritten,
 		m.spoolEvicted, m.queueDepth, m.spoolBytes, m.spoolEntries, m.spoolCorrupt, m.spoolAppendErr,
-		m.budgetSpooled, m.frameBytes, m.walSyncs, m.walLatency, m.walAppended, m.walOverflow, m.walRecovered, m.walBytes, m.walEntries} {
+		m.budgetSpooled, m.frameBytes, m.walSyncs, m.walLatency, m.walAppended, m.walOverflow, m.walReadErr, m.walRecovered, m.walBytes, m.walEntries} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -97,8 +97,10 @@ func OpenWAL(dir string, maxBytes int64) (*WAL, []string, error) {
 // disk was. When segs has len(es) elements, segs[i] is set to the frame segment encoded
 // for es[i] (nil without media), for the store to reuse (SegmentWriter); when raw has
 // len(es) elements, raw[i] is set to the framed record written for es[i], for the spool
-// to copy (Spool.AppendRaw) when the queue has no room.
-func (w *WAL) Append(es []SpoolEntry, segs [][]byte, raw []rawRecord) (first uint64, n int, err error) {
+// to copy (Spool.AppendRaw) when the queue has no room; when refs has len(es) elements,
+// refs[i] is set to where es[i]'s record lies (ReadRefs reads it back while it is not
+// done).
+func (w *WAL) Append(es []SpoolEntry, segs [][]byte, raw []rawRecord, refs []walRef) (first uint64, n int, err error) {
 	frames := make([]rawRecord, len(es))
 	for i := range es {
 		if frames[i], err = encodeEntryRaw(w.codec, &es[i], nil); err != nil {
@@ -134,6 +136,9 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte, raw []rawRecord) (first uin
 			werr = fmt.Errorf("store: wal write: %w", werr)
 			break
 		}
+		if len(refs) == len(es) {
+			refs[i] = walRef{path: tail.path, off: tail.size, size: int(sz), segLen: len(b.seg)}
+		}
 		if len(raw) == len(es) {
 			raw[i] = b
 		} else {
@@ -167,6 +172,70 @@ func (w *WAL) Append(es []SpoolEntry, segs [][]byte, raw []rawRecord) (first uin
 		w.syncs++
 	}
 	return first, n, err
+}
+
+// walRef is where an appended entry's framed record lies in the WAL: its segment file,
+// the record's offset and size there, and the length of the frame segment that ends it
+// (0 without media).
+type walRef struct {
+	path   string
+	off    int64
+	size   int
+	segLen int
+}
+
+// ReadRefs reads back the records refs point at, or only their frame segments when
+// segOnly, into one new array: out[i] is refs[i]'s bytes (nil for a zero ref, or a
+// segment-only read of a record without media). The entries must not be done yet (their
+// segment files are kept until then); a read is checked only for its length: the bytes
+// were fsynced by this process, and the spool checks a record's CRC when it reads it.
+func (w *WAL) ReadRefs(refs []walRef, segOnly bool) ([][]byte, error) {
+	total := 0
+	for _, r := range refs {
+		if segOnly {
+			total += r.segLen
+		} else {
+			total += r.size
+		}
+	}
+	buf := make([]byte, total)
+	out := make([][]byte, len(refs))
+	var (
+		f    *os.File
+		path string
+	)
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	for i, r := range refs {
+		off, n := r.off, r.size
+		if segOnly {
+			off, n = r.off+int64(r.size-r.segLen), r.segLen
+		}
+		if r.path == "" || n == 0 {
+			continue
+		}
+		if f == nil || path != r.path {
+			if f != nil {
+				f.Close()
+			}
+			var err error
+			if f, err = os.Open(r.path); err != nil {
+				f = nil
+				return nil, fmt.Errorf("store: wal read: %w", err)
+			}
+			path = r.path
+		}
+		b := buf[:n:n]
+		buf = buf[n:]
+		if _, err := f.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("store: wal read %s at %d (%d bytes): %w", filepath.Base(r.path), off, n, err)
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // rotate syncs and closes the tail and starts a new segment; the caller holds mu.

@@ -35,7 +35,7 @@ func BenchmarkWALAppend(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		first, n, err := wal.Append(group, nil, nil)
+		first, n, err := wal.Append(group, nil, nil, nil)
 		if err != nil || n != len(group) {
 			b.Fatal(err)
 		}

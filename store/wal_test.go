@@ -187,7 +187,7 @@ func TestWALReopenAfterCrash(t *testing.T) {
 		for j := i; j < i+10; j++ {
 			es = append(es, fakeRec(j))
 		}
-		first, k, err := wal.Append(es, nil, nil)
+		first, k, err := wal.Append(es, nil, nil, nil)
 		if err != nil || k != len(es) {
 			t.Fatalf("append: %d of %d (%v)", k, len(es), err)
 		}

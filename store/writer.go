@@ -119,6 +119,9 @@ type Writer struct {
 	batchFrames int64    // of them, in the loop's batch (loop goroutine only)
 	batchSeqs   []uint64 // WAL sequence numbers of the batch's entries (loop goroutine only)
 	batchSegs   [][]byte // frame segments of the batch's calls, from the WAL (loop goroutine only)
+	batchRefs   []walRef // where each of the batch's calls lies in the WAL (loop goroutine only)
+	batchRead   bool     // a call of the batch left its frames in the WAL (queued.inWAL)
+	segWriter   bool     // the store takes encoded segments (SegmentWriter)
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // closed (Write holds it shared while it hands an entry on)
@@ -134,12 +137,17 @@ type walItem struct {
 	flush chan struct{}
 }
 
-// queued is an accepted entry with its WAL sequence number (0: not in the WAL) and the
-// frame segment the WAL encoded for it.
+// queued is an accepted entry with its WAL sequence number (0: not in the WAL), the
+// frame segment the WAL encoded for it and where its record lies there. With inWAL the
+// entry's Record is a copy without its frames' bytes (Pack keeps only the count): the
+// loop reads the segment back from the WAL when it writes the batch (flush), so the
+// queue holds no frames (MaxFrameBytes counts them only while a batch is written).
 type queued struct {
-	e   SpoolEntry
-	seq uint64
-	seg []byte
+	e     SpoolEntry
+	seq   uint64
+	seg   []byte
+	ref   walRef
+	inWAL bool
 }
 
 // NewWriter opens the spool in cfg.SpoolDir, registers the metrics on reg (may be nil)
@@ -181,6 +189,7 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 		done:     make(chan struct{}),
 		ctx:      ctx, cancel: cancel,
 	}
+	_, w.segWriter = st.(SegmentWriter)
 	w.m = newWriterMetrics(w)
 	if err := w.m.register(reg); err != nil {
 		cancel()
@@ -312,8 +321,8 @@ func (w *Writer) commit(group []SpoolEntry) {
 	if len(group) == 0 {
 		return
 	}
-	segs, raw := make([][]byte, len(group)), make([]rawRecord, len(group))
-	first, n, err := w.wal.Append(group, segs, raw)
+	segs, raw, refs := make([][]byte, len(group)), make([]rawRecord, len(group)), make([]walRef, len(group))
+	first, n, err := w.wal.Append(group, segs, raw, refs)
 	if n > 0 {
 		w.m.walSyncs.Inc()
 		w.m.walAppended.Add(float64(n))
@@ -326,8 +335,20 @@ func (w *Writer) commit(group []SpoolEntry) {
 	for i := range group {
 		if i < n {
 			seq := first + uint64(i)
+			q := queued{e: group[i], seq: seq, seg: segs[i], ref: refs[i]}
+			if w.segWriter && len(segs[i]) > 0 {
+				// The frames are durable in the WAL: the queue keeps a copy of the record
+				// without their bytes and the loop reads them back (flush). Other holders
+				// of the record (the dashboard's unstored calls) keep theirs.
+				rec := *q.e.Rec
+				rec.Pack, rec.Media = correlate.MediaPack{Frames: rec.MediaCount()}, nil
+				q.e.Rec, q.seg, q.inWAL = &rec, nil, true
+			}
 			select {
-			case w.queue <- queued{e: group[i], seq: seq, seg: segs[i]}:
+			case w.queue <- q:
+				if q.inWAL {
+					w.frameBytes.Add(-entryFrameBytes(&group[i]))
+				}
 				continue
 			default: // queue full: the spool takes it, as before the WAL
 			}
@@ -475,26 +496,97 @@ func (w *Writer) drain(batch []SpoolEntry) []SpoolEntry {
 	}
 }
 
-// full accounts the entry just appended to batch and reports whether batch is to be
-// written now: BatchSize entries, or half the
-// frame budget (the queue holds the other half).
+// full reports whether batch is to be written now: BatchSize entries, or half the frame
+// budget (the queue holds the other half).
 func (w *Writer) full(batch []SpoolEntry) bool {
-	if len(batch) >= w.cfg.BatchSize {
-		return true
-	}
-	w.batchFrames += entryFrameBytes(&batch[len(batch)-1])
-	return w.batchFrames >= w.cfg.MaxFrameBytes/2
+	return len(batch) >= w.cfg.BatchSize || w.batchFrames >= w.cfg.MaxFrameBytes/2
 }
 
-// add appends an accepted entry to batch and remembers its WAL sequence number.
+// add appends an accepted entry to batch, remembers its WAL sequence number and place,
+// and accounts its frames: those it holds, or those flush will read back from the WAL
+// (counted in frameBytes from now on, as they will be in memory while the batch is
+// written).
 func (w *Writer) add(batch []SpoolEntry, q queued) []SpoolEntry {
 	if q.seq != 0 {
 		w.batchSeqs = append(w.batchSeqs, q.seq)
 	}
 	if q.e.Rec != nil {
 		w.batchSegs = append(w.batchSegs, q.seg) // one per call, in order
+		w.batchRefs = append(w.batchRefs, q.ref)
+	}
+	if q.inWAL {
+		w.batchRead = true
+		w.frameBytes.Add(int64(q.ref.segLen))
+		w.batchFrames += int64(q.ref.segLen)
+	} else {
+		w.batchFrames += entryFrameBytes(&q.e)
 	}
 	return append(batch, q.e)
+}
+
+// readSegs fills in the segments of the batch's calls that left them in the WAL; false
+// (counted, logged) when the WAL could not give them back.
+func (w *Writer) readSegs() bool {
+	if !w.batchRead {
+		return true
+	}
+	refs := make([]walRef, len(w.batchRefs))
+	for i, s := range w.batchSegs {
+		if s == nil {
+			refs[i] = w.batchRefs[i]
+		}
+	}
+	segs, err := w.wal.ReadRefs(refs, true)
+	if err != nil {
+		w.m.walReadErr.Inc()
+		w.logf("store: media frames could not be read back from the write-ahead log; the batch stays there for the next start (callscope_store_wal_read_failures_total)", "err", err)
+		return false
+	}
+	for i, s := range segs {
+		if s != nil {
+			w.batchSegs[i] = s
+		}
+	}
+	return true
+}
+
+// spoolBatch appends batch to the spool when the store refused it or the spool holds
+// older entries: a call in the WAL is copied from its record there (which holds its
+// frames even when the queue's copy does not), the rest is encoded.
+func (w *Writer) spoolBatch(batch []SpoolEntry) bool {
+	if !w.batchRead {
+		return w.toSpool(batch)
+	}
+	recs, err := w.wal.ReadRefs(w.batchRefs, false)
+	if err != nil {
+		w.m.walReadErr.Inc()
+		w.logf("store: records could not be read back from the write-ahead log; the batch stays there for the next start (callscope_store_wal_read_failures_total)", "err", err)
+		return false
+	}
+	raw := make([]rawRecord, 0, len(batch))
+	j := 0 // index of the batch's calls
+	for i := range batch {
+		if batch[i].Rec != nil {
+			j++
+			if b := recs[j-1]; b != nil {
+				raw = append(raw, rawRecord{head: b})
+				continue
+			}
+		}
+		r, err := encodeEntryRaw(w.spool.codec, &batch[i], nil)
+		if err != nil {
+			w.m.spoolAppendErr.Add(float64(len(batch)))
+			w.logf("store: spool encode failed; entries wait in the write-ahead log for the next start", "err", err)
+			return false
+		}
+		raw = append(raw, r)
+	}
+	if err := w.spool.AppendRaw(raw); err != nil {
+		w.m.spoolAppendErr.Add(float64(len(batch)))
+		w.logf("store: spool append failed; entries wait in the write-ahead log for the next start (callscope_store_spool_append_failures_total)", "err", err, "entries", len(batch))
+		return false
+	}
+	return true
 }
 
 // flush writes batch (to the store, or behind the spool) and returns it emptied. Its
@@ -506,12 +598,14 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 {
 		w.replay() // keep order: older entries first
 	}
-	if (w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil) || w.toSpool(batch) {
+	if w.readSegs() && ((w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil) || w.spoolBatch(batch)) {
 		w.wal.Done(w.batchSeqs...)
 	} // else neither took them: they stay in the WAL for the next start
 	w.batchSeqs = w.batchSeqs[:0]
 	clear(w.batchSegs)
 	w.batchSegs = w.batchSegs[:0]
+	w.batchRefs = w.batchRefs[:0]
+	w.batchRead = false
 	w.frameBytes.Add(-w.batchFrames)
 	w.batchFrames = 0
 	clear(batch)

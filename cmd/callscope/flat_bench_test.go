@@ -18,7 +18,8 @@ import (
 // -call-seconds 6` writes for N = 500, 5,000 and 20,000); skipped when it is unset. One
 // op is the whole file; ns/pkt is per captured packet. Its use is comparing the cost per
 // packet across numbers of concurrent calls (issue 16), with -cpuprofile or under
-// cachegrind.
+// cachegrind. CALLSCOPE_BENCH_KEEP=headers|full keeps frames as serve does (issue 17:
+// the cost of --keep-rtp on the correlating goroutine; frames in memory, no spill).
 func BenchmarkAnalyzeFiles(b *testing.B) {
 	env := os.Getenv("CALLSCOPE_BENCH_FILES")
 	if env == "" {
@@ -27,6 +28,10 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 	workers := 1
 	if w, err := strconv.Atoi(os.Getenv("CALLSCOPE_BENCH_WORKERS")); err == nil && w > 0 {
 		workers = w
+	}
+	ccfg := correlate.DefaultConfig()
+	if k := os.Getenv("CALLSCOPE_BENCH_KEEP"); k != "" {
+		ccfg.KeepRTP, ccfg.KeepMessages = k, true
 	}
 	for _, path := range strings.Split(env, ",") {
 		b.Run(filepath.Base(path), func(b *testing.B) {
@@ -39,7 +44,7 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 			cpu0 := int64(processCPU())
 			var pkts uint64
 			for i := 0; i < b.N; i++ {
-				rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, workers)
+				rep, err := analyzeFilesWorkers(context.Background(), []string{path}, decode.DefaultConfig(), ccfg, &callHooks{}, workers)
 				if err != nil {
 					b.Fatal(err)
 				}

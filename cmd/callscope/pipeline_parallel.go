@@ -68,11 +68,14 @@ import (
 )
 
 const (
-	prefetchAhead   = 4       // B prefetches the stream of the event this far ahead (Correlator.Prefetch)
-	pipeRing        = 8       // batches in flight between A and B
-	pipeBatchEvents = 512     // a batch leaves A with this many events ...
-	pipeBatchBytes  = 1 << 20 // ... or this many arena bytes, whichever first
-	pipeBatchPkts   = 4096    // ... or after this many packets (few events: SIP-only captures)
+	prefetchAhead = 4 // B prefetches the stream of the event this far ahead (Correlator.Prefetch)
+	// prefetchFrameSteps are Correlator.PrefetchFrames's steps, for the events
+	// prefetchAhead-1 … prefetchAhead-3 ahead.
+	prefetchFrameSteps = 3
+	pipeRing           = 8       // batches in flight between A and B
+	pipeBatchEvents    = 512     // a batch leaves A with this many events ...
+	pipeBatchBytes     = 1 << 20 // ... or this many arena bytes, whichever first
+	pipeBatchPkts      = 4096    // ... or after this many packets (few events: SIP-only captures)
 )
 
 // pipeEvent is one decode.Event with its views replaced by places in the batch.
@@ -220,6 +223,10 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 		hashes   [2 * prefetchAhead]uint64 // of events i+1 ... i+2·prefetchAhead (0: none)
 	)
 	cor, sec := p.cor, p.sec
+	frameSteps := 0
+	if cor.KeepsFrames() {
+		frameSteps = prefetchFrameSteps
+	}
 	tickNow := func() {
 		if tick != nil {
 			p.mu.Lock()
@@ -260,6 +267,13 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 			}
 			if j := i + prefetchAhead; j < len(b.events) && hashes[j%len(hashes)] != 0 {
 				cor.PrefetchStream(hashes[j%len(hashes)])
+			}
+			// With frames kept, the call, its mediaKeep and its open chunk follow, one
+			// step per event (Correlator.PrefetchFrames).
+			for step := range frameSteps {
+				if j := i + prefetchAhead - 1 - step; j > i && j < len(b.events) && hashes[j%len(hashes)] != 0 {
+					cor.PrefetchFrames(hashes[j%len(hashes)], step)
+				}
 			}
 			b.rebuild(&b.events[i], &ev, &hdr, msg)
 			cor.Event(&ev)

@@ -1,0 +1,147 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
+	"github.com/callscope/callscope/store/duckdb"
+	"github.com/callscope/callscope/store/storetest"
+	"github.com/prometheus/client_golang/prometheus"
+	ptu "github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// segStore is a real DuckDB store (a store.SegmentWriter, like the one serve uses)
+// whose writes fail while down is set and wait while gate is not nil.
+type segStore struct {
+	*duckdb.Store
+	down atomic.Bool
+	gate atomic.Pointer[chan struct{}]
+}
+
+func (s *segStore) WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error {
+	if g := s.gate.Load(); g != nil {
+		<-*g
+	}
+	if s.down.Load() {
+		return errDown
+	}
+	return s.Store.WriteCallsSegments(ctx, recs, segs)
+}
+
+func (s *segStore) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
+	return s.WriteCallsSegments(ctx, recs, nil) // spool replays
+}
+
+// checkFrames asserts the store returns each call's frames as the correlator kept them
+// (the records' own packs, decoded: the input, not a stored copy).
+func checkFrames(t *testing.T, s store.Store, want map[string]*correlate.Record) int {
+	t.Helper()
+	n := 0
+	for id, r := range want {
+		got, err := s.Media(context.Background(), []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wf, err := r.AppendMedia(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.SliceStable(wf, func(i, j int) bool { return wf[i].TS < wf[j].TS })
+		if len(got) != len(wf) {
+			t.Fatalf("call %s: %d frames stored, want %d", id, len(got), len(wf))
+		}
+		for i := range got {
+			if got[i].TS != wf[i].TS || got[i].OrigLen != wf[i].OrigLen || got[i].LinkType != wf[i].LinkType || !bytes.Equal(got[i].Data, wf[i].Data) {
+				t.Fatalf("call %s frame %d differs", id, i)
+			}
+		}
+		n += len(got)
+	}
+	return n
+}
+
+// TestWriterFramesFromWAL: with a SegmentWriter store the queue keeps no frames once the
+// WAL has them (issue 17: the writer's queue of ended calls was the largest item of
+// serve's peak RSS); the loop reads each batch's segments back from the WAL, and a batch
+// the store refuses reaches the spool from the WAL records, frames included.
+func TestWriterFramesFromWAL(t *testing.T) {
+	data := storetest.Data(t)
+	var total int64
+	for _, r := range data.Records {
+		total += r.MediaSize()
+	}
+	half := len(data.Records) / 2
+	ss := &segStore{Store: openDuck(t)}
+	gate := make(chan struct{})
+	ss.gate.Store(&gate)
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t.TempDir())
+	cfg.QueueSize = 4 * len(data.Records) // room for every call: nothing spools for lack of it
+	w, err := store.NewWriter(ss, cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range data.Records[:half] {
+		w.Write(r)
+	}
+	// The first batch waits in the store; the rest are accepted (in the WAL) and queued.
+	deadline := time.Now().Add(10 * time.Second)
+	for ptu.ToFloat64(reg2c(t, reg, "callscope_store_wal_appended_total")) < float64(half) {
+		if time.Now().After(deadline) {
+			t.Fatal("the WAL did not take the calls")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// What is held is at most the batch being written (8 calls), read back from the
+	// WAL: all queued before this change held every call's frames.
+	var firstBatch int64
+	for _, r := range data.Records[:cfg.BatchSize] {
+		firstBatch += r.MediaSize()
+	}
+	held := w.FrameBytesHeld()
+	t.Logf("frames: %d calls hold %d B; writer holds %d B (first batch's packs %d B)", half, total, held, firstBatch)
+	if held <= 0 || held > 2*firstBatch || held*4 > total {
+		t.Fatalf("writer holds %d B of frames with %d calls queued (first batch %d B, all %d B)", held, half, firstBatch, total)
+	}
+	ss.gate.Store(nil)
+	close(gate)
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if held := w.FrameBytesHeld(); held != 0 {
+		t.Fatalf("writer holds %d B of frames after the flush", held)
+	}
+	// Outage: the batches are refused and spooled from their WAL records.
+	ss.down.Store(true)
+	for _, r := range data.Records[half:] {
+		w.Write(r)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.Spool().Len(); n != len(data.Records)-half {
+		t.Fatalf("spool holds %d entries, want %d", n, len(data.Records)-half)
+	}
+	ss.down.Store(false)
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ptu.ToFloat64(reg2c(t, reg, "callscope_store_wal_read_failures_total")); got != 0 {
+		t.Fatalf("wal read failures %v", got)
+	}
+	want := distinct(data.Records)
+	checkStored(t, ss.Store, want)
+	if n := checkFrames(t, ss.Store, want); n == 0 {
+		t.Fatal("no frames stored")
+	}
+}
