@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/callscope/callscope/correlate"
 )
@@ -23,6 +24,9 @@ import (
 type SpoolEntry struct {
 	Rec *correlate.Record
 	Reg *correlate.Registration
+	// seg is Rec's frame segment as read from the spool when the spool keeps segments
+	// (KeepSegments): Rec then holds only the frame count (Pack.Frames).
+	seg []byte
 }
 
 // Spool is an append-only, bounded queue of entries on local disk, used while the store
@@ -48,6 +52,7 @@ type Spool struct {
 	maxBytes int64
 	segBytes int64
 	codec    *FrameCodec // never closed: Append may encode while Close runs; the GC frees it
+	keepSegs atomic.Bool // KeepSegments
 
 	mu      sync.Mutex
 	segs    []*segment // oldest first; the last one is appended to
@@ -176,7 +181,20 @@ type spoolWire struct {
 	Reg *correlate.Registration `json:"reg,omitempty"`
 	NS  []int64                 `json:"ns"`
 	Seg []byte                  `json:"seg,omitempty"` // Rec.Media as a frame segment: after the JSON (encodeEntryRaw); in it in older records
+	// Frames is the segment's frame count (Rec.MediaCount()); 0 in older records. With it a
+	// replay can hand the segment to the store undecoded (KeepSegments).
+	Frames int `json:"frames,omitempty"`
 }
+
+// KeepSegments makes the entries read from now on carry their call's frame segment as
+// read, undecoded, with only the frame count in Rec.Pack (Segment), instead of Rec.Media
+// decoded from it; records of older builds (without the count) are decoded as before.
+// The writer sets it for a store.SegmentWriter: a replay then neither decompresses a
+// call's frames nor compresses them again (issue 17: that was most of a replay's CPU).
+func (s *Spool) KeepSegments(on bool) { s.keepSegs.Store(on) }
+
+// Segment returns e's frame segment kept by a Spool with KeepSegments (nil otherwise).
+func (e *SpoolEntry) Segment() []byte { return e.seg }
 
 // eachTime visits every correlate.Time of e in a fixed order.
 func eachTime(e *SpoolEntry, fn func(*correlate.Time)) {
@@ -233,7 +251,7 @@ func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, er
 		if seg == nil {
 			seg, _ = codec.EncodeRecord(nil, nil, &rec)
 		}
-		w.Seg = seg
+		w.Seg, w.Frames = seg, rec.MediaCount()
 		rec.Media, rec.Pack = nil, correlate.MediaPack{}
 		w.Rec = &rec
 	}
@@ -271,14 +289,18 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 	if seg != nil {
 		w.Seg = seg
 	}
-	if len(w.Seg) > 0 && w.Rec != nil {
+	var keptSeg []byte
+	if len(w.Seg) > 0 && w.Rec != nil && w.Frames > 0 && s.keepSegs.Load() {
+		w.Rec.Pack = correlate.MediaPack{Frames: w.Frames}
+		keptSeg = w.Seg
+	} else if len(w.Seg) > 0 && w.Rec != nil {
 		media, err := s.codec.Decode(nil, w.Seg)
 		if err != nil {
 			return SpoolEntry{}, err
 		}
 		w.Rec.Media = media
 	}
-	e := SpoolEntry{Rec: w.Rec, Reg: w.Reg}
+	e := SpoolEntry{Rec: w.Rec, Reg: w.Reg, seg: keptSeg}
 	i := 0
 	eachTime(&e, func(t *correlate.Time) {
 		if i < len(w.NS) {
@@ -443,7 +465,7 @@ func (s *Spool) PeekLimit(n int, maxFrameBytes int64) ([]SpoolEntry, error) {
 			s.corrupt++
 		}
 		if e.Rec != nil {
-			frames += e.Rec.MediaSize()
+			frames += e.Rec.MediaSize() + int64(len(e.seg))
 		}
 		out = append(out, e)
 	}

@@ -61,13 +61,13 @@ type walSeg struct {
 	size    int64
 }
 
-// OpenWAL opens (creating) the WAL in dir with a cap of maxBytes (0: 256 MiB). It returns
+// OpenWAL opens (creating) the WAL in dir with a cap of maxBytes (0: 1 GiB). It returns
 // the paths of the segments a previous run left, oldest first: their entries were
 // accepted but maybe never stored; the caller moves them into the spool (Spool.Adopt)
 // before appending. The WAL itself starts empty.
 func OpenWAL(dir string, maxBytes int64) (*WAL, []string, error) {
 	if maxBytes <= 0 {
-		maxBytes = 256 << 20
+		maxBytes = 1 << 30
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("store: wal: %w", err)

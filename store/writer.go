@@ -35,7 +35,7 @@ type WriterConfig struct {
 	// once the store has them (written directly or replayed from the spool): the
 	// dashboard stops showing them as not yet stored (it must not block).
 	Stored func(recs []*correlate.Record)
-	// WALMaxBytes caps the write-ahead log (wal.go) in SpoolDir/wal (default 256 MiB);
+	// WALMaxBytes caps the write-ahead log (wal.go) in SpoolDir/wal (default 1 GiB);
 	// entries past it are spooled (callscope_store_wal_overflow_total{reason="bytes"}).
 	WALMaxBytes int64
 	// WALCommitDelay is how long the WAL's committer gathers entries after the first
@@ -190,6 +190,7 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 		ctx:      ctx, cancel: cancel,
 	}
 	_, w.segWriter = st.(SegmentWriter)
+	sp.KeepSegments(w.segWriter)
 	w.m = newWriterMetrics(w)
 	if err := w.m.register(reg); err != nil {
 		cancel()
@@ -635,7 +636,15 @@ func (w *Writer) replayBatch() bool {
 	if len(es) == 0 {
 		return false
 	}
-	if w.write(es, nil, 1) != nil {
+	var segs [][]byte // with KeepSegments, the calls' segments as spooled
+	if w.segWriter {
+		for i := range es {
+			if es[i].Rec != nil {
+				segs = append(segs, es[i].Segment())
+			}
+		}
+	}
+	if w.write(es, segs, 1) != nil {
 		return false
 	}
 	w.spool.Commit(len(es))

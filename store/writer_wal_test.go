@@ -3,6 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -143,5 +145,62 @@ func TestWriterFramesFromWAL(t *testing.T) {
 	checkStored(t, ss.Store, want)
 	if n := checkFrames(t, ss.Store, want); n == 0 {
 		t.Fatal("no frames stored")
+	}
+}
+
+// BenchmarkSpoolReplay replays a spool of the storetest calls (frames kept as serve's
+// headers mode) into DuckDB: segments=kept hands each call's spooled frame segment to
+// the store as read (Spool.KeepSegments, what the writer does for a SegmentWriter);
+// segments=decoded is the path before it, decompressing the frames and compressing them
+// again in the store. One op is one replay of every call.
+func BenchmarkSpoolReplay(b *testing.B) {
+	data := storetest.Data(b)
+	for _, keep := range []bool{true, false} {
+		name := "segments=kept"
+		if !keep {
+			name = "segments=decoded"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				st, err := duckdb.Open(b.TempDir() + "/c.duckdb")
+				if err != nil {
+					b.Fatal(err)
+				}
+				ss := &segStore{Store: st}
+				ss.down.Store(true)
+				cfg := testConfig(b.TempDir())
+				cfg.BatchSize, cfg.QueueSize = 5000, 4*len(data.Records) // serve's batches
+				cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+				w, err := store.NewWriter(ss, cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.Spool().KeepSegments(keep)
+				for _, r := range data.Records {
+					w.Write(r)
+				}
+				if err := w.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if w.Spool().Len() != len(data.Records) {
+					b.Fatalf("spool holds %d entries, want %d", w.Spool().Len(), len(data.Records))
+				}
+				ss.down.Store(false)
+				b.StartTimer()
+				if err := w.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if w.Spool().Len() != 0 {
+					b.Fatal("spool not replayed")
+				}
+				w.Close(ctx)
+				st.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(data.Records)), "ns/call")
+		})
 	}
 }
