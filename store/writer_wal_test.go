@@ -1,11 +1,9 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,34 +36,6 @@ func (s *segStore) WriteCallsSegments(ctx context.Context, recs []*correlate.Rec
 
 func (s *segStore) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
 	return s.WriteCallsSegments(ctx, recs, nil) // spool replays
-}
-
-// checkFrames asserts the store returns each call's frames as the correlator kept them
-// (the records' own packs, decoded: the input, not a stored copy).
-func checkFrames(t *testing.T, s store.Store, want map[string]*correlate.Record) int {
-	t.Helper()
-	n := 0
-	for id, r := range want {
-		got, err := s.Media(context.Background(), []string{id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wf, err := r.AppendMedia(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sort.SliceStable(wf, func(i, j int) bool { return wf[i].TS < wf[j].TS })
-		if len(got) != len(wf) {
-			t.Fatalf("call %s: %d frames stored, want %d", id, len(got), len(wf))
-		}
-		for i := range got {
-			if got[i].TS != wf[i].TS || got[i].OrigLen != wf[i].OrigLen || got[i].LinkType != wf[i].LinkType || !bytes.Equal(got[i].Data, wf[i].Data) {
-				t.Fatalf("call %s frame %d differs", id, i)
-			}
-		}
-		n += len(got)
-	}
-	return n
 }
 
 // TestWriterFramesFromWAL: with a SegmentWriter store the queue keeps no frames once the
@@ -143,7 +113,11 @@ func TestWriterFramesFromWAL(t *testing.T) {
 	}
 	want := distinct(data.Records)
 	checkStored(t, ss.Store, want)
-	if n := checkFrames(t, ss.Store, want); n == 0 {
+	n := 0
+	for id, r := range want {
+		n += storetest.CheckMedia(t, ss.Store, id, r)
+	}
+	if n == 0 {
 		t.Fatal("no frames stored")
 	}
 }

@@ -128,24 +128,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 				}
 			}
 			nmsg += len(ms)
-			fr, err := s.Media(ctx, []string{id})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wf, err := r.AppendMedia(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sort.SliceStable(wf, func(i, j int) bool { return wf[i].TS < wf[j].TS })
-			if len(fr) != len(wf) {
-				t.Fatalf("call %s: %d frames, want %d", id, len(fr), len(wf))
-			}
-			for i := range fr {
-				if fr[i].TS != wf[i].TS || fr[i].LinkType != wf[i].LinkType || fr[i].OrigLen != wf[i].OrigLen || !bytes.Equal(fr[i].Data, wf[i].Data) {
-					t.Fatalf("call %s frame %d differs", id, i)
-				}
-			}
-			nframes += len(fr)
+			nframes += CheckMedia(t, s, id, r)
 		}
 		if nmsg == 0 || nframes == 0 {
 			t.Fatalf("%d messages, %d frames stored: nothing proven", nmsg, nframes)
@@ -276,4 +259,28 @@ func bytesSum(s string) int {
 		n += int(s[i])
 	}
 	return n
+}
+
+// CheckMedia asserts s returns the frames of call id exactly as r (the correlator's
+// record, the input) holds them, in time order, and returns how many there are.
+func CheckMedia(t testing.TB, s store.Store, id string, r *correlate.Record) int {
+	t.Helper()
+	fr, err := s.Media(context.Background(), []string{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := r.AppendMedia(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.SliceStable(wf, func(i, j int) bool { return wf[i].TS < wf[j].TS })
+	if len(fr) != len(wf) {
+		t.Fatalf("call %s: %d frames, want %d", id, len(fr), len(wf))
+	}
+	for i := range fr {
+		if fr[i].TS != wf[i].TS || fr[i].LinkType != wf[i].LinkType || fr[i].OrigLen != wf[i].OrigLen || !bytes.Equal(fr[i].Data, wf[i].Data) {
+			t.Fatalf("call %s frame %d differs", id, i)
+		}
+	}
+	return len(fr)
 }
