@@ -175,10 +175,12 @@ func TestLab(t *testing.T) {
 	hepPcap := filepath.Join(l.work, "hep.pcap")
 	tdWire := l.start("tcpdump-wire", nsPX, "tcpdump", "-i", bridge, "-s0", "-U", "-w", wirePcap)
 	tdHEP := l.start("tcpdump-hep", nsPX, "tcpdump", "-i", "lo", "-s0", "-U", "-w", hepPcap, "udp", "port", "9060")
+	// Each serve has a data directory of its own: the spool and the write-ahead log live
+	// beside the database, and the writer reads queued calls' frames back from its WAL.
 	serveWire := l.start("serve-wire", nsPX, bin, "serve", "-i", bridge, "--listen", wireListen,
-		"--store", "duckdb:"+filepath.Join(l.work, "wire.duckdb"))
+		"--store", "duckdb:"+filepath.Join(l.work, "wire", "wire.duckdb"))
 	serveHEP := l.start("serve-hep", nsPX, bin, "serve", "--hep", hepAddr, "--listen", hepListen,
-		"--store", "duckdb:"+filepath.Join(l.work, "hep.duckdb"))
+		"--store", "duckdb:"+filepath.Join(l.work, "hep", "hep.duckdb"))
 	l.waitLog(serveWire, "callscope: capturing on", 30*time.Second)
 	l.waitLog(serveHEP, "callscope: HEP input on", 30*time.Second)
 	l.waitLog(tdWire, "listening on", 10*time.Second)
