@@ -565,11 +565,12 @@ func (w *Writer) spoolBatch(batch []SpoolEntry) bool {
 		return false
 	}
 	raw := make([]rawRecord, 0, len(batch))
-	j := 0 // index of the batch's calls
+	j := 0 // index of the batch's calls (recs)
 	for i := range batch {
 		if batch[i].Rec != nil {
+			b := recs[j]
 			j++
-			if b := recs[j-1]; b != nil {
+			if b != nil {
 				raw = append(raw, rawRecord{head: b})
 				continue
 			}
@@ -599,7 +600,10 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 {
 		w.replay() // keep order: older entries first
 	}
-	if w.readSegs() && ((w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil) || w.spoolBatch(batch)) {
+	// Segments are read back from the WAL only for a write to the store: behind the
+	// spool, spoolBatch copies the whole records instead.
+	stored := w.spool.Len() == 0 && w.readSegs() && w.write(batch, w.batchSegs, w.cfg.Retries) == nil
+	if stored || w.spoolBatch(batch) {
 		w.wal.Done(w.batchSeqs...)
 	} // else neither took them: they stay in the WAL for the next start
 	w.batchSeqs = w.batchSeqs[:0]
