@@ -80,10 +80,12 @@ type Store interface {
 }
 
 // SegmentWriter is a Store that takes calls with their media frames already encoded as
-// frame segments (FrameCodec), segs[i] for recs[i] (nil: encode it). The Writer uses it
-// so the segment its write-ahead log encoded is not encoded again (DuckDB implements it).
+// frame segments (FrameCodec), segs[i] for recs[i] (the zero Segment: encode it from the
+// record). The Writer uses it so the segment its write-ahead log encoded is neither
+// encoded again nor, for a call whose frames wait in the log, read back into memory: the
+// store copies it from the log's file (Segment, SegmentFiles). DuckDB implements it.
 type SegmentWriter interface {
-	WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error
+	WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs []Segment) error
 }
 
 // Message is one stored SIP message.

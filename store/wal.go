@@ -184,19 +184,24 @@ type walRef struct {
 	segLen int
 }
 
-// ReadRefs reads back the records refs point at, or only their frame segments when
-// segOnly, into one new array: out[i] is refs[i]'s bytes (nil for a zero ref, or a
-// segment-only read of a record without media). The entries must not be done yet (their
+// segment is the frame segment that ends r's record, as a file Segment (zero without
+// media).
+func (r walRef) segment() Segment {
+	if r.path == "" || r.segLen == 0 {
+		return Segment{}
+	}
+	return Segment{File: r.path, Off: r.off + int64(r.size-r.segLen), Len: int64(r.segLen)}
+}
+
+// ReadRefs reads back the records refs point at into one new array: out[i] is refs[i]'s
+// bytes (nil for a zero ref). The writer copies a call's frame segment from the file
+// instead (walRef.segment). The entries must not be done yet (their
 // segment files are kept until then); a read is checked only for its length: the bytes
 // were fsynced by this process, and the spool checks a record's CRC when it reads it.
-func (w *WAL) ReadRefs(refs []walRef, segOnly bool) ([][]byte, error) {
+func (w *WAL) ReadRefs(refs []walRef) ([][]byte, error) {
 	total := 0
 	for _, r := range refs {
-		if segOnly {
-			total += r.segLen
-		} else {
-			total += r.size
-		}
+		total += r.size
 	}
 	buf := make([]byte, total)
 	out := make([][]byte, len(refs))
@@ -211,9 +216,6 @@ func (w *WAL) ReadRefs(refs []walRef, segOnly bool) ([][]byte, error) {
 	}()
 	for i, r := range refs {
 		off, n := r.off, r.size
-		if segOnly {
-			off, n = r.off+int64(r.size-r.segLen), r.segLen
-		}
 		if r.path == "" || n == 0 {
 			continue
 		}

@@ -116,12 +116,13 @@ type Writer struct {
 
 	// frameBytes is the frame data of the entries in queue and batch (MaxFrameBytes).
 	frameBytes  atomic.Int64
-	batchFrames int64    // of them, in the loop's batch (loop goroutine only)
-	batchSeqs   []uint64 // WAL sequence numbers of the batch's entries (loop goroutine only)
-	batchSegs   [][]byte // frame segments of the batch's calls, from the WAL (loop goroutine only)
-	batchRefs   []walRef // where each of the batch's calls lies in the WAL (loop goroutine only)
-	batchRead   bool     // a call of the batch left its frames in the WAL (queued.inWAL)
-	segWriter   bool     // the store takes encoded segments (SegmentWriter)
+	batchMem    int64     // of them, in the loop's batch (loop goroutine only)
+	batchFrames int64     // frame bytes of the batch, in memory or in the WAL (cuts batches)
+	batchSeqs   []uint64  // WAL sequence numbers of the batch's entries (loop goroutine only)
+	batchSegs   []Segment // frame segments of the batch's calls, in memory or in the WAL (loop goroutine only)
+	batchRefs   []walRef  // where each of the batch's calls lies in the WAL (loop goroutine only)
+	batchRead   bool      // a call of the batch left its frames in the WAL (queued.inWAL)
+	segWriter   bool      // the store takes encoded segments (SegmentWriter)
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // closed (Write holds it shared while it hands an entry on)
@@ -140,8 +141,8 @@ type walItem struct {
 // queued is an accepted entry with its WAL sequence number (0: not in the WAL), the
 // frame segment the WAL encoded for it and where its record lies there. With inWAL the
 // entry's Record is a copy without its frames' bytes (Pack keeps only the count): the
-// loop reads the segment back from the WAL when it writes the batch (flush), so the
-// queue holds no frames (MaxFrameBytes counts them only while a batch is written).
+// store copies the segment from the WAL's file when the loop writes the batch (flush),
+// so neither the queue nor the batch holds those frames in memory.
 type queued struct {
 	e     SpoolEntry
 	seq   uint64
@@ -512,43 +513,22 @@ func (w *Writer) add(batch []SpoolEntry, q queued) []SpoolEntry {
 		w.batchSeqs = append(w.batchSeqs, q.seq)
 	}
 	if q.e.Rec != nil {
-		w.batchSegs = append(w.batchSegs, q.seg) // one per call, in order
+		seg := Segment{Data: q.seg} // one per call, in order
+		if q.inWAL {
+			seg = q.ref.segment()
+		}
+		w.batchSegs = append(w.batchSegs, seg)
 		w.batchRefs = append(w.batchRefs, q.ref)
 	}
 	if q.inWAL {
 		w.batchRead = true
-		w.frameBytes.Add(int64(q.ref.segLen))
 		w.batchFrames += int64(q.ref.segLen)
 	} else {
-		w.batchFrames += entryFrameBytes(&q.e)
+		n := entryFrameBytes(&q.e)
+		w.batchFrames += n
+		w.batchMem += n
 	}
 	return append(batch, q.e)
-}
-
-// readSegs fills in the segments of the batch's calls that left them in the WAL; false
-// (counted, logged) when the WAL could not give them back.
-func (w *Writer) readSegs() bool {
-	if !w.batchRead {
-		return true
-	}
-	refs := make([]walRef, len(w.batchRefs))
-	for i, s := range w.batchSegs {
-		if s == nil {
-			refs[i] = w.batchRefs[i]
-		}
-	}
-	segs, err := w.wal.ReadRefs(refs, true)
-	if err != nil {
-		w.m.walReadErr.Inc()
-		w.logf("store: media frames could not be read back from the write-ahead log; the batch stays there for the next start (callscope_store_wal_read_failures_total)", "err", err)
-		return false
-	}
-	for i, s := range segs {
-		if s != nil {
-			w.batchSegs[i] = s
-		}
-	}
-	return true
 }
 
 // spoolBatch appends batch to the spool when the store refused it or the spool holds
@@ -558,7 +538,7 @@ func (w *Writer) spoolBatch(batch []SpoolEntry) bool {
 	if !w.batchRead {
 		return w.toSpool(batch)
 	}
-	recs, err := w.wal.ReadRefs(w.batchRefs, false)
+	recs, err := w.wal.ReadRefs(w.batchRefs)
 	if err != nil {
 		w.m.walReadErr.Inc()
 		w.logf("store: records could not be read back from the write-ahead log; the batch stays there for the next start (callscope_store_wal_read_failures_total)", "err", err)
@@ -600,9 +580,8 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	if w.spool.Len() > 0 {
 		w.replay() // keep order: older entries first
 	}
-	// Segments are read back from the WAL only for a write to the store: behind the
-	// spool, spoolBatch copies the whole records instead.
-	stored := w.spool.Len() == 0 && w.readSegs() && w.write(batch, w.batchSegs, w.cfg.Retries) == nil
+	// Behind the spool, spoolBatch copies the calls' whole records from the WAL.
+	stored := w.spool.Len() == 0 && w.write(batch, w.batchSegs, w.cfg.Retries) == nil
 	if stored || w.spoolBatch(batch) {
 		w.wal.Done(w.batchSeqs...)
 	} // else neither took them: they stay in the WAL for the next start
@@ -611,8 +590,8 @@ func (w *Writer) flush(batch []SpoolEntry) []SpoolEntry {
 	w.batchSegs = w.batchSegs[:0]
 	w.batchRefs = w.batchRefs[:0]
 	w.batchRead = false
-	w.frameBytes.Add(-w.batchFrames)
-	w.batchFrames = 0
+	w.frameBytes.Add(-w.batchMem)
+	w.batchFrames, w.batchMem = 0, 0
 	clear(batch)
 	return batch[:0]
 }
@@ -640,11 +619,11 @@ func (w *Writer) replayBatch() bool {
 	if len(es) == 0 {
 		return false
 	}
-	var segs [][]byte // with KeepSegments, the calls' segments as spooled
+	var segs []Segment // with KeepSegments, the calls' segments as spooled
 	if w.segWriter {
 		for i := range es {
 			if es[i].Rec != nil {
-				segs = append(segs, es[i].Segment())
+				segs = append(segs, Segment{Data: es[i].Segment()})
 			}
 		}
 	}
@@ -669,7 +648,7 @@ func (w *Writer) replayAll() {
 
 // write sends es to the store with up to attempts tries; segs (nil, or one per call of
 // es in order) are their frame segments, already encoded.
-func (w *Writer) write(es []SpoolEntry, segs [][]byte, attempts int) error {
+func (w *Writer) write(es []SpoolEntry, segs []Segment, attempts int) error {
 	var (
 		recs []*correlate.Record
 		regs []correlate.Registration
@@ -714,7 +693,7 @@ func (w *Writer) write(es []SpoolEntry, segs [][]byte, attempts int) error {
 	return err
 }
 
-func (w *Writer) writeOnce(recs []*correlate.Record, segs [][]byte, regs []correlate.Registration) error {
+func (w *Writer) writeOnce(recs []*correlate.Record, segs []Segment, regs []correlate.Registration) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.WriteTimeout)
 	defer cancel()
 	if len(recs) > 0 {

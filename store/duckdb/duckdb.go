@@ -257,9 +257,9 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 }
 
 // WriteCallsSegments is WriteCalls with the media frames of recs[i] already encoded as
-// segs[i] (store.FrameCodec; nil or a nil element: encoded here), as the writer's
+// segs[i] (store.FrameCodec; nil or a zero element: encoded here), as the writer's
 // write-ahead log has them (store.SegmentWriter).
-func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs [][]byte) error {
+func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs []store.Segment) error {
 	if len(recs) == 0 {
 		return nil
 	}

@@ -11,6 +11,7 @@ package duckdb
 // media_frames rows, still read by Media.
 
 import (
+	"bufio"
 	"context"
 	"database/sql/driver"
 	"fmt"
@@ -43,88 +44,124 @@ type segRow struct {
 // dayDir is the directory name of the day (UTC) of a call start.
 func dayDir(start int64) string { return time.Unix(0, start).UTC().Format("2006-01-02") }
 
-// encodeSegments compresses the frames of recs and, for a database file, writes them to
-// one fsynced file per day. It runs before the write transaction: a crash after it
-// leaves only unreferenced bytes.
-func (s *Store) encodeSegments(recs []*correlate.Record, pre [][]byte) ([]segRow, error) {
+// encodeSegments compresses the frames of recs (those without a segment in pre) and, for
+// a database file, writes the segments to one fsynced file per day: a segment in memory
+// through a buffer, one in a file (the writer's write-ahead log) file to file, so a batch
+// is never gathered into one array. It runs before the write transaction: a crash after
+// it leaves only unreferenced bytes.
+func (s *Store) encodeSegments(recs []*correlate.Record, pre []store.Segment) (rows []segRow, err error) {
 	var (
-		rows    []segRow
 		scratch []byte
-		bufs    = map[string][]byte{} // day → file content
+		src     store.SegmentFiles
+		days    = map[string]*segFile{}
+		name    = strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + strconv.FormatUint(s.segSeq.Add(1), 10) + ".seg"
 	)
+	defer src.Close()
+	defer func() {
+		for _, d := range days {
+			d.f.Close()
+			if err != nil {
+				os.Remove(d.f.Name())
+			}
+		}
+	}()
 	for i, r := range recs {
 		if r.MediaCount() == 0 {
 			continue
 		}
-		var seg []byte // already encoded by the writer's WAL
+		var seg store.Segment // already encoded by the writer's WAL
 		if pre != nil {
 			seg = pre[i]
 		}
 		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(r.MediaCount())}
 		if s.frameDir == "" {
-			if seg == nil {
-				seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
+			var b []byte
+			switch {
+			case seg.IsZero():
+				b, scratch = s.codec.EncodeRecord(nil, scratch, r)
+			default:
+				if b, err = src.Bytes(seg); err != nil {
+					return nil, fmt.Errorf("duckdb: frame segment: %w", err)
+				}
 			}
-			row.inlineData, row.n = seg, int64(len(seg))
-		} else {
-			day := dayDir(row.start)
-			b := bufs[day]
-			row.path, row.off = day, int64(len(b))
-			if seg != nil {
-				b = append(b, seg...)
-			} else {
-				b, scratch = s.codec.EncodeRecord(b, scratch, r)
-			}
-			row.n = int64(len(b)) - row.off
-			bufs[day] = b
+			row.inlineData, row.n = b, int64(len(b))
+			rows = append(rows, row)
+			continue
 		}
+		day := dayDir(row.start)
+		d := days[day]
+		if d == nil {
+			if d, err = s.createSegFile(filepath.Join(day, name)); err != nil {
+				return nil, fmt.Errorf("duckdb: frame segment: %w", err)
+			}
+			days[day] = d
+		}
+		row.path, row.off = d.rel, d.off
+		switch {
+		case seg.InFile():
+			if err = d.bw.Flush(); err == nil {
+				err = src.CopyTo(d.f, seg)
+			}
+			row.n = seg.Len
+		case seg.IsZero():
+			// nil: EncodeRecord may return the pack's own bytes, not to be appended to.
+			var enc []byte
+			enc, scratch = s.codec.EncodeRecord(nil, scratch, r)
+			_, err = d.bw.Write(enc)
+			row.n = int64(len(enc))
+		default:
+			_, err = d.bw.Write(seg.Data)
+			row.n = int64(len(seg.Data))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: frame segment %s: %w", d.rel, err)
+		}
+		d.off += row.n
 		rows = append(rows, row)
 	}
-	if len(bufs) == 0 {
-		return rows, nil
-	}
-	name := strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + strconv.FormatUint(s.segSeq.Add(1), 10) + ".seg"
-	files := map[string]string{}
-	for day, b := range bufs {
-		rel := filepath.Join(day, name)
-		if err := writeSynced(filepath.Join(s.frameDir, rel), b); err != nil {
-			return nil, fmt.Errorf("duckdb: frame segment: %w", err)
+	for _, d := range days {
+		if err = d.finish(); err != nil {
+			return nil, fmt.Errorf("duckdb: frame segment %s: %w", d.rel, err)
 		}
-		files[day] = rel
-	}
-	for i := range rows {
-		rows[i].path = files[rows[i].path]
 	}
 	return rows, nil
 }
 
-// writeSynced writes b to a new file at path and fsyncs it and its directory.
-func writeSynced(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// segFile is a batch's segment file of one day while encodeSegments writes it.
+type segFile struct {
+	rel string // relative to frameDir
+	f   *os.File
+	bw  *bufio.Writer
+	off int64
+}
+
+// createSegFile creates the new segment file rel (and its day directory).
+func (s *Store) createSegFile(rel string) (*segFile, error) {
+	path := filepath.Join(s.frameDir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
+		return nil, err
+	}
+	return &segFile{rel: rel, f: f, bw: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+// finish flushes and fsyncs the file and its directory.
+func (d *segFile) finish() error {
+	if err := d.bw.Flush(); err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
+	if err := d.f.Sync(); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
+	dir, err := os.Open(filepath.Dir(d.f.Name()))
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	defer dir.Close()
+	return dir.Sync()
 }
 
 // appendSegments appends the media_segments rows of a batch.
