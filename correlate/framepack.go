@@ -255,7 +255,10 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 		switch {
 		case c.pack == nil: // never sealed: grow as append does
 			size = max(2*cap(k.open), len(k.open)+n)
-		case len(k.sealed) > 0 && len(k.open) == 0:
+		case len(k.open) == 0 && k.frames > 0:
+			// A chunk was sealed (or is pending, or spilled): the call is long enough for
+			// a whole one. (Testing the sealed bytes only, as before, started every chunk
+			// of a spilling call at 512 B and grew it twice.)
 			size = max(packChunk, n)
 		}
 		if !c.retain(cl, int64(size-cap(k.open))) {
