@@ -2,13 +2,15 @@
 # bench-serve.sh BINARY PCAP KEEP [serve flags...]: time `serve -r` into a fresh DuckDB
 # until it reports every call stored ("ingested N calls", printed after the writer's
 # Flush), then stop it. Prints wall time, calls/s, packets/s, peak RSS (/usr/bin/time -v),
-# CPU time, data-dir size and the writer's counters.
+# CPU time, data-dir size and the writer's counters. STORE=URL stores elsewhere than a
+# fresh DuckDB file (e.g. clickhouse://127.0.0.1:PORT/db; scripts/bench-serve-matrix.sh).
 set -u
-bin=$1; pcap=$2; keep=$3; shift 3
+bin=$(realpath "$1"); pcap=$(realpath "$2"); keep=$3; shift 3
 d=$(mktemp -d "${TMPDIR:-/tmp}/bench-serve.XXXX")
 pkts=$(capinfos -c -M "$pcap" 2>/dev/null | awk '/Number of packets/ {print $NF}')
 start=$(date +%s.%N)
-/usr/bin/time -v -o "$d/time" "$bin" serve -r "$pcap" --store "duckdb:$d/cs.duckdb" --keep-rtp "$keep" --listen 127.0.0.1:0 "$@" >"$d/out" 2>"$d/err" &
+cd "$d" # a ClickHouse store's spool and WAL go to ./callscope-data
+/usr/bin/time -v -o "$d/time" "$bin" serve -r "$pcap" --store "${STORE:-duckdb:$d/cs.duckdb}" --keep-rtp "$keep" --listen 127.0.0.1:0 "$@" >"$d/out" 2>"$d/err" &
 pid=$!
 until grep -q "ingested" "$d/out" 2>/dev/null; do sleep 0.1; kill -0 $pid 2>/dev/null || break; done
 end=$(date +%s.%N)

@@ -72,6 +72,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
+	// One process per data directory: its spool, write-ahead log and frame spill (below)
+	// are this process's alone.
+	unlock, err := store.LockDir(filepath.Dir(cfg.store.SpoolDir()))
+	if err != nil {
+		return fmt.Errorf("%w: another serve uses it; give this one its own store path (for ClickHouse: another working directory)", err)
+	}
+	defer unlock()
 	ccfg := correlate.DefaultConfig()
 	ccfg.KeepMessages = true
 	ccfg.KeepRTP = cfg.KeepRTP

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callscope/callscope/internal/testutil"
+	"github.com/callscope/callscope/store"
 	"github.com/chromedp/chromedp"
 )
 
@@ -87,6 +89,23 @@ func getJSON(t *testing.T, url string, v any) error {
 
 func demoFile(t *testing.T) string {
 	return filepath.Join(testutil.RepoRoot(t), "testdata", "demo", "sipp-calls.pcap")
+}
+
+// TestServeDataDirLocked: a second serve on a data directory in use stops before it
+// touches anything (it used to clear the first one's frame spill and share its spool and
+// write-ahead log), with an error naming the directory and the holder; the first keeps
+// serving.
+func TestServeDataDirLocked(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "data", "cs.duckdb")
+	s := startServe(t, "--store", "duckdb:"+db, "--keep-rtp", "headers", "-r", demoFile(t))
+	err := runServe(context.Background(), []string{"--listen", "127.0.0.1:0", "--store", "duckdb:" + db, "-r", demoFile(t)}, io.Discard, io.Discard)
+	if !errors.Is(err, store.ErrDirLocked) || !strings.Contains(err.Error(), filepath.Dir(db)) {
+		t.Fatalf("second serve on the same data directory: %v, want store.ErrDirLocked naming %s", err, filepath.Dir(db))
+	}
+	var page struct{ Calls []json.RawMessage }
+	if err := getJSON(t, s.base+"/api/v1/calls", &page); err != nil || len(page.Calls) != 4 {
+		t.Fatalf("first serve after the second's attempt: %v, %d calls, want 4", err, len(page.Calls))
+	}
 }
 
 func TestServeIngestsAndStops(t *testing.T) {
