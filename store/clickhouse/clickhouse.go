@@ -39,7 +39,10 @@ type Store struct {
 	codec   *store.FrameCodec
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.SegmentWriter = (*Store)(nil)
+)
 
 // Open connects to clickhouse://user:pass@host:9000/db (query parameters are passed to
 // clickhouse-go: dial_timeout, read_timeout, compress, ...; without compress, blocks are

@@ -13,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/callscope/callscope/correlate"
+	"github.com/callscope/callscope/store"
 )
 
 var mediaSegments = table{
@@ -23,20 +24,31 @@ var mediaSegments = table{
 	shardKey:  "cityHash64(call_uid)",
 }
 
-func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+// writeFrames inserts the media_segments rows of recs: a call's segment from segOf when
+// the writer handed one over (read from its file if it lies in one), else encoded here.
+func (s *Store) writeFrames(ctx context.Context, recs []*correlate.Record, segOf map[*correlate.Record]store.Segment, ver uint64) error {
 	var (
 		uid, data []string
 		callStart []int64
 		frames    []uint32
 		vers      []uint64
 		scratch   []byte
+		files     store.SegmentFiles
 	)
+	defer files.Close()
 	for _, r := range recs {
 		if r.MediaCount() == 0 {
 			continue
 		}
 		var seg []byte
-		seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
+		if sg, ok := segOf[r]; ok {
+			var err error
+			if seg, err = files.Bytes(sg); err != nil {
+				return fmt.Errorf("clickhouse: frame segment of %s: %w", r.Call.ID, err)
+			}
+		} else {
+			seg, scratch = s.codec.EncodeRecord(nil, scratch, r)
+		}
 		cs, _ := split(int64(r.Call.Start))
 		uid, callStart, frames = append(uid, callUID(&r.Call)), append(callStart, cs), append(frames, uint32(r.MediaCount()))
 		data, vers = append(data, view(seg)), append(vers, ver)

@@ -30,8 +30,25 @@ func nowVer() uint64 { return uint64(time.Now().UnixMicro()) }
 // the calls block is built and buffered on its own connection; it is sent once every
 // child insert has succeeded, and aborted otherwise.
 func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error {
+	return s.WriteCallsSegments(ctx, recs, nil)
+}
+
+// WriteCallsSegments is WriteCalls with the media frames of recs[i] already encoded as
+// segs[i] (store.FrameCodec; nil or a zero element: encoded here), as the writer's
+// write-ahead log has them (store.SegmentWriter): a segment in the log's file is read
+// for the batch's block only, so the writer's queue need not hold any call's frames.
+func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs []store.Segment) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	var segOf map[*correlate.Record]store.Segment
+	if len(segs) == len(recs) {
+		segOf = make(map[*correlate.Record]store.Segment, len(recs))
+		for i, r := range recs {
+			if !segs[i].IsZero() {
+				segOf[r] = segs[i]
+			}
+		}
 	}
 	ver := nowVer()
 	byID := make([]*correlate.Record, len(recs))
@@ -46,7 +63,10 @@ func (s *Store) WriteCalls(ctx context.Context, recs []*correlate.Record) error 
 		errs  [4]error
 		calls driver.Batch
 	)
-	for i, fn := range []func(context.Context, []*correlate.Record, uint64) error{s.writeMessages, s.writeStreams, s.writeFrames} {
+	writeFrames := func(ctx context.Context, recs []*correlate.Record, ver uint64) error {
+		return s.writeFrames(ctx, recs, segOf, ver)
+	}
+	for i, fn := range []func(context.Context, []*correlate.Record, uint64) error{s.writeMessages, s.writeStreams, writeFrames} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

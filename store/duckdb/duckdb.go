@@ -83,7 +83,10 @@ type Store struct {
 	known *idFilter // ids the calls table may hold (known.go); nil until the first write
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.SegmentWriter = (*Store)(nil)
+)
 
 // Open opens (creating it and its directory if needed) the DuckDB file at path and
 // migrates its schema. An empty path or ":memory:" opens an in-memory database.
