@@ -5,10 +5,12 @@
 # DuckDB file; a throwaway ClickHouse server on loopback, Debian's clickhouse-server, one
 # new database per run) and each --keep-rtp mode, runs scripts/bench-serve.sh once and
 # prints its line, then `analyze` on the same capture for the ratio. Peak RSS is
-# callscope's alone (the ClickHouse server is another process).
+# callscope's alone (the ClickHouse server is another process). KEEPS="headers" and
+# STORES="clickhouse" narrow the matrix; BINARY may be several binaries, comma-separated,
+# run in turn for each cell (interleaved A/B).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-bin=$(realpath "$1"); shift
+bins=$1; shift
 sizes=${*:-500 5000 20000}
 caps=${CAPS:-/tmp/frames}
 mkdir -p "$caps"
@@ -47,12 +49,18 @@ for i in $(seq 100); do clickhouse-client --port "$port" -q 'select 1' >/dev/nul
 run=0
 for n in $sizes; do
   pcap="$caps/l$n.pcap"
+  bin=$(realpath "${bins%%,*}")
   [ -f "$pcap" ] || "$bin" gen -load-calls "$n" -call-seconds 4 -w "$pcap" >/dev/null
   a=$( { /usr/bin/time -f "%e %M" "$bin" analyze "$pcap" >/dev/null; } 2>&1 | tail -1)
   echo "calls=$n analyze wall=$(echo "$a" | cut -d' ' -f1)s peakRSS=$(( $(echo "$a" | cut -d' ' -f2) / 1024 ))MiB"
-  for k in none headers full; do
-    echo "calls=$n store=duckdb $("$here/bench-serve.sh" "$bin" "$pcap" "$k")"
-    run=$((run + 1))
-    echo "calls=$n store=clickhouse $(STORE="clickhouse://default:@127.0.0.1:$port/bench$run" "$here/bench-serve.sh" "$bin" "$pcap" "$k")"
+  for k in ${KEEPS:-none headers full}; do
+    for st in ${STORES:-duckdb clickhouse}; do
+      for b in ${bins//,/ }; do
+        run=$((run + 1))
+        url=
+        [ "$st" = clickhouse ] && url="clickhouse://default:@127.0.0.1:$port/bench$run"
+        echo "calls=$n store=$st bin=$(basename "$b") $(STORE=$url "$here/bench-serve.sh" "$b" "$pcap" "$k")"
+      done
+    done
   done
 done

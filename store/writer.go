@@ -27,10 +27,15 @@ type WriterConfig struct {
 	ReplayBatches int           // spool batches replayed per flush interval (default 20)
 	// MaxFrameBytes caps the kept media frame data (correlate.Record.Media) the writer
 	// holds in memory, queue and batch together (default 256 MiB). A call that would go
-	// past it is spooled to disk instead (callscope_store_frame_budget_spooled_total),
-	// a batch is written early once it holds half of it, and spool replays read at most
-	// half of it at a time.
+	// past it is spooled to disk instead (callscope_store_frame_budget_spooled_total).
 	MaxFrameBytes int64
+	// BatchFrameBytes: a batch is written early once its calls' frames reach it, and a
+	// spool replay reads at most this much at a time (default 32 MiB, at most half of
+	// MaxFrameBytes). It bounds what a store builds per batch: ClickHouse holds a batch's
+	// segments and SIP messages about twice over in its blocks; measured on serve -r of
+	// 20,000 calls with --keep-rtp headers, peak RSS 897–1,018 → 855–876 MiB against a
+	// cut at 128 MiB, in the same time (BENCHMARKS.md, session 7).
+	BatchFrameBytes int64
 	// Stored, when set, is called on the writer's goroutine with the calls of each batch
 	// once the store has them (written directly or replayed from the spool): the
 	// dashboard stops showing them as not yet stored (it must not block).
@@ -72,6 +77,10 @@ func (c *WriterConfig) defaults() error {
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = 256 << 20
 	}
+	if c.BatchFrameBytes <= 0 {
+		c.BatchFrameBytes = 32 << 20
+	}
+	c.BatchFrameBytes = min(c.BatchFrameBytes, c.MaxFrameBytes/2)
 	if c.WALCommitDelay <= 0 {
 		c.WALCommitDelay = 2 * time.Millisecond
 	}
@@ -498,10 +507,10 @@ func (w *Writer) drain(batch []SpoolEntry) []SpoolEntry {
 	}
 }
 
-// full reports whether batch is to be written now: BatchSize entries, or half the frame
-// budget (the queue holds the other half).
+// full reports whether batch is to be written now: BatchSize entries, or BatchFrameBytes
+// of frames (in memory or in the WAL).
 func (w *Writer) full(batch []SpoolEntry) bool {
-	return len(batch) >= w.cfg.BatchSize || w.batchFrames >= w.cfg.MaxFrameBytes/2
+	return len(batch) >= w.cfg.BatchSize || w.batchFrames >= w.cfg.BatchFrameBytes
 }
 
 // add appends an accepted entry to batch, remembers its WAL sequence number and place,
@@ -612,7 +621,7 @@ func (w *Writer) replayBatch() bool {
 	if w.spool.Len() == 0 {
 		return false
 	}
-	es, err := w.spool.PeekLimit(w.cfg.BatchSize, w.cfg.MaxFrameBytes/2)
+	es, err := w.spool.PeekLimit(w.cfg.BatchSize, w.cfg.BatchFrameBytes)
 	if err != nil {
 		w.logf("store: spool read failed", "err", err)
 	}
