@@ -72,29 +72,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	// One process per data directory: its spool, write-ahead log and frame spill (below)
-	// are this process's alone.
-	unlock, err := store.LockDir(filepath.Dir(cfg.store.SpoolDir()))
-	if err != nil {
-		return fmt.Errorf("%w: another serve uses it; give this one its own store path (for ClickHouse: another working directory)", err)
-	}
-	defer unlock()
 	ccfg := correlate.DefaultConfig()
 	ccfg.KeepMessages = true
 	ccfg.KeepRTP = cfg.KeepRTP
 	ccfg.MaxRetainedBytes = cfg.MaxRetainedBytes
 	if err := ccfg.Validate(); err != nil {
 		return err
-	}
-	if cfg.KeepRTP != correlate.KeepRTPNone && cfg.FrameSpillMaxBytes > 0 {
-		// Scratch only (a call's frames become durable in its record's WAL entry): what
-		// a previous run left is of no use.
-		ccfg.FrameSpillDir = filepath.Join(filepath.Dir(cfg.store.SpoolDir()), "framespill")
-		ccfg.FrameSpillMaxBytes = cfg.FrameSpillMaxBytes
-		if err := os.RemoveAll(ccfg.FrameSpillDir); err != nil {
-			log.Warn("frame spill: cannot clear the directory; kept frames stay in memory", "dir", ccfg.FrameSpillDir, "err", err)
-			ccfg.FrameSpillDir = ""
-		}
 	}
 
 	// Live sources first: a taken port or a missing interface fails before anything is
@@ -113,6 +96,24 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 			return err
 		}
 		defer capIn.Close()
+	}
+
+	// One process per data directory: its spool, write-ahead log and frame spill
+	// are this process's alone.
+	unlock, err := store.LockDir(filepath.Dir(cfg.store.SpoolDir()))
+	if err != nil {
+		return fmt.Errorf("%w: another serve uses it; give this one its own store path (for ClickHouse: another working directory)", err)
+	}
+	defer unlock()
+	if cfg.KeepRTP != correlate.KeepRTPNone && cfg.FrameSpillMaxBytes > 0 {
+		// Scratch only (a call's frames become durable in its record's WAL entry): what
+		// a previous run left is of no use.
+		ccfg.FrameSpillDir = filepath.Join(filepath.Dir(cfg.store.SpoolDir()), "framespill")
+		ccfg.FrameSpillMaxBytes = cfg.FrameSpillMaxBytes
+		if err := os.RemoveAll(ccfg.FrameSpillDir); err != nil {
+			log.Warn("frame spill: cannot clear the directory; kept frames stay in memory", "dir", ccfg.FrameSpillDir, "err", err)
+			ccfg.FrameSpillDir = ""
+		}
 	}
 
 	st, err := engine.Open(ctx, cfg.Store) // migrated
