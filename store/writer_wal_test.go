@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -173,5 +174,33 @@ func BenchmarkSpoolReplay(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(data.Records)), "ns/call")
 		})
+	}
+}
+
+// TestWALGroupCap: a burst of calls is committed to the WAL in groups of at most 1,024
+// (one fsync each), not all at once: the WAL encodes a whole group before writing it, so
+// the group is that much heap (issue 17). 3,000 calls handed over well within one commit
+// delay (500 ms) would otherwise be one group.
+func TestWALGroupCap(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(t.TempDir())
+	cfg.QueueSize, cfg.BatchSize, cfg.WALCommitDelay = 8192, 5000, 500*time.Millisecond
+	w, err := store.NewWriter(openDuck(t), cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	start := time.Unix(1_700_000_000, 0).UnixNano()
+	for i := range n {
+		w.Write(&correlate.Record{Call: correlate.Call{ID: fmt.Sprintf("burst-%d", i), CallID: fmt.Sprintf("c%d", i), Start: correlate.Time(start + int64(i))}})
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	appended := ptu.ToFloat64(reg2c(t, reg, "callscope_store_wal_appended_total"))
+	syncs := ptu.ToFloat64(reg2c(t, reg, "callscope_store_wal_syncs_total"))
+	t.Logf("%v calls appended in %v group commits", appended, syncs)
+	if appended != n || syncs < n/1024+1 {
+		t.Fatalf("%v calls appended in %v group commits, want %d in at least %d", appended, syncs, n, n/1024+1)
 	}
 }
