@@ -4,7 +4,10 @@
 // Engines: DuckDB (embedded default, store/duckdb) and ClickHouse (store/clickhouse), both
 // behind Store and the same test suite (store/storetest). Writer batches calls into a
 // Store with a bounded queue and a disk spool for outages, behind a write-ahead log
-// (wal.go) that makes every accepted call survive a SIGKILL.
+// (wal.go) that makes every accepted call survive a SIGKILL; a call's frame segment
+// waiting in that log reaches a SegmentWriter as a file range (segment.go). LockDir
+// (dirlock_unix.go) keeps a data directory to one process. A Writer is safe for
+// concurrent Writes; WAL, Spool and SegmentFiles are used by the writer's goroutines only.
 package store
 
 import (
@@ -82,8 +85,9 @@ type Store interface {
 // SegmentWriter is a Store that takes calls with their media frames already encoded as
 // frame segments (FrameCodec), segs[i] for recs[i] (the zero Segment: encode it from the
 // record). The Writer uses it so the segment its write-ahead log encoded is neither
-// encoded again nor, for a call whose frames wait in the log, read back into memory: the
-// store copies it from the log's file (Segment, SegmentFiles). DuckDB implements it.
+// encoded again nor, for a call whose frames wait in the log, held in memory until its
+// batch: the store copies it from the log's file (DuckDB, file to file) or reads it for
+// the batch's block (ClickHouse); see Segment and SegmentFiles.
 type SegmentWriter interface {
 	WriteCallsSegments(ctx context.Context, recs []*correlate.Record, segs []Segment) error
 }
