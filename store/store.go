@@ -7,7 +7,8 @@
 // (wal.go) that makes every accepted call survive a SIGKILL; a call's frame segment
 // waiting in that log reaches a SegmentWriter as a file range (segment.go). LockDir
 // (dirlock_unix.go) keeps a data directory to one process. A Writer is safe for
-// concurrent Writes; WAL, Spool and SegmentFiles are used by the writer's goroutines only.
+// concurrent Writes; WAL and Spool guard their state with a mutex; SegmentFiles is for
+// one goroutine.
 package store
 
 import (
