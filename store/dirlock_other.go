@@ -2,13 +2,7 @@
 
 package store
 
-import (
-	"errors"
-	"os"
-)
-
-// ErrDirLocked is returned by LockDir when another process holds the directory.
-var ErrDirLocked = errors.New("in use by another process")
+import "os"
 
 // LockDir creates dir; without flock(2) it takes no lock (see dirlock_unix.go).
 func LockDir(dir string) (unlock func() error, err error) {

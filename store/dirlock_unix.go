@@ -12,9 +12,6 @@ import (
 	"syscall"
 )
 
-// ErrDirLocked is returned by LockDir when another process holds the directory.
-var ErrDirLocked = errors.New("in use by another process")
-
 // LockDir takes an exclusive lock on dir (creating it) for this process: flock(2) on
 // dir/LOCK, which also records the holder's pid for the error a second process gets.
 // serve holds its data directory's lock for its lifetime: two processes on one spool,

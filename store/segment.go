@@ -23,16 +23,8 @@ type Segment struct {
 // InFile reports whether s lies in a file rather than in memory.
 func (s Segment) InFile() bool { return s.Data == nil && s.Len > 0 }
 
-// Size is the segment's length in bytes.
-func (s Segment) Size() int64 {
-	if s.InFile() {
-		return s.Len
-	}
-	return int64(len(s.Data))
-}
-
 // IsZero reports whether s holds no segment (the store encodes the record's frames).
-func (s Segment) IsZero() bool { return s.Size() == 0 }
+func (s Segment) IsZero() bool { return !s.InFile() && len(s.Data) == 0 }
 
 // SegmentFiles reads and copies file segments, keeping each source file open until
 // Close. Not safe for concurrent use.

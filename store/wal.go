@@ -193,47 +193,22 @@ func (r walRef) segment() Segment {
 	return Segment{File: r.path, Off: r.off + int64(r.size-r.segLen), Len: int64(r.segLen)}
 }
 
-// ReadRefs reads back the records refs point at into one new array: out[i] is refs[i]'s
-// bytes (nil for a zero ref). The writer copies a call's frame segment from the file
+// ReadRefs reads back the records refs point at: out[i] is refs[i]'s bytes (nil for a
+// zero ref). The writer copies a call's frame segment from the file
 // instead (walRef.segment). The entries must not be done yet (their
 // segment files are kept until then); a read is checked only for its length: the bytes
 // were fsynced by this process, and the spool checks a record's CRC when it reads it.
 func (w *WAL) ReadRefs(refs []walRef) ([][]byte, error) {
-	total := 0
-	for _, r := range refs {
-		total += r.size
-	}
-	buf := make([]byte, total)
+	var files SegmentFiles
+	defer files.Close()
 	out := make([][]byte, len(refs))
-	var (
-		f    *os.File
-		path string
-	)
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
 	for i, r := range refs {
-		off, n := r.off, r.size
-		if r.path == "" || n == 0 {
+		if r.path == "" || r.size == 0 {
 			continue
 		}
-		if f == nil || path != r.path {
-			if f != nil {
-				f.Close()
-			}
-			var err error
-			if f, err = os.Open(r.path); err != nil {
-				f = nil
-				return nil, fmt.Errorf("store: wal read: %w", err)
-			}
-			path = r.path
-		}
-		b := buf[:n:n]
-		buf = buf[n:]
-		if _, err := f.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("store: wal read %s at %d (%d bytes): %w", filepath.Base(r.path), off, n, err)
+		b, err := files.Bytes(Segment{File: r.path, Off: r.off, Len: int64(r.size)})
+		if err != nil {
+			return nil, fmt.Errorf("store: wal read: %w", err)
 		}
 		out[i] = b
 	}

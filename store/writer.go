@@ -148,14 +148,15 @@ type walItem struct {
 }
 
 // queued is an accepted entry with its WAL sequence number (0: not in the WAL), the
-// frame segment the WAL encoded for it and where its record lies there. With inWAL the
+// frame segment the WAL encoded for it (in memory, or with inWAL its range of the WAL
+// file) and where its record lies there. With inWAL the
 // entry's Record is a copy without its frames' bytes (Pack keeps only the count): the
 // store copies the segment from the WAL's file when the loop writes the batch (flush),
 // so neither the queue nor the batch holds those frames in memory.
 type queued struct {
 	e     SpoolEntry
 	seq   uint64
-	seg   []byte
+	seg   Segment
 	ref   walRef
 	inWAL bool
 }
@@ -359,14 +360,14 @@ func (w *Writer) commit(group []SpoolEntry) {
 	for i := range group {
 		if i < n {
 			seq := first + uint64(i)
-			q := queued{e: group[i], seq: seq, seg: segs[i], ref: refs[i]}
+			q := queued{e: group[i], seq: seq, seg: Segment{Data: segs[i]}, ref: refs[i]}
 			if w.segWriter && len(segs[i]) > 0 {
 				// The frames are durable in the WAL: the queue keeps a copy of the record
 				// without their bytes and the loop reads them back (flush). Other holders
 				// of the record (the dashboard's unstored calls) keep theirs.
 				rec := *q.e.Rec
 				rec.Pack, rec.Media = correlate.MediaPack{Frames: rec.MediaCount()}, nil
-				q.e.Rec, q.seg, q.inWAL = &rec, nil, true
+				q.e.Rec, q.seg, q.inWAL = &rec, refs[i].segment(), true
 			}
 			select {
 			case w.queue <- q:
@@ -535,11 +536,7 @@ func (w *Writer) add(batch []SpoolEntry, q queued) []SpoolEntry {
 		w.batchSeqs = append(w.batchSeqs, q.seq)
 	}
 	if q.e.Rec != nil {
-		seg := Segment{Data: q.seg} // one per call, in order
-		if q.inWAL {
-			seg = q.ref.segment()
-		}
-		w.batchSegs = append(w.batchSegs, seg)
+		w.batchSegs = append(w.batchSegs, q.seg) // one per call, in order
 		w.batchRefs = append(w.batchRefs, q.ref)
 	}
 	if q.inWAL {

@@ -100,7 +100,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 
 	// One process per data directory: its spool, write-ahead log and frame spill
 	// are this process's alone.
-	unlock, err := store.LockDir(filepath.Dir(cfg.store.SpoolDir()))
+	dataDir := filepath.Dir(cfg.store.SpoolDir())
+	unlock, err := store.LockDir(dataDir)
 	if err != nil {
 		return fmt.Errorf("%w: another serve uses it; give this one its own store path (for ClickHouse: another working directory)", err)
 	}
@@ -108,7 +109,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	if cfg.KeepRTP != correlate.KeepRTPNone && cfg.FrameSpillMaxBytes > 0 {
 		// Scratch only (a call's frames become durable in its record's WAL entry): what
 		// a previous run left is of no use.
-		ccfg.FrameSpillDir = filepath.Join(filepath.Dir(cfg.store.SpoolDir()), "framespill")
+		ccfg.FrameSpillDir = filepath.Join(dataDir, "framespill")
 		ccfg.FrameSpillMaxBytes = cfg.FrameSpillMaxBytes
 		if err := os.RemoveAll(ccfg.FrameSpillDir); err != nil {
 			log.Warn("frame spill: cannot clear the directory; kept frames stay in memory", "dir", ccfg.FrameSpillDir, "err", err)

@@ -76,13 +76,10 @@ func (s *Store) encodeSegments(recs []*correlate.Record, pre []store.Segment) (r
 		row := segRow{uid: r.Call.ID, start: int64(r.Call.Start), frames: int64(r.MediaCount())}
 		if s.frameDir == "" {
 			var b []byte
-			switch {
-			case seg.IsZero():
+			if seg.IsZero() {
 				b, scratch = s.codec.EncodeRecord(nil, scratch, r)
-			default:
-				if b, err = src.Bytes(seg); err != nil {
-					return nil, fmt.Errorf("duckdb: frame segment: %w", err)
-				}
+			} else if b, err = src.Bytes(seg); err != nil {
+				return nil, fmt.Errorf("duckdb: frame segment: %w", err)
 			}
 			row.inlineData, row.n = b, int64(len(b))
 			rows = append(rows, row)
