@@ -8,3 +8,8 @@ import "net"
 func enableRxqOvfl(*net.UDPConn) bool { return false }
 
 func rxqOvfl([]byte) (uint32, bool) { return 0, false }
+
+func (l *HEPListener) readUDP() {
+	defer l.wg.Done()
+	l.readUDPEach()
+}
