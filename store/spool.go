@@ -36,10 +36,13 @@ type SpoolEntry struct {
 //	uint32 length (big endian) | uint32 CRC-32C of the payload | payload
 //
 // The payload is the JSON of the entry plus every correlate.Time in it as exact
-// nanoseconds (the JSON form of a Time carries only µs); a call's media frames are not
-// in the JSON but one compressed frame segment (frames.go) after it, raw, behind a NUL
-// byte (JSON never holds one). Records of builds before that carried the segment
-// base64-encoded in the JSON field "seg"; they still decode.
+// nanoseconds (the JSON form of a Time carries only µs). The bytes of a call are not in
+// the JSON but after it, raw, behind a NUL byte (JSON never holds one): first its SIP
+// messages' frames and texts as the JSON field "mb" lays them out (a text that is its
+// frame's tail is stored once), then its media frames as one compressed frame segment
+// (frames.go). Records of older builds carried the segment base64-encoded in the JSON
+// field "seg", or the message bytes base64 in the messages; they still decode (an older
+// build cannot read the message bytes of a newer record).
 //
 // Append returns once the records are written and fsynced ("acknowledged as spooled").
 // Entries are read back oldest first (Peek) and removed (Commit) only after the store
@@ -184,6 +187,87 @@ type spoolWire struct {
 	// Frames is the segment's frame count (Rec.MediaCount()); 0 in older records. With it a
 	// replay can hand the segment to the store undecoded (KeepSegments).
 	Frames int `json:"frames,omitempty"`
+	// MB lays out the SIP messages' bytes, which follow the NUL before the segment: per
+	// message its Frame's length (-1: nil), then its Raw: n >= 0 is the frame's last n
+	// bytes (the usual case, the text is not stored twice), -1 nil, -2-n n bytes of its
+	// own after the frame. Records of older builds carry both in the JSON, base64.
+	MB []int `json:"mb,omitempty"`
+}
+
+// msgLayout returns the MB layout of msgs and the number of bytes it describes;
+// writeLayout writes those bytes.
+func msgLayout(msgs []correlate.Message) ([]int, int) {
+	mb, n := make([]int, 0, 2*len(msgs)), 0
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Frame == nil {
+			mb = append(mb, -1)
+		} else {
+			mb = append(mb, len(m.Frame))
+			n += len(m.Frame)
+		}
+		switch {
+		case m.Raw == nil:
+			mb = append(mb, -1)
+		case m.Frame != nil && bytes.HasSuffix(m.Frame, m.Raw):
+			mb = append(mb, len(m.Raw))
+		default:
+			mb = append(mb, -2-len(m.Raw))
+			n += len(m.Raw)
+		}
+	}
+	return mb, n
+}
+
+func writeLayout(buf *bytes.Buffer, msgs []correlate.Message, mb []int) {
+	for i := range msgs {
+		buf.Write(msgs[i].Frame)
+		if mb[2*i+1] < -1 {
+			buf.Write(msgs[i].Raw)
+		}
+	}
+}
+
+// applyLayout sets msgs' Frame and Raw from the bytes after the NUL (rest, laid out by
+// mb) and returns what follows them (the segment). The slices alias rest.
+func applyLayout(msgs []correlate.Message, mb []int, rest []byte) ([]byte, error) {
+	if len(mb) != 2*len(msgs) {
+		return nil, errors.New("message layout does not match the messages")
+	}
+	take := func(n int) ([]byte, bool) {
+		if n < 0 || n > len(rest) {
+			return nil, false
+		}
+		b := rest[:n:n]
+		rest = rest[n:]
+		return b, true
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		m.Frame, m.Raw = nil, nil
+		if f := mb[2*i]; f != -1 {
+			b, ok := take(f)
+			if !ok {
+				return nil, errors.New("message frame past the record")
+			}
+			m.Frame = b
+		}
+		switch r := mb[2*i+1]; {
+		case r == -1:
+		case r >= 0:
+			if r > len(m.Frame) {
+				return nil, errors.New("message text longer than its frame")
+			}
+			m.Raw = m.Frame[len(m.Frame)-r:]
+		default:
+			b, ok := take(-2 - r)
+			if !ok {
+				return nil, errors.New("message text past the record")
+			}
+			m.Raw = b
+		}
+	}
+	return rest, nil
 }
 
 // KeepSegments makes the entries read from now on carry their call's frame segment as
@@ -246,30 +330,49 @@ func (r rawRecord) write(f *os.File) error {
 // encoded here; nil without media) is its seg.
 func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, error) {
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
-	if e.Rec != nil && e.Rec.MediaCount() > 0 {
+	if e.Rec != nil && (e.Rec.MediaCount() > 0 || len(e.Rec.Messages) > 0) {
 		rec := *e.Rec
-		if seg == nil {
-			seg, _ = codec.EncodeRecord(nil, nil, &rec)
+		if rec.MediaCount() > 0 {
+			if seg == nil {
+				seg, _ = codec.EncodeRecord(nil, nil, &rec)
+			}
+			w.Seg, w.Frames = seg, rec.MediaCount()
+			rec.Media, rec.Pack = nil, correlate.MediaPack{}
 		}
-		w.Seg, w.Frames = seg, rec.MediaCount()
-		rec.Media, rec.Pack = nil, correlate.MediaPack{}
+		if len(rec.Messages) > 0 {
+			// The messages without their bytes (those follow the NUL): base64 in the JSON
+			// was most of encoding and decoding a record of a call without media.
+			msgs := make([]correlate.Message, len(rec.Messages))
+			for i, m := range rec.Messages {
+				m.Raw, m.Frame = nil, nil
+				msgs[i] = m
+			}
+			rec.Messages = msgs
+		}
 		w.Rec = &rec
 	}
 	eachTime(e, func(t *correlate.Time) { w.NS = append(w.NS, int64(*t)) })
+	blobLen := 0
+	if e.Rec != nil && len(e.Rec.Messages) > 0 {
+		w.MB, blobLen = msgLayout(e.Rec.Messages)
+	}
 	var buf bytes.Buffer
-	buf.Grow(spoolHeader + 2048)
+	buf.Grow(spoolHeader + 2048 + 256*len(w.MB) + blobLen) // the JSON of a message is about 250 bytes
 	buf.Write(make([]byte, spoolHeader))
-	// The segment follows the JSON after a NUL byte, raw (JSON never holds a raw NUL):
-	// base64 inside the JSON cost a third more bytes and most of the encoding and decoding
-	// time of a record with frames. Records of older builds (the segment as the JSON field
-	// "seg") still decode.
+	// The messages' bytes and then the segment follow the JSON after a NUL byte, raw
+	// (JSON never holds a raw NUL): base64 inside the JSON cost a third more bytes and most
+	// of the encoding and decoding time of a record. Records of older builds (the segment
+	// as the JSON field "seg", message bytes in the messages) still decode.
 	raw := w.Seg
 	w.Seg = nil
 	if err := json.NewEncoder(&buf).Encode(&w); err != nil {
 		return rawRecord{}, err
 	}
-	if raw != nil {
+	if raw != nil || w.MB != nil {
 		buf.WriteByte(0)
+		if w.MB != nil {
+			writeLayout(&buf, e.Rec.Messages, w.MB)
+		}
 	}
 	b := buf.Bytes()
 	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-spoolHeader+len(raw)))
@@ -279,15 +382,25 @@ func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, er
 
 func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 	var w spoolWire
-	var seg []byte
+	var rest []byte
+	marked := false
 	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b, seg = b[:i], b[i+1:]
+		b, rest, marked = b[:i], b[i+1:], true
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return SpoolEntry{}, err
 	}
-	if seg != nil {
-		w.Seg = seg
+	if w.MB != nil {
+		if w.Rec == nil {
+			return SpoolEntry{}, errors.New("message layout without a call")
+		}
+		var err error
+		if rest, err = applyLayout(w.Rec.Messages, w.MB, rest); err != nil {
+			return SpoolEntry{}, err
+		}
+	}
+	if marked && len(rest) > 0 {
+		w.Seg = rest
 	}
 	var keptSeg []byte
 	if len(w.Seg) > 0 && w.Rec != nil && w.Frames > 0 && s.keepSegs.Load() {

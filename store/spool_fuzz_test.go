@@ -31,6 +31,13 @@ func FuzzSpoolDecode(f *testing.F) {
 	f.Add(good[:len(good)/2], true)
 	f.Add([]byte(`{"rec":{"id":"x"},"ns":[1,2],"frames":3}`+"\x00junk"), true)
 	f.Add([]byte{}, false)
+	// A call with SIP messages: their bytes follow the NUL, laid out by "mb".
+	text := []byte("SIP/2.0 200 OK\r\nCall-ID: a@b\r\n\r\n")
+	withMsgs := &correlate.Record{Call: rec.Call, Media: rec.Media, Messages: []correlate.Message{
+		{TS: 1, Raw: text, Frame: append(bytes.Repeat([]byte{0x45}, 42), text...)}, {TS: 2, Raw: text}}}
+	if r, err := encodeEntryRaw(codec, &SpoolEntry{Rec: withMsgs}, nil); err == nil {
+		f.Add(append(append([]byte(nil), r.head[spoolHeader:]...), r.seg...), false)
+	}
 	f.Fuzz(func(t *testing.T, b []byte, keep bool) {
 		s := &Spool{codec: codec}
 		s.KeepSegments(keep)
