@@ -42,6 +42,7 @@
 package duckdb
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -362,8 +363,13 @@ func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record
 				return fmt.Errorf("append call %s: %w", c.ID, err)
 			}
 			for j, m := range r.Messages {
+				frame, inFrame := m.Frame, len(m.Raw) > 0 && bytes.HasSuffix(m.Frame, m.Raw)
+				if inFrame {
+					frame = frame[:len(frame)-len(m.Raw)] // text_in_frame (schema.go, version 9)
+				}
 				if err := am.AppendRow(c.ID, c.CallID, start, int64(j), m.TS, m.Src.String(), m.Dst.String(), m.Transport,
-					m.Request, m.Method, int64(m.Status), int64(m.CSeq), m.Retrans, nonNil(m.Raw), nonNil(m.Frame), int64(m.LinkType)); err != nil {
+					m.Request, m.Method, int64(m.Status), int64(m.CSeq), m.Retrans, nonNil(m.Raw), nonNil(frame), int64(m.LinkType),
+					inFrame); err != nil {
 					return fmt.Errorf("append message: %w", err)
 				}
 			}

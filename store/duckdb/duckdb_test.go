@@ -43,8 +43,8 @@ func TestReopen(t *testing.T) {
 		if err := s.DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 8 {
-			t.Fatalf("open #%d: %d migrations recorded, want 8 (v8: media segments)", i+1, n)
+		if n != 9 {
+			t.Fatalf("open #%d: %d migrations recorded, want 9 (v9: message text once)", i+1, n)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -143,7 +143,7 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]store.Message, er
 		return out, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT call_uid, call_id, ts, src, dst, transport, request, method, status, cseq,
-		retrans, raw, frame, link_type FROM sip_messages`+where+` ORDER BY ts, call_uid, seq`, args...)
+		retrans, raw, frame, link_type, coalesce(text_in_frame, false) FROM sip_messages`+where+` ORDER BY ts, call_uid, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("duckdb: messages: %w", err)
 	}
@@ -152,10 +152,14 @@ func (s *Store) Messages(ctx context.Context, ids []string) ([]store.Message, er
 		var (
 			m                      store.Message
 			ts, status, cseq, link int64
+			inFrame                bool
 		)
 		if err := rows.Scan(&m.CallUID, &m.CallID, &ts, &m.Src, &m.Dst, &m.Transport, &m.Request, &m.Method, &status,
-			&cseq, &m.Retrans, &m.Raw, &m.Frame, &link); err != nil {
+			&cseq, &m.Retrans, &m.Raw, &m.Frame, &link, &inFrame); err != nil {
 			return nil, fmt.Errorf("duckdb: messages: %w", err)
+		}
+		if inFrame { // the frame column is the frame's head (schema.go, version 9)
+			m.Frame = append(m.Frame[:len(m.Frame):len(m.Frame)], m.Raw...)
 		}
 		m.TS, m.Status, m.CSeq, m.LinkType = correlate.Time(ts), int(status), uint32(cseq), uint32(link)
 		out = append(out, m)

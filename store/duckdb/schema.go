@@ -63,7 +63,13 @@ func migrations() []migration {
 			`ALTER TABLE calls ADD COLUMN peer VARCHAR`,
 		}},
 		// One compressed segment per call replaces a media_frames row per packet (frames.go).
-		{8, "media segments", []string{mediaSegmentsDDL}}}
+		{8, "media segments", []string{mediaSegmentsDDL}},
+		{9, "message text once", []string{
+			// text_in_frame: the frame column holds only the frame's bytes before the text
+			// (raw), the whole frame being frame || raw, so a message whose frame ends with
+			// its text (UDP, HEP) stores the text once. NULL in rows stored before: false.
+			`ALTER TABLE sip_messages ADD COLUMN text_in_frame BOOLEAN`,
+		}}}
 }
 
 // numbersExpr computes calls.numbers in SQL for rows stored before version 3; numbersOf

@@ -46,7 +46,7 @@ func (s *Store) loadSynthetic(ctx context.Context, n int, origin time.Time, days
 	msgsQ := gen + `
 	INSERT INTO sip_messages SELECT id, cid, start, j, start + j * 100000000, cip || ':5060', eip || ':5060', 'udp',
 		j IN (0, 4, 5), ['INVITE', '', '', '', 'ACK', 'BYE', ''][j + 1], [0, 100, 180, 200, 0, 0, 200][j + 1], 1, false,
-		repeat('x', 700)::BLOB, repeat('x', 42)::BLOB, 1
+		repeat('x', 700)::BLOB, repeat('x', 42)::BLOB, 1, true
 	FROM c, range(7) m(j) ORDER BY i, j`
 	streamsQ := gen + `
 	INSERT INTO rtp_streams SELECT id, start, j, start, start + 60000000000, printf('0x%08X', hash(i, j) % 4294967296),
