@@ -312,5 +312,8 @@ func (c *Correlator) PrefetchFrames(h uint64, step int) {
 }
 
 // KeepsFrames reports whether the correlator keeps media frames (Config.KeepRTP with
-// KeepMessages), the case PrefetchFrames serves.
+// KeepMessages), the case PrefetchFrames serves. When it does not, an RTP event's frame
+// is never read, and of its payload only the RTP header and the first 4 payload bytes
+// (an RFC 4733 event, quality/dtmf.go): the two-goroutine pipeline copies no more
+// (cmd/callscope, pipeBatch.add).
 func (c *Correlator) KeepsFrames() bool { return c.keepMode != keepNone }

@@ -54,7 +54,7 @@ import (
 
 // runLiveParallel is runLive for workers ≥ 2 (see the file doc).
 func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, cor *correlate.Correlator, pub *published, hooks *callHooks) {
-	free, full := newPipeRing()
+	free, full := newPipeRing(!cor.KeepsFrames())
 	var mu sync.Mutex // guards dec between A's decoding and B's publishing
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callscope/callscope/capture"
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/decode"
+	"github.com/callscope/callscope/decode/sip"
 	"github.com/callscope/callscope/internal/gen"
 	"github.com/callscope/callscope/internal/testutil"
 	"github.com/pion/rtp"
@@ -193,4 +195,151 @@ func diffContext(got, want []byte) string {
 	i := firstDiff(got, want)
 	lo := max(0, i-200)
 	return fmt.Sprintf("got:  …%s…\nwant: …%s…", got[lo:min(len(got), i+200)], want[lo:min(len(want), i+200)])
+}
+
+// TestPipeBatchSlim: a slim batch (a correlator keeping no frames) carries a plain RTP
+// event with more than 4 payload bytes as its header and first 4 payload bytes, no
+// frame; every other event (4-byte payload, CSRC list, padding, RTCP, a batch that is
+// not slim) travels whole.
+func TestPipeBatchSlim(t *testing.T) {
+	mk := func(plen int, h rtp.Header, kind decode.Kind) decode.Event {
+		hl := 12 + 4*len(h.CSRC)
+		frame := make([]byte, 42+hl+plen)
+		for i := range frame {
+			frame[i] = byte(i)
+		}
+		p := frame[42:]
+		if _, err := h.MarshalTo(p); err != nil {
+			t.Fatal(err)
+		}
+		return decode.Event{Kind: kind, TS: 1, Frame: frame, Payload: p, RTP: &h, RTPPayloadLen: plen}
+	}
+	plain := rtp.Header{Version: 2, SSRC: 7, SequenceNumber: 9, PayloadType: 0}
+	withCSRC := plain
+	withCSRC.CSRC = []uint32{5}
+	padded := plain
+	padded.Padding = true
+	cases := []struct {
+		name string
+		ev   decode.Event
+		slim bool // the batch is slim
+		cut  bool // want the event cut
+	}{
+		{"audio 160", mk(160, plain, decode.KindRTP), true, true},
+		{"event 8", mk(8, plain, decode.KindRTP), true, true},
+		{"event 4", mk(4, plain, decode.KindRTP), true, false},
+		{"csrc", mk(160, withCSRC, decode.KindRTP), true, false},
+		{"padding", mk(160, padded, decode.KindRTP), true, false},
+		{"not slim", mk(160, plain, decode.KindRTP), false, false},
+	}
+	for _, c := range cases {
+		b := &pipeBatch{slim: c.slim}
+		b.add(&c.ev)
+		var out decode.Event
+		var hdr rtp.Header
+		b.rebuild(&b.events[0], &out, &hdr, nil)
+		if out.RTP.SSRC != 7 || out.RTP.SequenceNumber != 9 {
+			t.Errorf("%s: header %+v", c.name, out.RTP)
+		}
+		switch {
+		case c.cut:
+			if out.Frame != nil || !bytes.Equal(out.Payload, c.ev.Payload[:16]) || out.RTPPayloadLen != 4 {
+				t.Errorf("%s: frame %d bytes, payload %d, RTPPayloadLen %d; want none, the first 16, 4",
+					c.name, len(out.Frame), len(out.Payload), out.RTPPayloadLen)
+			}
+		default:
+			if !bytes.Equal(out.Frame, c.ev.Frame) || !bytes.Equal(out.Payload, c.ev.Payload) || out.RTPPayloadLen != c.ev.RTPPayloadLen {
+				t.Errorf("%s: event changed in the batch", c.name)
+			}
+		}
+	}
+}
+
+// TestPipeBatchSlimSameCalls: the calls of gen's rtp-dtmf scenario (RFC 4733 digits),
+// with every telephone-event packet given a second 4-byte block (so its payload is 8
+// bytes and gets cut), come out of a correlator fed the events through a slim batch
+// exactly as out of one fed them directly: DTMF digits, durations and stream figures
+// included.
+func TestPipeBatchSlimSameCalls(t *testing.T) {
+	var sc gen.Scenario
+	for _, s := range gen.Catalogue() {
+		if s.Name == "rtp-dtmf" {
+			sc = s
+		}
+	}
+	if sc.Name == "" {
+		t.Fatal("no rtp-dtmf scenario")
+	}
+	path := filepath.Join(t.TempDir(), "dtmf.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var direct, slim [][]byte
+	collect := func(dst *[][]byte) correlate.Output {
+		return correlate.Output{Call: func(r *correlate.Record) {
+			b, err := json.Marshal(&r.Call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*dst = append(*dst, b)
+		}}
+	}
+	c1 := correlate.New(correlate.DefaultConfig(), collect(&direct))
+	c2 := correlate.New(correlate.DefaultConfig(), collect(&slim))
+	if c2.KeepsFrames() {
+		t.Fatal("the default correlator keeps frames: the batch would not be slim")
+	}
+	b := &pipeBatch{slim: true}
+	var out decode.Event
+	var hdr rtp.Header
+	var msg sip.Message
+	src, err := capture.OpenFiles([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dec := decode.New(decode.DefaultConfig())
+	events, cut := 0, 0
+	feed := func(ev *decode.Event) {
+		if ev.Kind == decode.KindRTP && ev.RTPPayloadLen == 4 && len(ev.Payload) == 16 {
+			// A second block: another event, so a reader of more than 4 bytes would differ.
+			p := append(append([]byte(nil), ev.Payload...), 0x0b, 0x80, 0x01, 0x40)
+			e := *ev
+			e.Payload, e.Frame, e.RTPPayloadLen = p, append(append([]byte(nil), ev.Frame[:len(ev.Frame)-16]...), p...), 8
+			e.Payload = e.Frame[len(e.Frame)-len(p):]
+			ev = &e
+		}
+		c1.Event(ev)
+		b.reset()
+		b.add(ev)
+		if b.events[0].frameLen < 0 {
+			cut++
+		}
+		b.rebuild(&b.events[0], &out, &hdr, &msg)
+		c2.Event(&out)
+		events++
+	}
+	var pkt capture.Packet
+	for src.Next(&pkt) == nil {
+		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, feed)
+	}
+	dec.Flush(feed)
+	c1.Finish()
+	c2.Finish()
+	if cut == 0 || len(direct) == 0 || !bytes.Contains(bytes.Join(direct, nil), []byte(`"dtmf":"1#9"`)) {
+		t.Fatalf("%d events, %d cut, %d calls (%s): the test would prove nothing", events, cut, len(direct), bytes.Join(direct, nil))
+	}
+	if len(slim) != len(direct) {
+		t.Fatalf("%d calls through the slim batch, %d direct", len(slim), len(direct))
+	}
+	for i := range direct {
+		if !bytes.Equal(slim[i], direct[i]) {
+			t.Fatalf("call %d differs:\n%s", i, diffContext(slim[i], direct[i]))
+		}
+	}
 }
