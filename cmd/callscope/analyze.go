@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,6 +71,12 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ccfg.Quality.Interval = int64(*interval)
 	if err := ccfg.Validate(); err != nil {
 		return err
+	}
+	// serve's GOGC (memory.go) unless the GOGC variable says otherwise: at 20,000
+	// concurrent calls peak RSS 213–227 → 180–187 MiB at the same wall time
+	// (BENCHMARKS.md, session 8).
+	if p, _ := gcPercent(0, os.Getenv("GOGC")); p > 0 {
+		debug.SetGCPercent(p)
 	}
 	if *alertsConfig != "" {
 		return analyzeAlerts(ctx, files, *alertsConfig, ccfg, *asJSON, stdout)

@@ -55,7 +55,7 @@ func applyMemoryLimit(cfg *serveConfig) string {
 	return fmt.Sprintf("%d MiB (%s)", limit>>20, from)
 }
 
-// defaultGCPercent is serve's GOGC: the heap may grow to 1.5× what the last collection
+// defaultGCPercent is serve's and analyze's GOGC: the heap may grow to 1.5× what the last collection
 // left live instead of 2×. Measured on serve -r with kept frames (BENCHMARKS.md, session 5):
 // peak RSS 1,265 → 972–1,046 MiB at 20,000 concurrent calls, 943 → 737 MiB at 2,000 60-s
 // calls, 1,944 → 1,564 MiB under a 50,000 msg/s HEP load, with CPU within the host's

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"io"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -60,5 +63,24 @@ func TestGCPercent(t *testing.T) {
 	cfg.GCPercent = -5
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "gc_percent -5") {
 		t.Errorf("gc_percent -5: %v", err)
+	}
+}
+
+// TestAnalyzeGCPercent: analyze runs with serve's GOGC unless the GOGC variable is set
+// (the runtime applied that at start, so analyze leaves the collector alone).
+func TestAnalyzeGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, c := range []struct {
+		env  string
+		want int
+	}{{"", defaultGCPercent}, {"200", 100}} {
+		t.Setenv("GOGC", c.env)
+		debug.SetGCPercent(100)
+		if err := runAnalyze(context.Background(), []string{"../../testdata/demo/sipp-calls.pcap"}, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("GOGC=%q: analyze left GOGC %d, want %d", c.env, got, c.want)
+		}
 	}
 }
