@@ -42,7 +42,7 @@ type SpoolEntry struct {
 // frame's tail is stored once), then its media frames as one compressed frame segment
 // (frames.go). Records of older builds carried the segment base64-encoded in the JSON
 // field "seg", or the message bytes base64 in the messages; they still decode (an older
-// build cannot read the message bytes of a newer record).
+// build counts a newer record with messages as corrupt).
 //
 // Append returns once the records are written and fsynced ("acknowledged as spooled").
 // Entries are read back oldest first (Peek) and removed (Commit) only after the store
