@@ -161,12 +161,7 @@ func (l *HEPListener) readUDP() {
 			if l.closed(err) {
 				return
 			}
-			select { // a transient error (ICMP-induced and the like); never spin on a dead socket
-			case <-l.done:
-				return
-			default:
-				continue
-			}
+			continue // a transient error (ICMP-induced and the like)
 		}
 		recv := time.Now().UnixNano() // one clock read per batch: they were queued by now
 		for i := range n {

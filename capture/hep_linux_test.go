@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -64,27 +63,10 @@ func TestUDPBatch(t *testing.T) {
 }
 
 // TestUDPBatchRxqOvfl: a batched read still hands over each datagram's SO_RXQ_OVFL
-// count. As TestRxqOvfl, a tiny receive buffer, 200 datagrams sent before any read.
+// count (overflowedUDP: 200 datagrams sent into a tiny buffer before any read).
 func TestUDPBatchRxqOvfl(t *testing.T) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if !enableRxqOvfl(c) {
-		t.Fatal("SO_RXQ_OVFL not available")
-	}
+	c, s, msg := overflowedUDP(t)
 	rc, _ := c.SyscallConn()
-	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
-	s, err := net.Dial("udp", c.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	msg := make([]byte, 500)
-	for range 200 {
-		s.Write(msg)
-	}
 	b := newUDPBatch(4)
 	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	queued := 0

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -228,29 +229,42 @@ func TestHEPPerSourceCap(t *testing.T) {
 	}
 }
 
-// TestRxqOvfl: the kernel's drop count on a real UDP socket (SO_RXQ_OVFL) is read from
-// the control message. A 1 KB receive buffer (the kernel doubles it, still a few
-// datagrams) with 200 datagrams sent and none read must have dropped some.
-func TestRxqOvfl(t *testing.T) {
+// overflowedUDP returns a loopback UDP socket with SO_RXQ_OVFL on and a 1 KB receive
+// buffer (the kernel doubles it, still a few datagrams), a socket connected to it, and
+// the 500-byte datagram it sent 200 times before anything read: some were dropped. It
+// skips where SO_RXQ_OVFL does not exist (not Linux).
+func overflowedUDP(t *testing.T) (c *net.UDPConn, s net.Conn, msg []byte) {
+	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if !enableRxqOvfl(c) {
+		if runtime.GOOS == "linux" {
+			t.Fatal("SO_RXQ_OVFL could not be set")
+		}
 		t.Skip("SO_RXQ_OVFL not available")
 	}
 	rc, _ := c.SyscallConn()
 	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
-	s, err := net.Dial("udp", c.LocalAddr().String())
+	s, err = net.Dial("udp", c.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	msg := make([]byte, 500)
+	t.Cleanup(func() { s.Close() })
+	msg = make([]byte, 500)
 	for range 200 {
 		s.Write(msg)
 	}
+	return c, s, msg
+}
+
+// TestRxqOvfl: the kernel's drop count on a real UDP socket (SO_RXQ_OVFL) is read from
+// the control message. A 1 KB receive buffer (the kernel doubles it, still a few
+// datagrams) with 200 datagrams sent and none read must have dropped some.
+func TestRxqOvfl(t *testing.T) {
+	c, s, msg := overflowedUDP(t)
 	// The kernel stamps each queued datagram with the drops before it: those queued
 	// first carry none. Drain them, send one more and read its count.
 	buf, oob := make([]byte, 2048), make([]byte, 64)

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"bytes"
 	"hash/maphash"
 	"net/netip"
 
@@ -56,6 +57,10 @@ type Message struct {
 	Frame     []byte // the captured frame it completed in
 	LinkType  uint32
 }
+
+// RawInFrame reports whether Raw is the tail of Frame (the text of a UDP datagram or a
+// HEP packet in its frame: the usual case), so a store can keep the text once.
+func (m *Message) RawInFrame() bool { return len(m.Raw) > 0 && bytes.HasSuffix(m.Frame, m.Raw) }
 
 // Output receives what the correlator finishes. Any field may be nil.
 type Output struct {

@@ -209,7 +209,7 @@ func msgLayout(msgs []correlate.Message) ([]int, int) {
 		switch {
 		case m.Raw == nil:
 			mb = append(mb, -1)
-		case m.Frame != nil && bytes.HasSuffix(m.Frame, m.Raw):
+		case m.RawInFrame():
 			mb = append(mb, len(m.Raw))
 		default:
 			mb = append(mb, -2-len(m.Raw))
@@ -357,7 +357,7 @@ func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, er
 		w.MB, blobLen = msgLayout(e.Rec.Messages)
 	}
 	var buf bytes.Buffer
-	buf.Grow(spoolHeader + 2048 + 256*len(w.MB) + blobLen) // the JSON of a message is about 250 bytes
+	buf.Grow(spoolHeader + 2048 + 128*len(w.MB) + blobLen) // the JSON of a message (two MB numbers) is about 250 bytes
 	buf.Write(make([]byte, spoolHeader))
 	// The messages' bytes and then the segment follow the JSON after a NUL byte, raw
 	// (JSON never holds a raw NUL): base64 inside the JSON cost a third more bytes and most
@@ -382,10 +382,9 @@ func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, er
 
 func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 	var w spoolWire
-	var rest []byte
-	marked := false
+	var rest []byte // what follows the NUL: message bytes, then the segment
 	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b, rest, marked = b[:i], b[i+1:], true
+		b, rest = b[:i], b[i+1:]
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return SpoolEntry{}, err
@@ -399,7 +398,7 @@ func (s *Spool) decodeEntry(b []byte) (SpoolEntry, error) {
 			return SpoolEntry{}, err
 		}
 	}
-	if marked && len(rest) > 0 {
+	if len(rest) > 0 {
 		w.Seg = rest
 	}
 	var keptSeg []byte

@@ -12,12 +12,8 @@ import (
 // replay reads it), for a call shaped like a HEP-fed one: 7 SIP messages of ~816 bytes,
 // the text the tail of its frame, no media.
 func BenchmarkSpoolRecord(b *testing.B) {
-	codec, err := NewFrameCodec()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer codec.Close()
-	s := &Spool{codec: codec}
+	s := codecSpool(b)
+	codec := s.codec
 	rec := &correlate.Record{Call: correlate.Call{ID: "c1", CallID: "a@b", Start: 1e18, End: 1e18 + 4e9,
 		From: "sip:alice@example.com", To: "sip:bob@example.com"}}
 	for j := range 7 {

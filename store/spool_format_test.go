@@ -10,17 +10,25 @@ import (
 	"github.com/callscope/callscope/correlate"
 )
 
+// codecSpool is a Spool with only a frame codec (closed at the end of the test): enough
+// to encode and decode records without a directory.
+func codecSpool(tb testing.TB) *Spool {
+	tb.Helper()
+	codec, err := NewFrameCodec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(codec.Close)
+	return &Spool{codec: codec}
+}
+
 // TestSpoolRecordFormat: a record with frames carries its segment raw after the JSON, and
 // a record written by an older build (the segment base64-encoded as the JSON field "seg")
 // still decodes to the same entry. The old form is built here by hand from the layout the
 // older encodeEntry wrote: spoolWire with Seg set, encoded by encoding/json.
 func TestSpoolRecordFormat(t *testing.T) {
-	codec, err := NewFrameCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer codec.Close()
-	s := &Spool{codec: codec}
+	s := codecSpool(t)
+	codec := s.codec
 	rec := &correlate.Record{Call: correlate.Call{ID: "c1", CallID: "a@b", Start: 1e18, End: 1e18 + 4e9,
 		Streams: []correlate.Stream{}, LinkedCallIDs: []string{}, UserAgents: []string{}}}
 	for j := 0; j < 40; j++ {
@@ -71,12 +79,8 @@ func TestSpoolRecordFormat(t *testing.T) {
 // and come back byte for byte, nil where they were nil; a record of an older build (the
 // bytes base64 in the messages) decodes to the same messages.
 func TestSpoolMessageBytes(t *testing.T) {
-	codec, err := NewFrameCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer codec.Close()
-	s := &Spool{codec: codec}
+	s := codecSpool(t)
+	codec := s.codec
 	text := []byte("INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: a@b\r\n\r\n")
 	frame := append(bytes.Repeat([]byte{0x45}, 42), text...)
 	other := []byte("SIP/2.0 200 OK\r\n\r\n")

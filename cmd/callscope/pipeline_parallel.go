@@ -132,23 +132,25 @@ func (b *pipeBatch) add(ev *decode.Event) {
 	pe := &b.events[len(b.events)-1]
 	pe.ev = *ev
 	pe.ev.Payload, pe.ev.Frame, pe.ev.SIP, pe.ev.RTP = nil, nil, nil, nil
-	if h := ev.RTP; b.slim && h != nil && ev.Kind == decode.KindRTP && len(h.CSRC) == 0 && !h.Extension && !h.Padding &&
+	var h *rtp.Header // the RTP header, for an RTP event
+	if ev.Kind == decode.KindRTP {
+		h = ev.RTP
+	}
+	if b.slim && h != nil && len(h.CSRC) == 0 && !h.Extension && !h.Padding &&
 		ev.RTPPayloadLen > slimPayload && len(ev.Payload) == 12+ev.RTPPayloadLen {
 		pe.frameOff, pe.frameLen = 0, -1
 		pe.payOff, pe.payLen = b.put(ev.Payload[:12+slimPayload])
 		pe.ev.RTPPayloadLen = slimPayload
-		pe.rtp = *h
-		pe.rtp.CSRC, pe.rtp.Extensions = nil, nil
-		return
-	}
-	pe.frameOff, pe.frameLen = b.put(ev.Frame)
-	if off, ok := within(ev.Frame, ev.Payload); ok {
-		// The usual case (a datagram in its frame): one copy serves both.
-		pe.payOff, pe.payLen = pe.frameOff+int32(off), int32(len(ev.Payload))
 	} else {
-		pe.payOff, pe.payLen = b.put(ev.Payload)
+		pe.frameOff, pe.frameLen = b.put(ev.Frame)
+		if off, ok := within(ev.Frame, ev.Payload); ok {
+			// The usual case (a datagram in its frame): one copy serves both.
+			pe.payOff, pe.payLen = pe.frameOff+int32(off), int32(len(ev.Payload))
+		} else {
+			pe.payOff, pe.payLen = b.put(ev.Payload)
+		}
 	}
-	if h := ev.RTP; h != nil && ev.Kind == decode.KindRTP {
+	if h != nil {
 		pe.rtp = *h
 		pe.rtpLists = len(h.CSRC) > 0 || len(h.Extensions) > 0
 		pe.rtp.CSRC, pe.rtp.Extensions = nil, nil

@@ -261,24 +261,7 @@ func TestPipeBatchSlim(t *testing.T) {
 // exactly as out of one fed them directly: DTMF digits, durations and stream figures
 // included.
 func TestPipeBatchSlimSameCalls(t *testing.T) {
-	var sc gen.Scenario
-	for _, s := range gen.Catalogue() {
-		if s.Name == "rtp-dtmf" {
-			sc = s
-		}
-	}
-	if sc.Name == "" {
-		t.Fatal("no rtp-dtmf scenario")
-	}
-	path := filepath.Join(t.TempDir(), "dtmf.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sc.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeScenario(t, t.TempDir(), "rtp-dtmf")
 	var direct, slim [][]byte
 	collect := func(dst *[][]byte) correlate.Output {
 		return correlate.Output{Call: func(r *correlate.Record) {

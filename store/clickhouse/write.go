@@ -4,7 +4,6 @@ package clickhouse
 // registrations, in batches (idempotent by Call.ID: see WriteCalls).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -225,8 +224,8 @@ func (s *Store) writeMessages(ctx context.Context, recs []*correlate.Record, ver
 			transport, request = append(transport, m.Transport), append(request, b2u(m.Request))
 			method, status, cseq = append(method, m.Method), append(status, uint16(m.Status)), append(cseq, m.CSeq)
 			retrans = append(retrans, b2u(m.Retrans))
-			if off := len(m.Frame) - len(m.Raw); len(m.Raw) > 0 && off >= 0 && bytes.Equal(m.Frame[off:], m.Raw) {
-				raw, rawOff = append(raw, ""), append(rawOff, uint32(off+1))
+			if m.RawInFrame() {
+				raw, rawOff = append(raw, ""), append(rawOff, uint32(len(m.Frame)-len(m.Raw)+1))
 			} else {
 				raw, rawOff = append(raw, view(m.Raw)), append(rawOff, 0)
 			}

@@ -42,7 +42,6 @@
 package duckdb
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -363,7 +362,7 @@ func (s *Store) WriteCallsSegments(ctx context.Context, recs []*correlate.Record
 				return fmt.Errorf("append call %s: %w", c.ID, err)
 			}
 			for j, m := range r.Messages {
-				frame, inFrame := m.Frame, len(m.Raw) > 0 && bytes.HasSuffix(m.Frame, m.Raw)
+				frame, inFrame := m.Frame, m.RawInFrame()
 				if inFrame {
 					frame = frame[:len(frame)-len(m.Raw)] // text_in_frame (schema.go, version 9)
 				}

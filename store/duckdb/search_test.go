@@ -26,22 +26,22 @@ func searchIDs(t *testing.T, s *Store, q store.CallQuery) []string {
 	return ids
 }
 
-// A database at schema version 2 (before calls.numbers) gets the column filled by
-// migration 3, and number searches then find its old calls.
-func TestMigrateFillsNumbers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v2.duckdb")
+// openAtVersion creates a database at schema version (migrations up to it applied and
+// recorded, as a build of that version left it), runs rows on it, and opens it with Open,
+// which migrates it to the current version.
+func openAtVersion(t *testing.T, version int, rows ...string) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "v"+strconv.Itoa(version)+".duckdb")
 	db, err := sql.Open("duckdb", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stmts := []string{`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)`}
-	for _, m := range migrations()[:2] {
+	for _, m := range migrations()[:version] {
 		stmts = append(stmts, m.stmts...)
 		stmts = append(stmts, "INSERT INTO schema_migrations (version, name) VALUES ("+strconv.Itoa(m.version)+", "+quote(m.name)+")")
 	}
-	stmts = append(stmts, `INSERT INTO calls (id, call_id, start, from_uri, to_uri, from_user, to_user, obj) VALUES
-		('a1', 'c1', 1000, 'sip:Alice@X.example', 'sip:+4930123@y.example', 'Alice', '+4930123', '{"id":"a1","call_id":"c1"}')`)
-	for _, st := range stmts {
+	for _, st := range append(stmts, rows...) {
 		if _, err := db.Exec(st); err != nil {
 			t.Fatalf("%s: %v", st, err)
 		}
@@ -53,7 +53,15 @@ func TestMigrateFillsNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A database at schema version 2 (before calls.numbers) gets the column filled by
+// migration 3, and number searches then find its old calls.
+func TestMigrateFillsNumbers(t *testing.T) {
+	s := openAtVersion(t, 2, `INSERT INTO calls (id, call_id, start, from_uri, to_uri, from_user, to_user, obj) VALUES
+		('a1', 'c1', 1000, 'sip:Alice@X.example', 'sip:+4930123@y.example', 'Alice', '+4930123', '{"id":"a1","call_id":"c1"}')`)
 	for _, n := range []string{"alice", "x.EXAMPLE", "4930123", "+49"} {
 		if got := searchIDs(t, s, store.CallQuery{Number: n}); len(got) != 1 || got[0] != "a1" {
 			t.Errorf("number %q: %v, want [a1]", n, got)
@@ -67,33 +75,10 @@ func TestMigrateFillsNumbers(t *testing.T) {
 // A database at schema version 3 (before calls.link_keys) gets each old call's own
 // Call-ID as its link key, so a new leg naming it in X-CID finds it, both ways.
 func TestMigrateFillsLinkKeys(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.duckdb")
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)`}
-	for _, m := range migrations()[:3] {
-		stmts = append(stmts, m.stmts...)
-		stmts = append(stmts, "INSERT INTO schema_migrations (version, name) VALUES ("+strconv.Itoa(m.version)+", "+quote(m.name)+")")
-	}
 	start := int64(1_700_000_000_000_000_000)
-	stmts = append(stmts, fmt.Sprintf(`INSERT INTO calls (id, call_id, start, obj) VALUES
+	s := openAtVersion(t, 3, fmt.Sprintf(`INSERT INTO calls (id, call_id, start, obj) VALUES
 		('old-a', 'leg-a@pbx', %d, '{"id":"old-a","call_id":"leg-a@pbx"}'),
 		('old-z', 'other@pbx', %d, '{"id":"old-z","call_id":"other@pbx"}')`, start, start))
-	for _, st := range stmts {
-		if _, err := db.Exec(st); err != nil {
-			t.Fatalf("%s: %v", st, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	rec := &correlate.Record{Call: correlate.Call{ID: "new-b", CallID: "leg-b@sbc", Start: correlate.Time(start + 2e9),
 		State: "answered", LinkedCallIDs: []string{}, UserAgents: []string{}},
 		LinkKeys: []string{"cid:leg-b@sbc", "cid:leg-a@pbx"}}

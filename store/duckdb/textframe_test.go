@@ -3,7 +3,6 @@ package duckdb
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -72,32 +71,9 @@ func TestMessageTextOnce(t *testing.T) {
 // A database at schema version 8 keeps its messages' whole frames: after migration 9
 // they read back unchanged (text_in_frame NULL is false).
 func TestMigrateTextInFrame(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v8.duckdb")
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)`}
-	for _, m := range migrations()[:8] {
-		stmts = append(stmts, m.stmts...)
-		stmts = append(stmts, "INSERT INTO schema_migrations (version, name) VALUES ("+strconv.Itoa(m.version)+", "+quote(m.name)+")")
-	}
-	stmts = append(stmts, `INSERT INTO calls (id, call_id, start, obj) VALUES ('a1', 'c1', 1000, '{"id":"a1","call_id":"c1"}')`,
+	s := openAtVersion(t, 8, `INSERT INTO calls (id, call_id, start, obj) VALUES ('a1', 'c1', 1000, '{"id":"a1","call_id":"c1"}')`,
 		`INSERT INTO sip_messages VALUES ('a1', 'c1', 1000, 0, 1000, '10.0.0.1:5060', '10.0.0.2:5060', 'udp', true, 'INVITE',
 			0, 1, false, 'INVITE sip:b SIP/2.0'::BLOB, 'HEADINVITE sip:b SIP/2.0'::BLOB, 1)`)
-	for _, st := range stmts {
-		if _, err := db.Exec(st); err != nil {
-			t.Fatalf("%s: %v", st, err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	got, err := s.Messages(context.Background(), []string{"a1"})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("messages: %v, %v", got, err)
