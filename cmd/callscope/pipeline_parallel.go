@@ -210,6 +210,18 @@ func (b *pipeBatch) rebuild(pe *pipeEvent, ev *decode.Event, hdr *rtp.Header, ms
 	}
 }
 
+// pipeArenaCap is a batch arena's initial capacity: room for a full batch of whole
+// frames, or in a slim ring for a full batch of slim RTP events and 64 KiB of SIP. A
+// slim arena grows (append) when a batch carries more, up to the same bound as a full
+// one (pipeBatchBytes and one event); sized for frames, the eight slim arenas held
+// 8.5 MiB that RTP never touches, 14 % of the live heap at 20,000 calls.
+func pipeArenaCap(slim bool) int {
+	if slim {
+		return pipeBatchEvents*(12+slimPayload) + 64<<10
+	}
+	return pipeBatchBytes + 64<<10
+}
+
 // newPipeRing returns the ring between the stages: free holds pipeRing empty batches,
 // full is empty; each can hold every batch, so a send on either never blocks.
 func newPipeRing(slim bool) (free, full chan *pipeBatch) {
@@ -219,7 +231,7 @@ func newPipeRing(slim bool) (free, full chan *pipeBatch) {
 		free <- &pipeBatch{
 			slim:   slim,
 			events: make([]pipeEvent, 0, pipeBatchEvents),
-			arena:  make([]byte, 0, pipeBatchBytes+64<<10),
+			arena:  make([]byte, 0, pipeArenaCap(slim)),
 		}
 	}
 	return free, full

@@ -326,3 +326,30 @@ func TestPipeBatchSlimSameCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestSlimArenaGrows: a slim ring's arena starts at room for slim RTP (pipeArenaCap) but
+// carries an event larger than that intact, and the batch reports full at the same byte
+// bound as a full ring's. The expectation is the input: the rebuilt payload is the bytes
+// added.
+func TestSlimArenaGrows(t *testing.T) {
+	free, _ := newPipeRing(true)
+	b := <-free
+	if c := cap(b.arena); c != pipeArenaCap(true) || c >= pipeBatchBytes {
+		t.Fatalf("slim arena cap %d, want %d (< %d)", c, pipeArenaCap(true), pipeBatchBytes)
+	}
+	big := make([]byte, pipeBatchBytes+1000) // past the slim cap and the byte bound
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	ev := decode.Event{Kind: decode.KindRTCP, TS: 5, Frame: big, Payload: big[42:]}
+	b.add(&ev)
+	if !b.full() {
+		t.Errorf("a %d-byte batch is not full (pipeBatchBytes %d)", len(b.arena), pipeBatchBytes)
+	}
+	var out decode.Event
+	var hdr rtp.Header
+	b.rebuild(&b.events[0], &out, &hdr, nil)
+	if !bytes.Equal(out.Frame, big) || !bytes.Equal(out.Payload, big[42:]) || out.TS != 5 {
+		t.Errorf("rebuilt frame %d bytes, payload %d bytes, ts %d; want %d, %d, 5", len(out.Frame), len(out.Payload), out.TS, len(big), len(big)-42)
+	}
+}
