@@ -28,6 +28,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
@@ -68,6 +70,51 @@ type MediaPack struct {
 	// chunks in order, in spill files or (no file) in Sealed; read by AppendFrames. A
 	// Record of an ended call never has pieces.
 	pieces []spillPiece
+	// file, in a record whose frames were handed to a store (FileMediaPack): where the
+	// whole compressed segment lies; read when the pack is decoded.
+	file *packFile
+}
+
+// packFile is where a pack's compressed segment lies in a file.
+type packFile struct {
+	path   string
+	off, n int64
+}
+
+// FileMediaPack is the pack of frames frames whose compressed segment (the store's
+// segment format, above) is the n bytes at off in the file at path: it holds no frame
+// bytes in memory (Size 0) and reads them when decoded. The store writer gives the
+// dashboard's copy of a waiting call this pack once its frames are durable in the
+// write-ahead log, so the call's frames are not held twice. The file must stay until
+// the pack is no longer read; decoding a pack whose file went is ErrBadFrameStream.
+func FileMediaPack(frames int, path string, off, n int64) MediaPack {
+	if frames == 0 || n <= 0 {
+		return MediaPack{}
+	}
+	return MediaPack{Frames: frames, file: &packFile{path: path, off: off, n: n}}
+}
+
+// fileDecoder decodes file-backed packs (FileMediaPack): one zstd decoder for all, made
+// on first use (DecodeAll is safe for concurrent use).
+var fileDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxPackDecoded))
+})
+
+// read reads a file-backed pack's compressed segment.
+func (f *packFile) read() ([]byte, error) {
+	if f.n > maxPackDecoded {
+		return nil, fmt.Errorf("%w: segment of %d bytes in %s", ErrBadFrameStream, f.n, f.path)
+	}
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrameStream, err)
+	}
+	defer fh.Close()
+	b := make([]byte, f.n)
+	if _, err := fh.ReadAt(b, f.off); err != nil {
+		return nil, fmt.Errorf("%w: %s at %d: %w", ErrBadFrameStream, f.path, f.off, err)
+	}
+	return b, nil
 }
 
 // Size is the memory the pack's bytes take (what the caps and budgets count).
@@ -79,7 +126,16 @@ func (p *MediaPack) AppendFrames(out []Frame) ([]Frame, error) {
 	if p.Frames == 0 {
 		return out, nil
 	}
-	raw, sealed := p.Open, p.Sealed
+	raw, sealed, dec := p.Open, p.Sealed, p.dec
+	if p.file != nil {
+		var err error
+		if sealed, err = p.file.read(); err != nil {
+			return out, err
+		}
+		if dec, err = fileDecoder(); err != nil {
+			return out, fmt.Errorf("%w: %w", ErrBadFrameStream, err)
+		}
+	}
 	if len(p.pieces) > 0 {
 		var err error
 		if sealed, err = readPieces(nil, p.pieces, p.Sealed); err != nil {
@@ -89,10 +145,10 @@ func (p *MediaPack) AppendFrames(out []Frame) ([]Frame, error) {
 		}
 	}
 	if len(sealed) > 0 {
-		if p.dec == nil {
+		if dec == nil {
 			return out, fmt.Errorf("%w: no decoder", ErrBadFrameStream)
 		}
-		b, err := p.dec.DecodeAll(sealed, make([]byte, 0, 4*len(sealed)+len(p.Open)))
+		b, err := dec.DecodeAll(sealed, make([]byte, 0, 4*len(sealed)+len(p.Open)))
 		if err != nil {
 			return out, fmt.Errorf("%w: %w", ErrBadFrameStream, err)
 		}

@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -266,5 +267,77 @@ func replayFile(t *testing.T, file string, fn func(*decode.Event), after func())
 		if after != nil {
 			after()
 		}
+	}
+}
+
+// TestFileMediaPack: a pack whose segment lies in a file (what the store writer hands
+// the dashboard once a call's frames are in its WAL) holds no bytes and decodes to the
+// frames written there, found at an offset among other bytes. The expected frames are
+// the ones this test writes (two link types, so a second file header follows), built
+// by hand in the segment format, not read from a pack. A file that went, or a segment
+// cut short, is ErrBadFrameStream, never frames missing in silence.
+func TestFileMediaPack(t *testing.T) {
+	want := []Frame{
+		{TS: 1_700_000_000_123_456_789, LinkType: 1, OrigLen: 214, Data: bytes.Repeat([]byte{0xa5}, 54)},
+		{TS: 1_700_000_000_143_456_789, LinkType: 1, OrigLen: 60, Data: []byte("0123456789")},
+		{TS: 1_700_000_001_000_000_001, LinkType: 113, OrigLen: 9, Data: []byte("sll frame")},
+	}
+	le := binary.LittleEndian
+	var raw []byte
+	for i, f := range want {
+		if i == 0 || f.LinkType != want[i-1].LinkType {
+			h := make([]byte, pcapFileHeader)
+			le.PutUint32(h[0:], pcapMagicNS)
+			le.PutUint16(h[4:], 2)
+			le.PutUint16(h[6:], 4)
+			le.PutUint32(h[16:], pcapSnaplen)
+			le.PutUint32(h[20:], f.LinkType)
+			raw = append(raw, h...)
+		}
+		h := make([]byte, pcapRecHeader)
+		le.PutUint32(h[0:], uint32(f.TS/1e9))
+		le.PutUint32(h[4:], uint32(f.TS%1e9))
+		le.PutUint32(h[8:], uint32(len(f.Data)))
+		le.PutUint32(h[12:], uint32(f.OrigLen))
+		raw = append(append(raw, h...), f.Data...)
+	}
+	pc := newPackCodec()
+	// Two zstd frames, as a sealed chunk followed by the compressed open chunk.
+	seg := pc.enc.EncodeAll(raw[:pcapFileHeader+pcapRecHeader+54], nil)
+	seg = pc.enc.EncodeAll(raw[pcapFileHeader+pcapRecHeader+54:], seg)
+	path := filepath.Join(t.TempDir(), "wal.log")
+	lead := []byte("bytes of other records before the segment")
+	if err := os.WriteFile(path, append(append(append([]byte{}, lead...), seg...), "trailing"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := FileMediaPack(len(want), path, int64(len(lead)), int64(len(seg)))
+	if p.Size() != 0 {
+		t.Fatalf("file pack holds %d B", p.Size())
+	}
+	got, err := p.AppendFrames(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d frames, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].TS != want[i].TS || got[i].LinkType != want[i].LinkType || got[i].OrigLen != want[i].OrigLen || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Fatalf("frame %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if p := FileMediaPack(0, path, 0, 10); p.Frames != 0 || p.file != nil {
+		t.Fatalf("a pack of no frames reads a file: %+v", p)
+	}
+	short := FileMediaPack(len(want), path, int64(len(lead)), int64(len(seg))+100) // past the end
+	if _, err := short.AppendFrames(nil); !errors.Is(err, ErrBadFrameStream) {
+		t.Fatalf("segment past the file's end: %v, want ErrBadFrameStream", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.AppendFrames([]Frame{{TS: 1}})
+	if !errors.Is(err, ErrBadFrameStream) || len(out) != 1 {
+		t.Fatalf("file gone: %d frames, %v; want the one given and ErrBadFrameStream", len(out), err)
 	}
 }

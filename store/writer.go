@@ -40,6 +40,12 @@ type WriterConfig struct {
 	// once the store has them (written directly or replayed from the spool): the
 	// dashboard stops showing them as not yet stored (it must not block).
 	Stored func(recs []*correlate.Record)
+	// Held, when set, is called on the committer's goroutine for each call whose frames
+	// are now durable in the WAL: held is a copy of rec whose frames are read from there
+	// (correlate.FileMediaPack) while the writer holds the call, so a holder of rec (the
+	// dashboard's unstored calls) can let go of rec's frame bytes. After Stored names
+	// the call the WAL's file may go (it must not block).
+	Held func(rec, held *correlate.Record)
 	// WALMaxBytes caps the write-ahead log (wal.go) in SpoolDir/wal (default 1 GiB);
 	// entries past it are spooled (callscope_store_wal_overflow_total{reason="bytes"}).
 	WALMaxBytes int64
@@ -361,18 +367,25 @@ func (w *Writer) commit(group []SpoolEntry) {
 		if i < n {
 			seq := first + uint64(i)
 			q := queued{e: group[i], seq: seq, seg: Segment{Data: segs[i]}, ref: refs[i]}
+			var held [2]*correlate.Record // the call's record and the queue's copy (Held)
 			if w.segWriter && len(segs[i]) > 0 {
 				// The frames are durable in the WAL: the queue keeps a copy of the record
-				// without their bytes and the loop reads them back (flush). Other holders
-				// of the record (the dashboard's unstored calls) keep theirs.
-				rec := *q.e.Rec
-				rec.Pack, rec.Media = correlate.MediaPack{Frames: rec.MediaCount()}, nil
-				q.e.Rec, q.seg, q.inWAL = &rec, refs[i].segment(), true
+				// whose frames are read from there (the loop reads them back: flush), and
+				// once it is queued, Held lets other holders of the record (the
+				// dashboard's unstored calls) take that copy instead.
+				orig, rec := q.e.Rec, *q.e.Rec
+				seg := refs[i].segment()
+				rec.Pack, rec.Media = correlate.FileMediaPack(rec.MediaCount(), seg.File, seg.Off, seg.Len), nil
+				q.e.Rec, q.seg, q.inWAL = &rec, seg, true
+				held = [2]*correlate.Record{orig, &rec}
 			}
 			select {
 			case w.queue <- q:
 				if q.inWAL {
 					w.frameBytes.Add(-entryFrameBytes(&group[i]))
+					if w.cfg.Held != nil {
+						w.cfg.Held(held[0], held[1])
+					}
 				}
 				continue
 			default: // queue full: the spool takes it, as before the WAL

@@ -1,10 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +59,15 @@ func TestWriterFramesFromWAL(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := testConfig(t.TempDir())
 	cfg.QueueSize = 4 * len(data.Records) // room for every call: nothing spools for lack of it
+	var (
+		heldMu sync.Mutex
+		copies = map[*correlate.Record]*correlate.Record{} // Held: a call's record → the writer's copy
+	)
+	cfg.Held = func(rec, h *correlate.Record) {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		copies[rec] = h
+	}
 	w, err := store.NewWriter(ss, cfg, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +98,48 @@ func TestWriterFramesFromWAL(t *testing.T) {
 	if held != 0 {
 		t.Fatalf("writer holds %d B of frames with %d calls in the WAL (all %d B)", held, half, total)
 	}
+	// Held hands over, for every queued call with frames, a copy that holds none of
+	// their bytes and reads the same frames back from the WAL (the dashboard's waiting
+	// calls swap theirs for it).
+	heldMu.Lock()
+	withMedia := 0
+	for _, r := range data.Records[:half] {
+		if r.MediaCount() == 0 {
+			continue
+		}
+		withMedia++
+		h := copies[r]
+		if h == nil {
+			t.Errorf("call %s: no Held copy", r.Call.ID)
+			continue
+		}
+		if h.MediaSize() != 0 || h.MediaCount() != r.MediaCount() {
+			t.Errorf("call %s: Held copy holds %d B, %d frames (the record: %d frames)", r.Call.ID, h.MediaSize(), h.MediaCount(), r.MediaCount())
+		}
+		want, err := r.AppendMedia(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.AppendMedia(nil)
+		if err != nil {
+			t.Errorf("call %s: frames of the Held copy: %v", r.Call.ID, err)
+			continue
+		}
+		if len(got) != len(want) {
+			t.Errorf("call %s: Held copy reads %d frames, the record has %d", r.Call.ID, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i].TS != want[i].TS || got[i].LinkType != want[i].LinkType || got[i].OrigLen != want[i].OrigLen || !bytes.Equal(got[i].Data, want[i].Data) {
+				t.Errorf("call %s: frame %d of the Held copy differs", r.Call.ID, i)
+				break
+			}
+		}
+	}
+	if withMedia == 0 || len(copies) != withMedia {
+		t.Errorf("Held gave %d copies for %d queued calls with frames", len(copies), withMedia)
+	}
+	heldMu.Unlock()
 	ss.gate.Store(nil)
 	close(gate)
 	if err := w.Flush(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -283,13 +284,20 @@ func (s *server) pcap(c *gin.Context) {
 	if !ok {
 		return
 	}
-	media, err := s.st.Media(ctx, ids)
+	// Frames of the calls whose messages came from the live source are theirs too
+	// (addLiveMedia): reading them from the store as well would give a call the store
+	// took meanwhile its frames twice.
+	media, err := s.st.Media(ctx, slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(live, id) }))
 	if err != nil {
 		s.storeError(c, err)
 		return
 	}
 	frames := messageFrames(make([]correlate.Frame, 0, len(msgs)+len(media)), msgs) // multipcap.go
-	frames = append(frames, s.addLiveMedia(live, media)...)
+	if media, err = s.addLiveMedia(ctx, live, media); err != nil {
+		s.storeError(c, err)
+		return
+	}
+	frames = append(frames, media...)
 	sort.SliceStable(frames, func(i, j int) bool { return frames[i].TS < frames[j].TS })
 
 	name := "callscope-" + calls[0].ID

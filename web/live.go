@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+
 	"github.com/callscope/callscope/correlate"
 	"github.com/callscope/callscope/store"
 )
@@ -52,13 +54,27 @@ func (s *server) addLive(ids []string, msgs []store.Message) ([]store.Message, [
 }
 
 // addLiveMedia appends the kept frames of the calls addLive took from the live source.
-func (s *server) addLiveMedia(live []string, media []correlate.Frame) []correlate.Frame {
+// A waiting call's frames may be read from the store writer's write-ahead log
+// (correlate.FileMediaPack); when that file went meanwhile, the store has the call
+// now, so its frames are read from there.
+func (s *server) addLiveMedia(ctx context.Context, live []string, media []correlate.Frame) ([]correlate.Frame, error) {
 	for _, id := range live {
-		if r, ok := s.liveRecord(id); ok {
-			media, _ = r.AppendMedia(media) // a pack the correlator made decodes
+		r, ok := s.liveRecord(id)
+		if !ok {
+			continue
 		}
+		n := len(media)
+		var err error
+		if media, err = r.AppendMedia(media); err == nil {
+			continue
+		}
+		stored, serr := s.st.Media(ctx, []string{id})
+		if serr != nil {
+			return media[:n], serr
+		}
+		media = append(media[:n], stored...)
 	}
-	return media
+	return media, nil
 }
 
 // storeMessage renders a correlator message as the store returns it.

@@ -74,3 +74,34 @@ func TestUnstoredBounded(t *testing.T) {
 		t.Errorf("b kept=%v, %d listed, %v evicted; want false, %d, 1", ok, len(u.calls()), testutil.ToFloat64(u.evicted), unstoredMax)
 	}
 }
+
+// TestUnstoredHeld: the writer's frameless copy (store.WriterConfig.Held) replaces the
+// waiting record it was made from, and only that one: not a newer record of the same
+// call added since, and not a call already stored (it is not listed again).
+func TestUnstoredHeld(t *testing.T) {
+	u, err := newUnstoredCalls(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &correlate.Record{Call: correlate.Call{ID: "a"}}
+	aHeld := &correlate.Record{Call: a.Call}
+	u.add(a)
+	u.held(a, aHeld)
+	if got, _ := u.get("a"); got != aHeld {
+		t.Error("the held copy did not replace the waiting record")
+	}
+	b1, b2 := &correlate.Record{Call: correlate.Call{ID: "b"}}, &correlate.Record{Call: correlate.Call{ID: "b"}}
+	u.add(b1)
+	u.add(b2) // the call again, newer
+	u.held(b1, &correlate.Record{Call: b1.Call})
+	if got, _ := u.get("b"); got != b2 {
+		t.Error("a held copy of an older record replaced the newer one")
+	}
+	c := &correlate.Record{Call: correlate.Call{ID: "c"}}
+	u.add(c)
+	u.stored([]*correlate.Record{c})
+	u.held(c, &correlate.Record{Call: c.Call})
+	if _, ok := u.get("c"); ok {
+		t.Error("a held copy listed a stored call again")
+	}
+}

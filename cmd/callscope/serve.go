@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	// Pipeline: sources → decode → correlate → store.Writer. The writer never blocks the
 	// correlator: beyond its bounded queue it spools to disk. It is closed last (below).
 	wr, err := store.NewWriter(st, store.WriterConfig{SpoolDir: cfg.store.SpoolDir(), BatchSize: cfg.StoreBatchSize, Logger: log,
-		Stored: live.unstored.stored}, reg)
+		Stored: live.unstored.stored, Held: live.unstored.held}, reg)
 	if err != nil {
 		return err
 	}

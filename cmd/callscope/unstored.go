@@ -83,6 +83,17 @@ func (u *unstoredCalls) stored(recs []*correlate.Record) {
 	u.compact()
 }
 
+// held swaps a waiting call's record for the writer's copy whose frames are read from
+// its write-ahead log (store.WriterConfig.Held), so the frames of up to unstoredMax
+// calls are not held in memory twice; a record added again since is left alone.
+func (u *unstoredCalls) held(rec, h *correlate.Record) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.byID[rec.Call.ID] == rec {
+		u.byID[rec.Call.ID] = h
+	}
+}
+
 // wasStored reports whether the call with this id was stored lately.
 func (u *unstoredCalls) wasStored(id string) bool {
 	u.mu.Lock()
