@@ -223,12 +223,25 @@ func (s *Store) tx(ctx context.Context, fn func(dc driver.Conn) error) error {
 }
 
 func execRaw(dc driver.Conn, q string) error {
+	_, err := execCount(dc, q)
+	return err
+}
+
+// execCount runs q and returns the number of rows it changed.
+func execCount(dc driver.Conn, q string) (int64, error) {
 	ex, ok := dc.(driver.ExecerContext)
 	if !ok {
-		return errors.New("driver connection cannot exec")
+		return 0, errors.New("driver connection cannot exec")
 	}
-	_, err := ex.ExecContext(context.Background(), q, nil)
-	return err
+	res, err := ex.ExecContext(context.Background(), q, nil)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 type appenders struct {
@@ -557,10 +570,20 @@ func (s *Store) WriteRegistrations(ctx context.Context, regs []correlate.Registr
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// DropBefore deletes every day wholly before t from every table, then checkpoints so
-// the file gives the space back to later writes.
+// DropBefore deletes every day wholly before t from every table, then, when that
+// deleted any row, checkpoints so the file gives the space back to later writes. A pass
+// that deletes nothing does not checkpoint: after `serve -r` of a fresh capture (the
+// first pass runs once the files are in) that checkpoint wrote out every row the ingest
+// had just added, for 1.4 s of CPU and a rise of RSS at 20,000 calls (BENCHMARKS.md,
+// session 12); DuckDB checkpoints those on its own (checkpointThreshold).
 func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 	cut := store.DayFloor(t).UnixNano()
+	var deleted int64
+	execRaw := func(dc driver.Conn, q string) error {
+		n, err := execCount(dc, q)
+		deleted += n
+		return err
+	}
 	err := s.tx(ctx, func(dc driver.Conn) error {
 		for _, tb := range []string{"calls", "sip_messages", "rtp_streams", "stream_intervals", "media_frames", "media_segments"} {
 			col := "call_start"
@@ -582,10 +605,12 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
-		return fmt.Errorf("duckdb: checkpoint: %w", err)
+	if deleted > 0 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, err := s.wconn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+			return fmt.Errorf("duckdb: checkpoint: %w", err)
+		}
 	}
 	return s.dropFrameDays(cut)
 }

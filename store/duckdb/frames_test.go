@@ -87,3 +87,54 @@ func TestFrameSegmentsFilesAndRetention(t *testing.T) {
 		t.Fatalf("in-memory: %d frames (%v), want 30", len(fr), err)
 	}
 }
+
+// TestDropBeforeCheckpointsWhenItDeletes: a retention pass that deletes nothing leaves
+// DuckDB's own WAL as it was (no checkpoint: after `serve -r` that checkpoint wrote out
+// the whole ingest at once); one that deletes rows checkpoints, which empties that WAL
+// (DuckDB's documented CHECKPOINT: the WAL is merged into the database file).
+func TestDropBeforeCheckpointsWhenItDeletes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "callscope.duckdb")
+	s, err := duckdb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	day1 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	if err := s.WriteCalls(ctx, []*correlate.Record{frameRec("a1", day1, 3), frameRec("b2", day2, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + ".wal")
+		if os.IsNotExist(err) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := walSize()
+	if before == 0 {
+		t.Fatal("no DuckDB WAL after a write: the test cannot tell a checkpoint")
+	}
+	if err := s.DropBefore(ctx, day1.Add(-48*time.Hour)); err != nil { // older than every call
+		t.Fatal(err)
+	}
+	if n := walSize(); n < before {
+		t.Fatalf("a pass that deleted nothing checkpointed: WAL %d → %d bytes", before, n)
+	}
+	if err := s.DropBefore(ctx, day2); err != nil { // day1 goes
+		t.Fatal(err)
+	}
+	if n := walSize(); n != 0 {
+		t.Fatalf("a pass that deleted rows did not checkpoint: WAL %d bytes", n)
+	}
+	if _, err := s.GetCall(ctx, "a1"); err == nil {
+		t.Fatal("the dropped day's call is still there")
+	}
+	if _, err := s.GetCall(ctx, "b2"); err != nil {
+		t.Fatalf("the kept day's call: %v", err)
+	}
+}
