@@ -56,17 +56,16 @@ func (s *server) addLive(ids []string, msgs []store.Message) ([]store.Message, [
 // addLiveMedia appends the kept frames of the calls addLive took from the live source.
 // A waiting call's frames may be read from the store writer's write-ahead log
 // (correlate.FileMediaPack); when that file went meanwhile, the store has the call
-// now, so its frames are read from there.
+// now, so its frames are read from there; so are those of a call the live source no
+// longer has (stored since addLive).
 func (s *server) addLiveMedia(ctx context.Context, live []string, media []correlate.Frame) ([]correlate.Frame, error) {
 	for _, id := range live {
-		r, ok := s.liveRecord(id)
-		if !ok {
-			continue
-		}
 		n := len(media)
-		var err error
-		if media, err = r.AppendMedia(media); err == nil {
-			continue
+		if r, ok := s.liveRecord(id); ok {
+			var err error
+			if media, err = r.AppendMedia(media); err == nil {
+				continue
+			}
 		}
 		stored, serr := s.st.Media(ctx, []string{id})
 		if serr != nil {

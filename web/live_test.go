@@ -20,11 +20,27 @@ func (w waitingCall) ActiveCall(id string) (*correlate.Record, bool) {
 	return w.rec, id == w.rec.Call.ID
 }
 
+// storedMeanwhile answers for its call once (addLive takes the messages), then no
+// longer: the store took the call before the frames were asked for.
+type storedMeanwhile struct {
+	rec   *correlate.Record
+	asked *int
+}
+
+func (w storedMeanwhile) ActiveCalls() []correlate.Call { return nil }
+
+func (w storedMeanwhile) ActiveCall(id string) (*correlate.Record, bool) {
+	*w.asked++
+	return w.rec, id == w.rec.Call.ID && *w.asked == 1
+}
+
 // TestPcapWaitingCallFramesGone: the pcap of a call still waiting for the store whose
 // frames file went (the WAL entry was done: the store has the call now) carries the
 // frames read from the store, not the SIP alone. The store is given the call's frames
 // but not its messages, so the messages come from the live record as they do while a
 // call waits; the expected count is the record's own SIP frames plus its media frames.
+// The same holds when the live source no longer has the call by the time its frames are
+// read (stored between the two).
 func TestPcapWaitingCallFramesGone(t *testing.T) {
 	ds := testData(t)
 	r := findRec(t, ds, func(r *correlate.Record) bool { return len(r.Messages) > 3 && r.MediaCount() > 0 })
@@ -41,26 +57,37 @@ func TestPcapWaitingCallFramesGone(t *testing.T) {
 	waiting := *r
 	waiting.Media = nil
 	waiting.Pack = correlate.FileMediaPack(r.MediaCount(), filepath.Join(t.TempDir(), "wal-gone.log"), 0, 1000)
-	c := &client{t: t, h: New(Config{KeepRTP: "headers"}, st, waitingCall{&waiting}, prometheus.NewRegistry())}
-	rec := c.do("GET", "/api/v1/calls/"+r.Call.ID+"/pcap", nil)
-	if rec.Code != 200 {
-		t.Fatalf("pcap: %d %s", rec.Code, rec.Body.String())
-	}
-	frames := readPcap(t, rec.Body.Bytes())
 	want, err := r.AppendMedia(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	have := map[string]int{}
-	for _, f := range frames {
-		have[string(f)]++
+	var asked int
+	for name, live := range map[string]LiveSource{
+		"frames file gone":        waitingCall{&waiting},
+		"call gone from the live": storedMeanwhile{&waiting, &asked},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := &client{t: t, h: New(Config{KeepRTP: "headers"}, st, live, prometheus.NewRegistry())}
+			rec := c.do("GET", "/api/v1/calls/"+r.Call.ID+"/pcap", nil)
+			if rec.Code != 200 {
+				t.Fatalf("pcap: %d %s", rec.Code, rec.Body.String())
+			}
+			frames := readPcap(t, rec.Body.Bytes())
+			have := map[string]int{}
+			for _, f := range frames {
+				have[string(f)]++
+			}
+			for i, f := range want {
+				if have[string(f.Data)] == 0 {
+					t.Fatalf("media frame %d not in the pcap", i)
+				}
+			}
+			if len(frames) != uniqueFrames(r.Messages)+r.MediaCount() {
+				t.Fatalf("pcap has %d frames, want %d SIP + %d media", len(frames), uniqueFrames(r.Messages), r.MediaCount())
+			}
+		})
 	}
-	for i, f := range want {
-		if have[string(f.Data)] == 0 {
-			t.Fatalf("media frame %d not in the pcap", i)
-		}
-	}
-	if len(frames) != uniqueFrames(r.Messages)+r.MediaCount() {
-		t.Fatalf("pcap has %d frames, want %d SIP + %d media", len(frames), uniqueFrames(r.Messages), r.MediaCount())
+	if asked != 2 {
+		t.Errorf("the live source was asked %d times for the call gone from it, want 2 (messages, then frames)", asked)
 	}
 }
