@@ -367,24 +367,22 @@ func (w *Writer) commit(group []SpoolEntry) {
 		if i < n {
 			seq := first + uint64(i)
 			q := queued{e: group[i], seq: seq, seg: Segment{Data: segs[i]}, ref: refs[i]}
-			var held [2]*correlate.Record // the call's record and the queue's copy (Held)
 			if w.segWriter && len(segs[i]) > 0 {
 				// The frames are durable in the WAL: the queue keeps a copy of the record
 				// whose frames are read from there (the loop reads them back: flush), and
 				// once it is queued, Held lets other holders of the record (the
 				// dashboard's unstored calls) take that copy instead.
-				orig, rec := q.e.Rec, *q.e.Rec
+				rec := *q.e.Rec
 				seg := refs[i].segment()
 				rec.Pack, rec.Media = correlate.FileMediaPack(rec.MediaCount(), seg.File, seg.Off, seg.Len), nil
 				q.e.Rec, q.seg, q.inWAL = &rec, seg, true
-				held = [2]*correlate.Record{orig, &rec}
 			}
 			select {
 			case w.queue <- q:
 				if q.inWAL {
 					w.frameBytes.Add(-entryFrameBytes(&group[i]))
 					if w.cfg.Held != nil {
-						w.cfg.Held(held[0], held[1])
+						w.cfg.Held(group[i].Rec, q.e.Rec) // the call's record, the queue's copy
 					}
 				}
 				continue

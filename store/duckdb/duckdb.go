@@ -237,11 +237,7 @@ func execCount(dc driver.Conn, q string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
+	return res.RowsAffected()
 }
 
 type appenders struct {
@@ -579,7 +575,7 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 	cut := store.DayFloor(t).UnixNano()
 	var deleted int64
-	execRaw := func(dc driver.Conn, q string) error {
+	del := func(dc driver.Conn, q string) error {
 		n, err := execCount(dc, q)
 		deleted += n
 		return err
@@ -590,17 +586,17 @@ func (s *Store) DropBefore(ctx context.Context, t time.Time) error {
 			if tb == "calls" {
 				col = "start"
 			}
-			if err := execRaw(dc, fmt.Sprintf("DELETE FROM %s WHERE %s < %d", tb, col, cut)); err != nil {
+			if err := del(dc, fmt.Sprintf("DELETE FROM %s WHERE %s < %d", tb, col, cut)); err != nil {
 				return err
 			}
 		}
-		if err := execRaw(dc, fmt.Sprintf("DELETE FROM alert_events WHERE ts < %d", cut)); err != nil {
+		if err := del(dc, fmt.Sprintf("DELETE FROM alert_events WHERE ts < %d", cut)); err != nil {
 			return err
 		}
-		if err := execRaw(dc, fmt.Sprintf("DELETE FROM security_events WHERE first_ts < %d", cut)); err != nil {
+		if err := del(dc, fmt.Sprintf("DELETE FROM security_events WHERE first_ts < %d", cut)); err != nil {
 			return err
 		}
-		return execRaw(dc, fmt.Sprintf("DELETE FROM registrations WHERE time < %d", cut))
+		return del(dc, fmt.Sprintf("DELETE FROM registrations WHERE time < %d", cut))
 	})
 	if err != nil {
 		return err
