@@ -112,17 +112,23 @@ func BenchmarkRTPPacket(b *testing.B) {
 // BenchmarkMemory100k sets up 100,000 concurrent answered calls (SDP both ways, messages
 // not kept), then gives each two RTP streams, and reports the heap growth per call and per
 // stream (runtime.MemStats HeapAlloc after GC). Run it with -benchtime=1x.
-func BenchmarkMemory100k(b *testing.B) { benchMemory(b, 100000, 1) }
+func BenchmarkMemory100k(b *testing.B) { benchMemory(b, 100000, 1, false) }
 
 // BenchmarkMemoryHistory is BenchmarkMemory100k for 10,000 calls whose streams then run
 // for 60 s at 50 packets/s: B/stream adds the quality history a stream accumulates (one
 // interval record per 5 s, DTMF) to its fixed state.
-func BenchmarkMemoryHistory(b *testing.B) { benchMemory(b, 10000, 3000) }
+func BenchmarkMemoryHistory(b *testing.B) { benchMemory(b, 10000, 3000, false) }
 
-func benchMemory(b *testing.B, calls, packets int) {
+// BenchmarkMemoryKeptMessages is BenchmarkMemory100k for 20,000 calls whose SIP messages
+// are kept as serve keeps them (Config.KeepMessages; each message's text the tail of a
+// 42-byte-header UDP frame, as the decoder hands it over): B/call includes the kept
+// INVITE, 200 and ACK, which the ACK packs (sippack.go).
+func BenchmarkMemoryKeptMessages(b *testing.B) { benchMemory(b, 20000, 1, true) }
+
+func benchMemory(b *testing.B, calls, packets int, keep bool) {
 	for i := 0; i < b.N; i++ {
 		cfg := DefaultConfig()
-		cfg.KeepMessages = false
+		cfg.KeepMessages = keep
 		var m sip.Message
 		var hdr rtp.Header
 		payload := make([]byte, 12+160)
@@ -140,6 +146,10 @@ func benchMemory(b *testing.B, calls, packets int) {
 				b.Fatal(err)
 			}
 			ev := decode.Event{Kind: decode.KindSIP, TS: ts, Src: src, Dst: dst, Payload: []byte(text), SIP: &m}
+			if keep {
+				ev.Frame = append(make([]byte, 42), text...)
+				ev.Payload = ev.Frame[42:]
+			}
 			c.Event(&ev)
 		}
 		media := func(n int) (a, z netip.AddrPort) {

@@ -21,7 +21,11 @@ const (
 type Record struct {
 	Call     Call
 	Messages []Message // ladder entries, when Config.KeepMessages
-	LinkKeys []string  // values that link B2BUA legs (see LinkCalls)
+	// packed, in a live view (LiveRecords) of a confirmed call, is its first messages,
+	// packed (sippack.go): AllMessages puts them in front of Messages. A Record handed
+	// to Output never has it.
+	packed   *packedMessages
+	LinkKeys []string // values that link B2BUA legs (see LinkCalls)
 	// Pack holds the RTP/RTCP frames the correlator kept for pcap export
 	// (Config.KeepRTP), in arrival order, packed (framepack.go); Media holds decoded
 	// frames instead in records read back (a spool) or built by hand. MediaCount,
@@ -129,6 +133,7 @@ type Correlator struct {
 	lastTick   int64
 	retained   int64       // bytes kept by the calls in the table (keep.go)
 	pack       *packCodec  // compresses kept frames (framepack.go); nil when none are kept
+	sipz       *sipPacker  // packs confirmed calls' kept messages (sippack.go); made on first use
 	sealer     *packSealer // compresses full chunks on its own goroutine; nil: seal in place
 }
 

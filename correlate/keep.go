@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"bytes"
+	"unsafe"
 
 	"github.com/callscope/callscope/decode"
 	"github.com/callscope/callscope/decode/sip"
@@ -94,33 +95,57 @@ func (c *Correlator) release(cl *call) {
 
 // sipKeep holds the SIP messages kept for one call (Config.KeepMessages) and their
 // text (Message.Frame, and Raw when it is not a view of the frame) in one arena per
-// call: chunks growing to 64 KiB (the first fits the first message) that the messages alias, so keeping a
-// message costs one copy of its frame and no allocation of its own, and the first
-// eight messages live in the sipKeep itself. Each chunk is counted against
-// Config.MaxRetainedBytes when it is made; the call's bytes go back to the budget when
-// it leaves the table, and the arena goes with its Record: it is freed once the store
-// writer, the last holder, has written it.
+// call: chunks growing to 64 KiB (the first fits the first message) that the messages
+// alias, so keeping a message costs one copy of its frame and no allocation of its own.
+// Each chunk is counted against Config.MaxRetainedBytes when it is made; the call's
+// bytes go back to the budget when it leaves the table, and the arena goes with its
+// Record: it is freed once the store writer, the last holder, has written it.
+//
+// Once the dialog is confirmed (an ACK) the messages kept so far are packed (sippack.go)
+// and their arena and array let go: packed holds them compressed, messages and buf only
+// what came after.
 type sipKeep struct {
 	messages []Message
-	buf      []byte // current chunk; kept messages alias it and the chunks before it
-	first    [8]Message
+	buf      []byte          // current chunk; kept messages alias it and the chunks before it
+	arena    int64           // bytes of the chunks messages alias (charged to the call)
+	packed   *packedMessages // immutable once made: a repack makes a new one
 }
 
-// kept returns the messages kept (none for a nil sipKeep).
-func (k *sipKeep) kept() []Message {
+// count is the number of messages kept (none for a nil sipKeep).
+func (k *sipKeep) count() int {
+	if k == nil {
+		return 0
+	}
+	return k.packed.count() + len(k.messages)
+}
+
+// all returns every message kept, in arrival order: the raw ones as they are, or, when
+// some are packed, all of them unpacked into new memory (what an ended call's Record
+// takes). A pack that does not decode (never seen: the bytes are the correlator's own)
+// loses the packed messages, not the later ones.
+func (k *sipKeep) all() []Message {
 	if k == nil {
 		return nil
 	}
-	return k.messages
+	if k.packed == nil {
+		return k.messages
+	}
+	out, _ := k.packed.unpack(make([]Message, 0, k.count()))
+	return append(out, k.messages...)
 }
 
 const maxMsgChunk = 64 << 10
+
+// packAfter is the number of raw messages an ACK packs at least: fewer are not worth a
+// zstd frame (a re-INVITE's ACK after one BYE-less exchange).
+const packAfter = 3
 
 // keepMessage appends ev, a SIP message of cl, to cl.sip.messages with its frame and
 // payload copied into cl's arena. The payload is usually the frame's tail (a UDP
 // datagram, or the frame synthesised for HEP): then Raw is a view of the kept frame
 // and the text is copied once. It reports false, keeping nothing, when a new chunk
-// would go past the retained-bytes budget.
+// would go past the retained-bytes budget. An ACK packs what the call has kept
+// (sippack.go).
 func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, retrans bool) bool {
 	frame, payload := ev.Frame, ev.Payload
 	tail := len(payload) > 0 && len(payload) <= len(frame) && &frame[len(frame)-len(payload)] == &payload[0]
@@ -130,21 +155,26 @@ func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, ret
 	}
 	a := cl.sip
 	if a == nil {
-		a = &sipKeep{}
-		a.messages = a.first[:0]
+		a = &sipKeep{messages: make([]Message, 0, 8)}
 		cl.sip = a
 	}
 	if cap(a.buf)-len(a.buf) < need {
 		// The first chunk fits the first message exactly (a call of one INVITE, as in a
 		// Call-ID flood, keeps no more than it did); the next has room for the rest of a
-		// usual call, and chunks double from there up to maxMsgChunk.
+		// usual call, and chunks double from there up to maxMsgChunk. After a pack, the
+		// chunks start small again: a confirmed call usually has a BYE and its answer
+		// to come.
 		size := need
-		if a.buf != nil {
+		switch {
+		case a.packed != nil && a.buf == nil:
+			size = max(2*need, 1024)
+		case a.buf != nil:
 			size = max(min(max(8*need, 2*cap(a.buf)), maxMsgChunk), need)
 		}
 		if !c.retain(cl, int64(size)) {
 			return false
 		}
+		a.arena += int64(size)
 		a.buf = make([]byte, 0, size)
 	}
 	var rawKept, frameKept []byte
@@ -157,13 +187,47 @@ func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, ret
 	case payload != nil:
 		rawKept = a.put(payload)
 	}
+	if a.messages == nil {
+		a.messages = make([]Message, 0, 2)
+	}
+	method := methodName(m.Method)
 	a.messages = append(a.messages, Message{
 		TS: ev.TS, Src: ev.Src, Dst: ev.Dst, Transport: ev.Transport.String(),
-		Request: m.Request, Method: methodName(m.Method), Status: m.StatusCode, CSeq: m.CSeq,
+		Request: m.Request, Method: method, Status: m.StatusCode, CSeq: m.CSeq,
 		Retrans: retrans, Raw: rawKept, Frame: frameKept, LinkType: ev.LinkType,
 	})
+	if method == "ACK" && m.Request && len(a.messages) >= packAfter {
+		c.packMessages(cl, a)
+	}
 	return true
 }
+
+// packMessages packs every message a keeps (sippack.go) and lets their arena go; the
+// budget is charged the packed bytes instead. When the pack would not be smaller, the
+// messages stay raw.
+func (c *Correlator) packMessages(cl *call, a *sipKeep) {
+	if c.sipz == nil {
+		c.sipz = newSIPPacker()
+	}
+	var prev []Message
+	if a.packed != nil {
+		var err error
+		if prev, err = a.packed.unpack(nil); err != nil {
+			return
+		}
+	}
+	z := c.sipz.pack(prev, a.messages)
+	old := int64(a.packed.size())
+	if int64(len(z)) >= old+a.arena+int64(cap(a.messages))*msgSize {
+		return
+	}
+	c.charge(cl, int64(len(z))-old-a.arena)
+	a.packed = &packedMessages{z: z, n: len(prev) + len(a.messages)}
+	a.messages, a.buf, a.arena = nil, nil, 0
+}
+
+// msgSize is the size of a Message (what packing frees per message besides its bytes).
+const msgSize = int64(unsafe.Sizeof(Message{}))
 
 // put copies b into the current chunk (which has room) and returns the copy, capped so
 // that appending to it cannot reach the next message.

@@ -33,10 +33,13 @@ func (c *Correlator) LiveRecords(max int) []Record {
 			// export(live) leaves the end open; an ended call shows how it ended.
 			r.Call.End, r.Call.EndReason = Time(cl.end), cl.endReason
 		}
-		// The first 8 messages live in the sipKeep's own array (keep.go) and later ones in
-		// a slice the correlator only appends to: the view is cut at today's length.
-		m := cl.sip.kept()
-		r.Messages = m[:len(m):len(m)]
+		// The raw messages are a slice the correlator only appends to (or lets go when
+		// it packs them): the view is cut at today's length. Packed ones (sippack.go)
+		// are immutable bytes, unpacked by AllMessages.
+		if k := cl.sip; k != nil {
+			r.Messages = k.messages[:len(k.messages):len(k.messages)]
+			r.packed = k.packed
+		}
 		if cl.keep != nil {
 			r.Pack = c.packView(cl.keep)
 		}

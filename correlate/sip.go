@@ -160,7 +160,7 @@ func (c *Correlator) addMessage(cl *call, ev *decode.Event, m *sip.Message) {
 	}
 	if c.cfg.KeepMessages {
 		switch {
-		case cl.sip != nil && len(cl.sip.messages) >= c.cfg.MaxMessagesPerCall:
+		case cl.sip.count() >= c.cfg.MaxMessagesPerCall:
 			c.cnt.MessagesDropped++
 		case !c.keepMessage(cl, ev, m, retrans): // keep.go
 			c.cnt.RetainedBytesDropped++

@@ -136,7 +136,7 @@ func (c *Correlator) emit(cl *call) {
 	if c.out.Call == nil {
 		return
 	}
-	rec := &Record{Call: c.export(cl, false), Messages: cl.sip.kept(), LinkKeys: cl.linkKeys}
+	rec := &Record{Call: c.export(cl, false), Messages: cl.sip.all(), LinkKeys: cl.linkKeys}
 	if cl.keep != nil {
 		rec.Pack = c.final(cl.keep)
 	}

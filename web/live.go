@@ -46,8 +46,11 @@ func (s *server) addLive(ids []string, msgs []store.Message) ([]store.Message, [
 			continue
 		}
 		live = append(live, id)
-		for i := range r.Messages {
-			msgs = append(msgs, storeMessage(&r.Call, &r.Messages[i]))
+		// A confirmed call's first messages may be packed in the live view
+		// (correlate.Record.AllMessages); one that does not unpack still shows the rest.
+		all, _ := r.AllMessages()
+		for i := range all {
+			msgs = append(msgs, storeMessage(&r.Call, &all[i]))
 		}
 	}
 	return msgs, live
