@@ -329,6 +329,12 @@ func (r rawRecord) write(f *os.File) error {
 // spool and the WAL share it. The segment of the call's media (seg when not nil, else
 // encoded here; nil without media) is its seg.
 func encodeEntryRaw(codec *FrameCodec, e *SpoolEntry, seg []byte) (rawRecord, error) {
+	if e.Rec != nil {
+		if r, _ := e.Rec.Unpacked(); r != e.Rec { // a queued copy (Writer.commit)
+			u := *e
+			u.Rec, e = r, &u
+		}
+	}
 	w := spoolWire{Rec: e.Rec, Reg: e.Reg}
 	if e.Rec != nil && (e.Rec.MediaCount() > 0 || len(e.Rec.Messages) > 0) {
 		rec := *e.Rec

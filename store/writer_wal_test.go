@@ -102,7 +102,7 @@ func TestWriterFramesFromWAL(t *testing.T) {
 	// their bytes and reads the same frames back from the WAL (the dashboard's waiting
 	// calls swap theirs for it).
 	heldMu.Lock()
-	withMedia := 0
+	withMedia, withMsgs := 0, 0
 	for _, r := range data.Records[:half] {
 		if r.MediaCount() == 0 {
 			continue
@@ -115,6 +115,17 @@ func TestWriterFramesFromWAL(t *testing.T) {
 		}
 		if h.MediaSize() != 0 || h.MediaCount() != r.MediaCount() {
 			t.Errorf("call %s: Held copy holds %d B, %d frames (the record: %d frames)", r.Call.ID, h.MediaSize(), h.MediaCount(), r.MediaCount())
+		}
+		// Its messages wait packed and read back as the record has them (the store
+		// gets them unpacked: checkStored below compares every stored message).
+		if len(r.Messages) > 0 {
+			withMsgs++
+		}
+		if len(r.Messages) > 0 && len(h.Messages) != 0 {
+			t.Errorf("call %s: Held copy holds %d messages unpacked", r.Call.ID, len(h.Messages))
+		}
+		if msgs, err := h.AllMessages(); err != nil || !equalMessages(msgs, r.Messages) {
+			t.Errorf("call %s: Held copy's messages (%d, %v) differ from the record's %d", r.Call.ID, len(msgs), err, len(r.Messages))
 		}
 		want, err := r.AppendMedia(nil)
 		if err != nil {
@@ -135,6 +146,9 @@ func TestWriterFramesFromWAL(t *testing.T) {
 				break
 			}
 		}
+	}
+	if withMsgs == 0 {
+		t.Error("no queued call with frames had messages: packing was not exercised")
 	}
 	if withMedia == 0 || len(copies) != withMedia {
 		t.Errorf("Held gave %d copies for %d queued calls with frames", len(copies), withMedia)
@@ -263,4 +277,20 @@ func TestWALGroupCap(t *testing.T) {
 	if appended != n || syncs < n/1024+1 {
 		t.Fatalf("%v calls appended in %v group commits, want %d in at least %d", appended, syncs, n, n/1024+1)
 	}
+}
+
+// equalMessages compares two message lists field by field and byte by byte.
+func equalMessages(a, b []correlate.Message) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.TS != y.TS || x.Src != y.Src || x.Dst != y.Dst || x.Transport != y.Transport || x.Request != y.Request ||
+			x.Method != y.Method || x.Status != y.Status || x.CSeq != y.CSeq || x.Retrans != y.Retrans ||
+			x.LinkType != y.LinkType || !bytes.Equal(x.Raw, y.Raw) || !bytes.Equal(x.Frame, y.Frame) {
+			return false
+		}
+	}
+	return true
 }
