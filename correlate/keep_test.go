@@ -12,7 +12,7 @@ import (
 // never exceed Config.MaxRetainedBytes together, what does not fit is counted, every
 // call is still analysed, and the budget is released when calls leave the table.
 func TestRetainedBytesBudget(t *testing.T) {
-	const budget = 16 << 10 // 40 answered calls keep 21 KB of packed messages (sippack.go), 27 KB with media
+	const budget = 16 << 10
 	h := newHarness(t, func(c *Config) {
 		c.KeepMessages, c.KeepRTP, c.MaxRetainedBytes = true, KeepRTPFull, budget
 	})

@@ -6,15 +6,16 @@ package correlate
 // ladder and pcap export: about 3–5 KB of text per call plus 184 B per Message, the
 // largest share of serve's live heap at 20,000 concurrent calls (BENCHMARKS.md, session
 // 13). Once a dialog is confirmed (an ACK), nothing reads those messages again until the
-// call ends or someone opens its ladder, so keepMessage packs the messages kept so far
-// into one S2 block (klauspost/compress/s2, a Snappy extension) of their fields and
-// bytes and lets their arena go; later messages are kept raw after it, and a later ACK
-// packs them all again (a new array: a published view keeps the old one). Messages of
-// one dialog repeat most of their headers, so they compress about 3:1 even alone. S2,
-// not zstd: the pack is made on the correlator's goroutine, and for the five messages
-// of a call's setup (1.7 KB) S2 takes 0.9 µs for 538 B where zstd's fastest level takes
-// 10 µs for 480 B (zstd without entropy coding 4.7 µs for 528 B; BenchmarkPackMessages
-// and the comparison in BENCHMARKS.md, session 13).
+// call ends or someone opens its ladder, so once its SIP has been quiet for packQuiet
+// after the ACK, Advance packs the messages kept so far into one S2 block
+// (klauspost/compress/s2, a Snappy extension) of their fields and bytes and lets their
+// arena go; later messages are kept raw after it, and a later ACK (then quiet) packs
+// them all again (a new array: a published view keeps the old one). Messages of one
+// dialog repeat most of their headers, so they compress about 3:1 even alone. S2, not
+// zstd: the pack is made on the correlator's goroutine, and for the five messages of a
+// call's setup (1.7 KB) S2 takes 0.9 µs for 538 B where zstd's fastest level takes 10 µs
+// for 480 B (zstd without entropy coding 4.7 µs for 528 B; BenchmarkPackMessages and
+// the comparison in BENCHMARKS.md, session 13).
 //
 // The packed form lives only in memory and only while the call is in the table: emit
 // unpacks it into the Record (Record.Messages, one array for the text), so no store,

@@ -13,8 +13,8 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// TestPackedMessagesRoundTrip: the messages of a confirmed call are packed at its ACK
-// and come back, in the live view and in the ended call's Record, field for field and
+// TestPackedMessagesRoundTrip: the messages of a confirmed call are packed once its SIP
+// has been quiet for packQuiet after the ACK, and come back, in the live view and in the ended call's Record, field for field and
 // byte for byte as they were fed: the expectation is the events themselves (text, frame,
 // addresses, transport, time). The dialog mixes the three ways a message's text lies in
 // its event: the tail of its frame (UDP), a copy beside the frame (TCP reassembly), no
@@ -77,8 +77,17 @@ func TestPackedMessagesRoundTrip(t *testing.T) {
 	send(time.Second+600*time.Millisecond, aSig, bSig, decode.TransportUDP, d.req("ACK", 1, "ack", false, ""), "none")
 
 	cl := h.c.calls["pack-1"]
-	if cl == nil || cl.sip == nil || cl.sip.packed.count() != 5 || len(cl.sip.messages) != 0 {
-		t.Fatalf("after the ACK: %+v, want 5 messages packed and none raw", cl.sip)
+	if cl == nil || cl.sip == nil || !cl.sip.confirmed || cl.sip.packed != nil {
+		t.Fatal("the ACK did not mark the call for packing, or packed at once")
+	}
+	h.c.Advance(at(time.Second + 600*time.Millisecond + packQuiet - 1))
+	if cl.sip.packed != nil {
+		t.Fatal("packed before its SIP was quiet for packQuiet")
+	}
+	h.c.Advance(at(time.Second + 600*time.Millisecond + packQuiet))
+	if cl.sip.packed.count() != 5 || len(cl.sip.messages) != 0 || cl.done {
+		t.Fatalf("quiet for packQuiet after the ACK: %d messages packed, %d raw (done %v), want 5 and 0",
+			cl.sip.packed.count(), len(cl.sip.messages), cl.done)
 	}
 	check := func(where string, got []Message) {
 		t.Helper()
@@ -112,8 +121,8 @@ func TestPackedMessagesRoundTrip(t *testing.T) {
 	}
 	check("live view", all)
 
-	send(3*time.Second, aSig, bSig, decode.TransportUDP, d.req("BYE", 2, "bye", false, ""), "tail")
-	send(3*time.Second+5*time.Millisecond, bSig, aSig, decode.TransportUDP, d.resp(200, "OK", "BYE", 2, "bye", false, ""), "tail")
+	send(4*time.Second, aSig, bSig, decode.TransportUDP, d.req("BYE", 2, "bye", false, ""), "tail")
+	send(4*time.Second+5*time.Millisecond, bSig, aSig, decode.TransportUDP, d.resp(200, "OK", "BYE", 2, "bye", false, ""), "tail")
 	all, err = live[0].AllMessages()
 	if err != nil || len(all) != 5 {
 		t.Errorf("the earlier view has %d messages (%v), want its 5", len(all), err)

@@ -13,6 +13,10 @@ func (c *Correlator) Advance(now int64) {
 	for _, cl := range c.calls {
 		if !cl.done {
 			c.checkTimeouts(cl, now)
+			if k := cl.sip; k != nil && k.confirmed && !cl.done && now-cl.lastSIP >= packQuiet {
+				k.confirmed = false
+				c.packMessages(cl, k) // keep.go
+			}
 		}
 		if cl.done && now-cl.lastActivity() >= int64(c.cfg.Linger) && now-cl.end >= int64(c.cfg.Linger) {
 			emit = append(emit, cl)
