@@ -133,7 +133,7 @@ type Correlator struct {
 	lastTick   int64
 	retained   int64       // bytes kept by the calls in the table (keep.go)
 	pack       *packCodec  // compresses kept frames (framepack.go); nil when none are kept
-	sipz       *sipPacker  // packs confirmed calls' kept messages (sippack.go); made on first use
+	sipz       sipPacker   // scratch for packing confirmed calls' kept messages (sippack.go)
 	sealer     *packSealer // compresses full chunks on its own goroutine; nil: seal in place
 }
 

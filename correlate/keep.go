@@ -101,8 +101,8 @@ func (c *Correlator) release(cl *call) {
 // bytes go back to the budget when it leaves the table, and the arena goes with its
 // Record: it is freed once the store writer, the last holder, has written it.
 //
-// Once the dialog is confirmed (an ACK) the messages kept so far are packed (sippack.go)
-// and their arena and array let go: packed holds them compressed, messages and buf only
+// Once the dialog is confirmed (an ACK) and its SIP has been quiet for packQuiet, Advance
+// packs the messages kept so far (sippack.go) and their arena and array are let go: packed holds them compressed, messages and buf only
 // what came after.
 type sipKeep struct {
 	messages []Message
@@ -216,9 +216,6 @@ func (c *Correlator) keepMessage(cl *call, ev *decode.Event, m *sip.Message, ret
 // budget is charged the packed bytes instead. When the pack would not be smaller, the
 // messages stay raw.
 func (c *Correlator) packMessages(cl *call, a *sipKeep) {
-	if c.sipz == nil {
-		c.sipz = newSIPPacker()
-	}
 	var prev []Message
 	if a.packed != nil {
 		var err error

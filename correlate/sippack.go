@@ -33,16 +33,16 @@ import (
 	"errors"
 	"net/netip"
 
+	"github.com/callscope/callscope/decode"
 	"github.com/klauspost/compress/s2"
 )
 
-// sipPacker is the correlator's scratch for packing messages (its goroutine only).
+// sipPacker is the scratch for packing messages (one goroutine's; the zero value is
+// ready).
 type sipPacker struct {
 	scratch []byte // the uncompressed layout of the last pack
 	zbuf    []byte // its S2 block before the exact-size copy
 }
-
-func newSIPPacker() *sipPacker { return &sipPacker{} }
 
 // packedMessages is the packed form of a call's first n kept messages.
 type packedMessages struct {
@@ -76,7 +76,7 @@ const (
 
 var errBadPackedMessages = errors.New("correlate: bad packed messages")
 
-// pack returns the zstd frame of prev's messages (if any) followed by msgs.
+// pack returns the S2 block of prev's messages (if any) followed by msgs.
 func (p *sipPacker) pack(prev []Message, msgs []Message) []byte {
 	all := len(prev) + len(msgs)
 	b := p.scratch[:0]
@@ -277,17 +277,10 @@ func (r *pmReader) addrPort() netip.AddrPort {
 // transportName returns the contract name of a transport without allocating for the
 // ones the decoder gives (decode.Transport.String).
 func transportName(b []byte) string {
-	switch string(b) {
-	case "udp":
-		return "udp"
-	case "tcp":
-		return "tcp"
-	case "ws":
-		return "ws"
-	case "tls":
-		return "tls"
-	case "sctp":
-		return "sctp"
+	for t := decode.TransportUDP; t <= decode.TransportSCTP; t++ {
+		if s := t.String(); s == string(b) {
+			return s
+		}
 	}
 	return string(b)
 }

@@ -144,7 +144,7 @@ func TestPackedMessagesRoundTrip(t *testing.T) {
 // TestPackedMessagesCorrupt: unpacking bytes that are not a pack fails with an error and
 // never panics, for every cut of a real pack and for flipped bytes inside it.
 func TestPackedMessagesCorrupt(t *testing.T) {
-	p := newSIPPacker()
+	p := &sipPacker{}
 	var msgs []Message
 	for i := range 4 {
 		text := []byte(fmt.Sprintf("SIP/2.0 200 OK\r\nCSeq: %d INVITE\r\n\r\n", i))
@@ -183,7 +183,7 @@ func TestPackedMessagesCorrupt(t *testing.T) {
 // BenchmarkPackMessages is the cost of packing a confirmed call's messages at its ACK:
 // the five of the harness's answer (INVITE, 100, 180, 200, ACK), as UDP frames.
 func BenchmarkPackMessages(b *testing.B) {
-	p := newSIPPacker()
+	p := &sipPacker{}
 	d := newDialog("bench-pack@192.0.2.1")
 	texts := []string{
 		d.req("INVITE", 1, "inv", false, sdpBody(aMedia, "")),
@@ -239,7 +239,7 @@ func FuzzPackedMessages(f *testing.F) {
 			}
 			msgs = append(msgs, m)
 		}
-		p := newSIPPacker()
+		p := &sipPacker{}
 		back, err := (&packedMessages{z: p.pack(nil, msgs), n: len(msgs)}).unpack(nil)
 		if err != nil || len(back) != len(msgs) {
 			t.Fatalf("round trip: %d of %d messages, %v", len(back), len(msgs), err)
