@@ -78,11 +78,12 @@ for rate in $rates; do
 	sock=$(metric "$url" callscope_hep_socket_drops_total)
 	queue=$(metric "$url" callscope_hep_dropped_total)
 	udp=$(metric "$url" callscope_hep_udp_packets_total)
+	trims=$(metric "$url" callscope_go_heap_trims_total)
 	rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status)
 	kill -INT $pid
 	wait $pid || true
 	echo "rate=$rate sent=$sent in ${secs}s (mean $((bytes / sent)) B/msg) udp_read=$udp socket_drops=$sock queue_drops=$queue" \
 		"backlog_at_end=$backlog stored=$stored/$calls" \
 		"ingest_cpu=$(echo "scale=2; ($c1 - $c0) * 1000000 / $hz / $got" | bc)us/msg" \
-		"total_cpu=$(echo "scale=2; ($c2 - $c0) * 1000000 / $hz / $sent" | bc)us/msg peakRSS=${rss}MiB"
+		"total_cpu=$(echo "scale=2; ($c2 - $c0) * 1000000 / $hz / $sent" | bc)us/msg peakRSS=${rss}MiB heap_trims=$trims"
 done

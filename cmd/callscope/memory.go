@@ -3,11 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // memoryLimit returns the soft memory limit serve gives the Go runtime and where it came
@@ -124,4 +129,68 @@ func cgroupMemoryMax() int64 {
 		}
 	}
 	return 0
+}
+
+// Returning freed heap to the OS (trimHeap).
+//
+// When a burst of calls ends (a replayed file's calls all end together; a busy hour on a
+// probe), the Go heap they held is freed, but the runtime's background scavenger gives
+// the pages back to the OS slowly (it paces itself to about 1 % of a CPU), so the process
+// keeps the burst's high-water mark resident for many seconds while DuckDB, which writes
+// those calls next, grows on top of it. Measured on serve -r of 20,000 concurrent calls
+// with --keep-rtp headers (BENCHMARKS.md, session 14): at the moment every call was
+// stored the Go runtime held 245 MiB of free heap not yet returned. Trimming (below)
+// took peak RSS from 620–651 to 569–578 MiB and the RssAnon left after the replay from
+// 443–529 to 333–359 MiB, in the same wall time (+2–3 % CPU for the extra collections).
+const (
+	trimEvery     = time.Second
+	trimFreeBytes = 64 << 20
+)
+
+// heapExcess is the free heap not yet returned to the OS, and how much of the heap
+// the process holds beyond what the collector's goal needs (the heap's objects, unused
+// and free spans, less the goal): memory the heap will not grow into again before the
+// next collection. While the live heap grows (a HEP probe filling its call table), what
+// a collection frees is reused at once and the excess stays near zero; after a burst has
+// ended, the goal has fallen and the excess is the burst's pages.
+func heapExcess() (free, excess uint64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/gc/heap/goal:bytes"},
+	}
+	metrics.Read(s)
+	var v [4]uint64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0, 0
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	if held := v[0] + v[1] + v[2]; held > v[3] {
+		excess = held - v[3]
+	}
+	return v[0], excess
+}
+
+// trimHeap returns free heap to the OS (debug.FreeOSMemory: a collection, then every free
+// page released) every period (serve: trimEvery) while more than trimFreeBytes of it is free and held
+// beyond the collector's goal (heapExcess), until ctx ends. trims counts the times it
+// did. A probe whose live heap is steady or growing is never trimmed; a trim costs one
+// collection of the live heap.
+func trimHeap(ctx context.Context, every time.Duration, trims prometheus.Counter) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if free, excess := heapExcess(); free > trimFreeBytes && excess > trimFreeBytes {
+				debug.FreeOSMemory()
+				trims.Inc()
+			}
+		}
+	}
 }

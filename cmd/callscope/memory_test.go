@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestMemoryLimit: the sizing rule written in memoryLimit's doc, worked by hand for each
@@ -82,5 +87,42 @@ func TestAnalyzeGCPercent(t *testing.T) {
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("GOGC=%q: analyze left GOGC %d, want %d", c.env, got, c.want)
 		}
+	}
+}
+
+// TestTrimHeap: after a burst of 256 MiB of calls is let go, the heap holds far more than
+// the collector's goal needs (heapExcess), and trimHeap gives it back to the OS within a
+// few periods (one trim counted, the free heap then below trimFreeBytes). The burst is
+// 64 KiB objects, as call arenas and frame chunks are; the expectation is the runtime's
+// own accounting (runtime/metrics), not a figure of ours.
+func TestTrimHeap(t *testing.T) {
+	burst := make([][]byte, 4096)
+	for i := range burst {
+		burst[i] = make([]byte, 64<<10)
+		burst[i][0] = byte(i) // touched: resident
+	}
+	runtime.GC()
+	runtime.KeepAlive(burst)
+	burst = nil
+	runtime.GC() // the goal falls to what is live now
+	free, excess := heapExcess()
+	if free < 128<<20 || excess < 128<<20 {
+		t.Fatalf("after letting 256 MiB go: free %d MiB, excess over the goal %d MiB; want both over 128 MiB", free>>20, excess>>20)
+	}
+	trims := prometheus.NewCounter(prometheus.CounterOpts{Name: "trims"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { trimHeap(ctx, 50*time.Millisecond, trims); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(trims) < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := testutil.ToFloat64(trims); n < 1 {
+		t.Fatalf("no trim in 5 s with %d MiB free beyond the goal", excess>>20)
+	}
+	if free, _ := heapExcess(); free > trimFreeBytes {
+		t.Errorf("after the trim %d MiB of heap still free and not returned (want at most %d MiB)", free>>20, trimFreeBytes>>20)
 	}
 }

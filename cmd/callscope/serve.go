@@ -200,6 +200,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	stopSec := func() { secStop(); <-secDone }
 
 	g, gctx := errgroup.WithContext(ctx)
+	trims := prometheus.NewCounter(prometheus.CounterOpts{Name: "callscope_go_heap_trims_total",
+		Help: "Times serve returned more than 64 MiB of freed Go heap to the OS at once (after a burst of calls ended)."})
+	reg.MustRegister(trims)
+	g.Go(func() error { trimHeap(gctx, trimEvery, trims); return nil })
 	g.Go(func() error { al.storeLoop(gctx, st); return nil })
 	g.Go(func() error { return al.notifier.Run(gctx) })
 	g.Go(func() error {
