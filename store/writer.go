@@ -121,6 +121,9 @@ type Writer struct {
 	walIn   chan walItem
 	walStop chan struct{}
 	walDone chan struct{}
+	// walSlots: one token per entry WriteWait handed the committer and it has not yet
+	// committed (walWaitMax at most).
+	walSlots chan struct{}
 
 	queue    chan queued
 	flushReq chan chan struct{}
@@ -152,6 +155,7 @@ type walItem struct {
 	e     SpoolEntry
 	at    time.Time // when Write handed it over
 	flush chan struct{}
+	slot  bool // WriteWait took a walSlots token for it: the committer gives it back
 }
 
 // queued is an accepted entry with its WAL sequence number (0: not in the WAL), the
@@ -201,6 +205,7 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 		walIn:    make(chan walItem, max(cfg.QueueSize, 4096)), // frames: bounded by MaxFrameBytes
 		walStop:  make(chan struct{}),
 		walDone:  make(chan struct{}),
+		walSlots: make(chan struct{}, walWaitMax),
 		queue:    make(chan queued, cfg.QueueSize),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}),
@@ -230,12 +235,42 @@ func NewWriter(st Store, cfg WriterConfig, reg prometheus.Registerer) (*Writer, 
 
 // Write hands a finished call to the writer. It never waits on the store: when the
 // queue is full the call is appended to the disk spool instead.
-func (w *Writer) Write(rec *correlate.Record) { w.enqueue(SpoolEntry{Rec: rec}) }
+func (w *Writer) Write(rec *correlate.Record) { w.enqueue(SpoolEntry{Rec: rec}, false) }
+
+// WriteWait is Write for a source that can wait (serve -r replaying a capture file):
+// while walWaitMax of its entries wait for the write-ahead log it blocks until the
+// committer has taken one, so that the calls a file ends all at once (every call still
+// open at its end) wait in the file, not in memory with their messages and frames. It
+// writes at once, without waiting, once ctx ends or the writer closes. Live input never
+// waits (Write): capture does not wait on the store.
+func (w *Writer) WriteWait(ctx context.Context, rec *correlate.Record) {
+	select {
+	case w.walSlots <- struct{}{}:
+	case <-ctx.Done():
+		w.Write(rec)
+		return
+	case <-w.walDone:
+		w.Write(rec)
+		return
+	}
+	if !w.enqueue(SpoolEntry{Rec: rec}, true) {
+		<-w.walSlots // not handed to the committer: nothing will give the token back
+	}
+}
+
+// walWaitMax is how many entries WriteWait lets wait for the write-ahead log: two
+// group commits' worth, so that the committer finds the next group ready while it
+// writes one.
+const walWaitMax = 2 * walGroupMax
 
 // WriteRegistration hands a REGISTER flow to the writer, like Write.
-func (w *Writer) WriteRegistration(r correlate.Registration) { w.enqueue(SpoolEntry{Reg: &r}) }
+func (w *Writer) WriteRegistration(r correlate.Registration) {
+	w.enqueue(SpoolEntry{Reg: &r}, false)
+}
 
-func (w *Writer) enqueue(e SpoolEntry) {
+// enqueue hands e to the committer, or spools it; it reports whether the committer got
+// it. slot: WriteWait holds a walSlots token for it.
+func (w *Writer) enqueue(e SpoolEntry, slot bool) bool {
 	// Shared: Close takes mu exclusively before it stops the committer, so no entry is
 	// handed to a committer that has drained its channel for the last time.
 	w.mu.RLock()
@@ -246,11 +281,11 @@ func (w *Writer) enqueue(e SpoolEntry) {
 			w.frameBytes.Add(-n)
 			w.m.budgetSpooled.Inc()
 			w.toSpool([]SpoolEntry{e})
-			return
+			return false
 		}
 		select {
-		case w.walIn <- walItem{e: e, at: time.Now()}:
-			return
+		case w.walIn <- walItem{e: e, at: time.Now(), slot: slot}:
+			return true
 		default:
 			w.frameBytes.Add(-n)
 			w.m.walOverflow.WithLabelValues("queue").Inc()
@@ -258,6 +293,7 @@ func (w *Writer) enqueue(e SpoolEntry) {
 		}
 	}
 	w.toSpool([]SpoolEntry{e})
+	return false
 }
 
 // commitLoop is the committer: it gathers what Write hands over for WALCommitDelay
@@ -272,11 +308,15 @@ func (w *Writer) commitLoop() {
 		group   []SpoolEntry
 		flushes []chan struct{}
 		oldest  time.Time
+		slots   int // tokens of WriteWait's entries in group
 	)
 	add := func(it walItem) {
 		if it.flush != nil {
 			flushes = append(flushes, it.flush)
 			return
+		}
+		if it.slot {
+			slots++
 		}
 		if len(group) == 0 {
 			oldest = it.at
@@ -329,6 +369,9 @@ func (w *Writer) commitLoop() {
 		}
 		if len(group) > 0 {
 			w.m.walLatency.Observe(time.Since(oldest).Seconds())
+		}
+		for ; slots > 0; slots-- {
+			<-w.walSlots
 		}
 		for _, f := range flushes {
 			close(f)

@@ -294,3 +294,103 @@ func equalMessages(a, b []correlate.Message) bool {
 	}
 	return true
 }
+
+// TestWriteWait: WriteWait (serve -r) stores what it is given like Write, blocks while
+// WALWaitMax entries wait for the write-ahead log and goes on as soon as the committer
+// takes one, gives its token back when an entry is spooled instead (the frame budget),
+// and never blocks once its context has ended.
+func TestWriteWait(t *testing.T) {
+	data := storetest.Data(t)
+	want := distinct(data.Records)
+	st := openDuck(t)
+	cfg := testConfig(t.TempDir())
+	w, err := store.NewWriter(st, cfg, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range data.Records {
+		w.WriteWait(ctx, r)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, st, want)
+	if n := len(w.WALSlots()); n != 0 {
+		t.Fatalf("%d WriteWait tokens held after Flush, want 0", n)
+	}
+
+	// WALWaitMax entries waiting (their tokens taken here): the next WriteWait waits
+	// until one is given back.
+	slots := w.WALSlots()
+	for range store.WALWaitMax {
+		slots <- struct{}{}
+	}
+	done := make(chan struct{})
+	go func() { w.WriteWait(ctx, data.Records[0]); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("WriteWait returned with WALWaitMax entries waiting")
+	case <-time.After(100 * time.Millisecond):
+	}
+	<-slots // one of ours back: WriteWait's entry takes its place
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WriteWait still blocked after a token came back")
+	}
+	// Tokens are counted, not named: once the committer has the entry (Flush), ours are
+	// the WALWaitMax-1 left.
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(slots); n != store.WALWaitMax-1 {
+		t.Fatalf("%d tokens held after the committer took WriteWait's entry, want %d", n, store.WALWaitMax-1)
+	}
+	// Full again, but the context has ended: it writes at once, without a token.
+	slots <- struct{}{}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	stop := make(chan struct{})
+	go func() { w.WriteWait(cctx, data.Records[1]); close(stop) }()
+	select {
+	case <-stop:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WriteWait blocked with its context ended")
+	}
+	for range store.WALWaitMax {
+		<-slots
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A writer whose frame budget spools every call with frames: WriteWait's token comes
+	// back although the committer never sees the entry.
+	cfg = testConfig(t.TempDir())
+	cfg.MaxFrameBytes = 1
+	w2, err := store.NewWriter(openDuck(t), cfg, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close(ctx)
+	framed := 0
+	for _, r := range data.Records {
+		if r.MediaCount() > 0 {
+			w2.WriteWait(ctx, r)
+			framed++
+		}
+	}
+	if framed == 0 {
+		t.Fatal("no record with frames in the test data")
+	}
+	if err := w2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w2.WALSlots()); n != 0 {
+		t.Fatalf("%d tokens held after %d spooled entries, want 0", n, framed)
+	}
+}

@@ -279,7 +279,7 @@ func ingestFiles(ctx context.Context, files []string, ccfg correlate.Config, wor
 			n++
 			hooks.call(r)
 			live.unstored.add(r)
-			wr.Write(r)
+			wr.WriteWait(ctx, r) // a file can wait: the calls it ends at once do not pile up in memory
 		},
 		Registration: func(r *correlate.Registration) { hooks.registration(r); wr.WriteRegistration(live.keepRegistration(r)) },
 	})
