@@ -153,7 +153,7 @@ const (
 // next collection. While the live heap grows (a HEP probe filling its call table), what
 // a collection frees is reused at once and the excess stays near zero; after a burst has
 // ended, the goal has fallen and the excess is the burst's pages.
-func heapExcess() (free, excess uint64) {
+func heapExcess() (free, excess, goal uint64) {
 	s := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
@@ -164,21 +164,29 @@ func heapExcess() (free, excess uint64) {
 	var v [4]uint64
 	for i := range s {
 		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0, 0
+			return 0, 0, 0
 		}
 		v[i] = s[i].Value.Uint64()
 	}
 	if held := v[0] + v[1] + v[2]; held > v[3] {
 		excess = held - v[3]
 	}
-	return v[0], excess
+	return v[0], excess, v[3]
 }
 
-// trimHeap returns free heap to the OS (debug.FreeOSMemory: a collection, then every free
-// page released) every period (serve: trimEvery) while more than trimFreeBytes of it is free and held
-// beyond the collector's goal (heapExcess), until ctx ends. trims counts the times it
-// did. A probe whose live heap is steady or growing is never trimmed; a trim costs one
-// collection of the live heap.
+// worthTrimming reports whether trimHeap should return the heap's free memory: more than
+// trimFreeBytes free, and held beyond the goal by more than trimFreeBytes and a quarter
+// of the goal. The quarter bounds how often a large heap is trimmed while it shrinks
+// (each trim is a collection of the live heap): a 1 GiB heap only once it holds 256 MiB
+// it will not grow into.
+func worthTrimming(free, excess, goal uint64) bool {
+	return free > trimFreeBytes && excess > max(trimFreeBytes, goal/4)
+}
+
+// trimHeap returns free heap to the OS (debug.FreeOSMemory: a collection, then every
+// free page released) every period (serve: trimEvery) while worthTrimming, until ctx
+// ends. trims counts the times it did. A probe whose live heap is steady or growing is
+// never trimmed; a trim costs one collection of the live heap.
 func trimHeap(ctx context.Context, every time.Duration, trims prometheus.Counter) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -187,7 +195,7 @@ func trimHeap(ctx context.Context, every time.Duration, trims prometheus.Counter
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if free, excess := heapExcess(); free > trimFreeBytes && excess > trimFreeBytes {
+			if worthTrimming(heapExcess()) {
 				debug.FreeOSMemory()
 				trims.Inc()
 			}

@@ -105,9 +105,12 @@ func TestTrimHeap(t *testing.T) {
 	runtime.KeepAlive(burst)
 	burst = nil
 	runtime.GC() // the goal falls to what is live now
-	free, excess := heapExcess()
+	free, excess, goal := heapExcess()
 	if free < 128<<20 || excess < 128<<20 {
 		t.Fatalf("after letting 256 MiB go: free %d MiB, excess over the goal %d MiB; want both over 128 MiB", free>>20, excess>>20)
+	}
+	if !worthTrimming(free, excess, goal) {
+		t.Fatalf("free %d MiB, excess %d MiB, goal %d MiB: not worth trimming", free>>20, excess>>20, goal>>20)
 	}
 	trims := prometheus.NewCounter(prometheus.CounterOpts{Name: "trims"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,7 +125,28 @@ func TestTrimHeap(t *testing.T) {
 	if n := testutil.ToFloat64(trims); n < 1 {
 		t.Fatalf("no trim in 5 s with %d MiB free beyond the goal", excess>>20)
 	}
-	if free, _ := heapExcess(); free > trimFreeBytes {
+	if free, _, _ := heapExcess(); free > trimFreeBytes {
 		t.Errorf("after the trim %d MiB of heap still free and not returned (want at most %d MiB)", free>>20, trimFreeBytes>>20)
+	}
+}
+
+// TestWorthTrimming: the rule of worthTrimming's doc, by hand. MiB figures.
+func TestWorthTrimming(t *testing.T) {
+	const m = 1 << 20
+	for _, c := range []struct {
+		free, excess, goal uint64
+		want               bool
+	}{
+		{free: 200, excess: 200, goal: 60, want: true},    // after a burst: the goal fell
+		{free: 200, excess: 10, goal: 600, want: false},   // a growing heap: what GC freed is reused
+		{free: 40, excess: 300, goal: 60, want: false},    // little free: nothing to give back
+		{free: 300, excess: 200, goal: 1024, want: false}, // a 1 GiB goal needs 256 MiB beyond it
+		{free: 300, excess: 257, goal: 1024, want: true},
+		{free: 65, excess: 65, goal: 100, want: true},
+		{free: 64, excess: 65, goal: 100, want: false},
+	} {
+		if got := worthTrimming(c.free*m, c.excess*m, c.goal*m); got != c.want {
+			t.Errorf("free %d, excess %d, goal %d MiB: %v, want %v", c.free, c.excess, c.goal, got, c.want)
+		}
 	}
 }
