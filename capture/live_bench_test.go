@@ -28,6 +28,9 @@ func BenchmarkLiveCapture(b *testing.B) {
 	}
 }
 
+// benchFrameLen is the injected frames' length: an Ethernet/IPv4/UDP G.711 RTP packet.
+const benchFrameLen = 214
+
 func benchLiveCapture(b *testing.B, fanout, injectors int) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root (veth pair, AF_PACKET)")
@@ -51,14 +54,14 @@ func benchLiveCapture(b *testing.B, fanout, injectors int) {
 	time.Sleep(100 * time.Millisecond)
 
 	b.ReportAllocs()
-	b.SetBytes(214)
+	b.SetBytes(benchFrameLen)
 	b.ResetTimer()
 	start := time.Now()
 	for j, tx := range txs {
 		// Injector j sends frames j, j+injectors, ...: its own frame buffer, the same
 		// 64 ports in turn.
 		go func() {
-			frame := udpFrame(6000, 0, 214)
+			frame := udpFrame(6000, 0, benchFrameLen)
 			seq, dport := frame[42:44], frame[36:38]
 			for i := j; i < b.N; i += injectors {
 				binary.BigEndian.PutUint16(seq, uint16(i))
