@@ -9,14 +9,14 @@ package correlate
 // draft-ietf-opsawg-pcap §4-§5): a file header, then per frame a 16-byte record header
 // (seconds, nanoseconds, captured length, length on the wire) and the frame bytes, a
 // new file header where the link type changes. The stream is cut into chunks of at
-// most packChunk bytes. The open chunk is raw; a full one is sealed: compressed into
-// one zstd frame (RFC 8878) appended to the call's sealed bytes, and a new open chunk is
-// started. Compression runs off the correlator's goroutine (packSealer, below): the full
-// chunk waits as the call's pending chunk until the sealer's result is applied, by the
-// correlator, which remains the only writer of a call's pack. Concatenated zstd frames
-// decompress to the concatenation of their contents (RFC 8878 §3.1), so a call's
-// segment is its sealed bytes followed by its compressed open chunk: the store writes
-// it without expanding a frame.
+// most packChunk bytes. The open chunk is raw; a full one is sealed (framecodec.go:
+// delta-coded against the chunk's earlier records, or zstd where that does not shrink
+// it) and appended to the call's sealed bytes, and a new open chunk is started.
+// Sealing runs off the correlator's goroutine (packSealer, below): the full chunk
+// waits as the call's pending chunk until the sealer's result is applied, by the
+// correlator, which remains the only writer of a call's pack. A segment is a
+// concatenation of sealed chunks, so a call's segment is its sealed bytes followed by
+// its open chunk sealed: the store writes it without expanding a frame.
 //
 // Sharing: sealed bytes and the open chunk are only ever appended to (the bytes below
 // their length never change; growing either copies into a new array and leaves the old
@@ -40,11 +40,12 @@ const (
 	pcapFileHeader = 24
 	pcapRecHeader  = 16
 	pcapSnaplen    = 262144
-	// packChunk is the size at which an open chunk is sealed. A headers-mode record (16 B
-	// of pcap header, ~54 B of frame) compresses about 2.6:1 in 2 KiB chunks, 3.4:1 in 4
-	// KiB, 4:1 in 8 KiB at zstd's fastest level, but every open call holds one raw chunk:
-	// 2 KiB gives the least memory per kept frame (BenchmarkMemoryKeptFrames: 37, 45 and
-	// 59 B; docs/architecture.md, "Media frames").
+	// packChunk is the size at which an open chunk is sealed. Every open call holds one
+	// raw chunk, so a small one keeps memory per call low; the delta coding's ratio
+	// hardly depends on it (each chunk starts with one literal record per stream; with
+	// zstd, which sealed chunks before it, 2 KiB gave 2.6:1 and 8 KiB 4:1). 2 KiB gave
+	// the least memory per kept frame (BenchmarkMemoryKeptFrames; docs/architecture.md,
+	// "Media frames").
 	packChunk = 2 << 10
 	// packFirstChunk is the first open chunk's size; it doubles up to packChunk, so a
 	// short call does not hold a whole chunk.
@@ -58,7 +59,7 @@ const (
 var ErrBadFrameStream = errors.New("correlate: bad frame stream")
 
 // MediaPack is the packed frames of one call (Record.Pack): Sealed is zero or more
-// concatenated zstd frames, Open the raw pcap stream that follows them; together they
+// sealed chunks (framecodec.go), Open the raw pcap stream that follows them; together they
 // decompress to the call's segment stream. A MediaPack in a Record is immutable and
 // safe to read from any goroutine.
 type MediaPack struct {
@@ -145,12 +146,9 @@ func (p *MediaPack) AppendFrames(out []Frame) ([]Frame, error) {
 		}
 	}
 	if len(sealed) > 0 {
-		if dec == nil {
-			return out, fmt.Errorf("%w: no decoder", ErrBadFrameStream)
-		}
-		b, err := dec.DecodeAll(sealed, make([]byte, 0, 4*len(sealed)+len(p.Open)))
+		b, err := OpenSegment(make([]byte, 0, 4*len(sealed)+len(p.Open)), sealed, dec, maxPackDecoded)
 		if err != nil {
-			return out, fmt.Errorf("%w: %w", ErrBadFrameStream, err)
+			return out, err
 		}
 		raw = append(b, p.Open...)
 	} else {
@@ -189,10 +187,10 @@ func AppendStreamFrames(out []Frame, raw []byte) ([]Frame, error) {
 	return out, nil
 }
 
-// packCodec is the correlator's one zstd encoder (used only on its goroutine, through
-// EncodeAll) and the decoder its packs carry (DecodeAll, safe from any goroutine).
-// Neither starts a goroutine. A nil codec (the encoder could not be made) never seals:
-// packs stay raw.
+// packCodec is the correlator's one zstd encoder (for the chunks the delta coding does
+// not shrink; EncodeAll, safe from any goroutine) and the decoder its packs carry
+// (DecodeAll, the same). Neither starts a goroutine. A nil codec (the encoder could not
+// be made) never seals: packs stay raw.
 type packCodec struct {
 	enc     *zstd.Encoder
 	dec     *zstd.Decoder
@@ -215,7 +213,7 @@ func newPackCodec() *packCodec {
 
 // mediaKeep holds the frames kept for one call, packed (above).
 type mediaKeep struct {
-	sealed  []byte       // concatenated zstd frames of the full chunks
+	sealed  []byte       // the sealed chunks of the full chunks
 	pending []byte       // a full raw chunk the sealer is compressing; it follows sealed
 	open    []byte       // the raw chunk being filled
 	pieces  []spillPiece // with a frame spill (spill.go): every sealed chunk in order
@@ -256,7 +254,7 @@ func (c *Correlator) final(k *mediaKeep) MediaPack {
 		defer releasePieces(k)
 		pc.scratch = pc.scratch[:0]
 		if len(k.open) > 0 {
-			pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch)
+			pc.scratch = SealChunk(pc.scratch, k.open, pc.enc)
 		}
 		b, err := readPieces(make([]byte, 0, len(k.sealed)+k.spilled+len(pc.scratch)), k.pieces, k.sealed)
 		if err != nil {
@@ -268,7 +266,7 @@ func (c *Correlator) final(k *mediaKeep) MediaPack {
 	if pc == nil || len(k.open) == 0 {
 		return c.packView(k)
 	}
-	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
+	pc.scratch = SealChunk(pc.scratch[:0], k.open, pc.enc)
 	b := make([]byte, len(k.sealed)+len(pc.scratch))
 	copy(b, k.sealed)
 	copy(b[len(k.sealed):], pc.scratch)
@@ -353,7 +351,7 @@ func (c *Correlator) appendFrame(cl *call, k *mediaKeep, ts int64, link uint32, 
 // bytes cannot grow within the retained budget.
 func (c *Correlator) seal(cl *call, k *mediaKeep) bool {
 	pc := c.pack
-	pc.scratch = pc.enc.EncodeAll(k.open, pc.scratch[:0])
+	pc.scratch = SealChunk(pc.scratch[:0], k.open, pc.enc)
 	if !c.appendSealed(cl, k, nil, 0, pc.scratch, cap(k.open), true) {
 		return false
 	}
@@ -472,9 +470,9 @@ func (c *Correlator) applySealed(wait bool) {
 	}
 }
 
-// packSealer compresses full chunks on its own goroutine so that zstd (about a sixth
-// of serve's CPU with --keep-rtp headers, all of it on the correlator's goroutine)
-// runs beside correlation. Jobs and results are two channels of sealJobs (one sealer:
+// packSealer seals full chunks on its own goroutine so that sealing (zstd was about a
+// sixth of serve's CPU with --keep-rtp headers, all of it on the correlator's
+// goroutine) runs beside correlation. Jobs and results are two channels of sealJobs (one sealer:
 // results come back in submission order); a fixed pool of sealJobs, owned by the
 // correlator while not in flight, bounds what is in flight (sealJobs chunks) and the
 // memory of their results. The goroutine runs only while there is work: it exits when
@@ -495,7 +493,7 @@ type sealJob struct {
 	cl   *call
 	k    *mediaKeep
 	raw  []byte     // the chunk (the call's pending chunk, not written while in flight)
-	out  []byte     // its zstd frame, written by the sealer
+	out  []byte     // its sealed chunk, written by the sealer
 	file *spillFile // where the sealer wrote out (nil: it stays in memory)
 	off  int64
 }
@@ -582,7 +580,7 @@ func (ps *packSealer) loop() {
 			continue
 		}
 		for _, j := range b {
-			j.out = ps.enc.enc.EncodeAll(j.raw, j.out[:0])
+			j.out = SealChunk(j.out[:0], j.raw, ps.enc.enc)
 			if ps.spill != nil {
 				ps.spill.place(j)
 			}

@@ -4,15 +4,16 @@ package store
 // compressed blob, so an engine stores a call's media as one row or one file range
 // instead of one row per packet (docs/architecture.md, "Media frames").
 //
-// A segment is one zstd frame (RFC 8878), or several concatenated (a correlator's pack:
-// its sealed chunks, then its open chunk; correlate/framepack.go), whose content is a classic little-endian pcap
-// stream with nanosecond timestamps (magic 0xa1b23c4d, draft-ietf-opsawg-pcap §4-§5):
-// a file header, then per frame a 16-byte record header (seconds, nanoseconds,
-// captured length, length on the wire) and the frame bytes. When the link type changes
-// from one frame to the next a new file header follows, so a call captured on one link
-// type (always, in practice) decompresses to a pcap file any tool reads
-// (`zstd -d < seg | tshark -r -`), and a mixed one still round-trips exactly. (A record
-// whose seconds field equals the magic, a time in 2055, would read as a header.)
+// A segment is one sealed chunk or several concatenated (a correlator's pack: its
+// sealed chunks, then its open chunk sealed; correlate/framecodec.go), whose content is
+// a classic little-endian pcap stream with nanosecond timestamps (magic 0xa1b23c4d,
+// draft-ietf-opsawg-pcap §4-§5): a file header, then per frame a 16-byte record header
+// (seconds, nanoseconds, captured length, length on the wire) and the frame bytes. When
+// the link type changes from one frame to the next a new file header follows, so a call
+// captured on one link type (always, in practice) opens to a pcap file any tool reads
+// (what /api/v1/calls/:id/pcap exports), and a mixed one still round-trips exactly. (A record whose seconds field equals the magic, a time in 2055,
+// would read as a header.) Segments stored before the delta coding are zstd frames of
+// the same stream and still decode.
 
 import (
 	"encoding/binary"
@@ -36,16 +37,17 @@ const (
 // ErrBadSegment is returned for a segment that does not decode.
 var ErrBadSegment = errors.New("store: bad frame segment")
 
-// FrameCodec compresses and decompresses frame segments. It holds one zstd encoder and
-// one decoder; both are safe for concurrent use (EncodeAll/DecodeAll), so one codec
-// serves a whole store. Close releases them.
+// FrameCodec seals and opens frame segments (correlate.SealChunk, OpenSegment). It
+// holds one zstd encoder (for chunks the delta coding does not shrink) and one decoder;
+// both are safe for concurrent use (EncodeAll/DecodeAll), so one codec serves a whole
+// store. Close releases them.
 type FrameCodec struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
 }
 
-// NewFrameCodec returns a codec at zstd's fastest level: RTP headers compress about
-// 4:1 at several hundred MB/s per core, and the writer's CPU is the budget that matters.
+// NewFrameCodec returns a codec whose zstd runs at its fastest level: the writer's CPU
+// is the budget that matters.
 func NewFrameCodec() (*FrameCodec, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2),
 		zstd.WithZeroFrames(true))
@@ -118,12 +120,12 @@ func (c *FrameCodec) Encode(dst, scratch []byte, frames []correlate.Frame) (out,
 		raw = append(raw, h[:]...)
 		raw = append(raw, f.Data...)
 	}
-	return c.enc.EncodeAll(raw, dst), raw
+	return correlate.SealChunk(dst, raw, c.enc), raw
 }
 
 // EncodeRecord appends the compressed segment of r's media frames to dst (no frames:
-// dst unchanged). A correlator's pack is already the segment's zstd frames but its open
-// chunk (correlate/framepack.go), so only that is compressed; decoded frames (Media)
+// dst unchanged). A correlator's pack is already the segment's sealed chunks but its
+// open chunk (correlate/framepack.go), so only that is sealed; decoded frames (Media)
 // are encoded as Encode does.
 func (c *FrameCodec) EncodeRecord(dst, scratch []byte, r *correlate.Record) (out, scratchOut []byte) {
 	if len(r.Media) > 0 {
@@ -142,7 +144,7 @@ func (c *FrameCodec) EncodeRecord(dst, scratch []byte, r *correlate.Record) (out
 	}
 	dst = append(dst, r.Pack.Sealed...)
 	if len(r.Pack.Open) > 0 {
-		dst = c.enc.EncodeAll(r.Pack.Open, dst)
+		dst = correlate.SealChunk(dst, r.Pack.Open, c.enc)
 	}
 	return dst, scratch
 }
@@ -153,7 +155,7 @@ func (c *FrameCodec) Decode(out []correlate.Frame, seg []byte) ([]correlate.Fram
 	if len(seg) == 0 {
 		return out, nil
 	}
-	raw, err := c.dec.DecodeAll(seg, nil)
+	raw, err := correlate.OpenSegment(nil, seg, c.dec, MaxSegmentBytes)
 	if err != nil {
 		return out, fmt.Errorf("%w: %w", ErrBadSegment, err)
 	}

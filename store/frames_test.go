@@ -56,8 +56,8 @@ func TestFrameCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// A segment of one link type is a pcap file other tools read: tshark counts the frames
-// we put in (the expectation is the input, 40 frames).
+// A segment of one link type opens to a pcap file other tools read: tshark counts the
+// frames we put in (the expectation is the input, 40 frames).
 func TestFrameSegmentIsPcap(t *testing.T) {
 	tshark := testutil.NeedTool(t, "tshark")
 	c, err := store.NewFrameCodec()
@@ -71,7 +71,7 @@ func TestFrameSegmentIsPcap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	pcap, err := raw.DecodeAll(seg, nil)
+	pcap, err := correlate.OpenSegment(nil, seg, raw, store.MaxSegmentBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
