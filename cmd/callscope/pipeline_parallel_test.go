@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -156,9 +158,11 @@ func TestParallelCancel(t *testing.T) {
 func TestPipeBatchNoAlloc(t *testing.T) {
 	frame := make([]byte, 214)
 	payload := frame[42:]
-	payload[0] = 0x80
-	ev := decode.Event{Kind: decode.KindRTP, TS: 1, Frame: frame, Payload: payload,
-		RTP: &rtp.Header{Version: 2, SSRC: 7, SequenceNumber: 9}, RTPPayloadLen: 160}
+	h := rtp.Header{Version: 2, SSRC: 7, SequenceNumber: 9}
+	if _, err := h.MarshalTo(payload); err != nil {
+		t.Fatal(err)
+	}
+	ev := decode.Event{Kind: decode.KindRTP, TS: 1, Frame: frame, Payload: payload, RTP: &h, RTPPayloadLen: 160}
 	b := &pipeBatch{events: make([]pipeEvent, 0, pipeBatchEvents), arena: make([]byte, 0, pipeBatchBytes)}
 	var out decode.Event
 	var hdr rtp.Header
@@ -195,6 +199,77 @@ func diffContext(got, want []byte) string {
 	i := firstDiff(got, want)
 	lo := max(0, i-200)
 	return fmt.Sprintf("got:  …%s…\nwant: …%s…", got[lo:min(len(got), i+200)], want[lo:min(len(want), i+200)])
+}
+
+// TestPipeEventFields: a pipeEvent carries every field of a decode.Event (add and
+// rebuild name them one by one); an Event field added later must be carried too.
+func TestPipeEventFields(t *testing.T) {
+	names := []string{}
+	rt := reflect.TypeFor[decode.Event]()
+	for i := range rt.NumField() {
+		names = append(names, rt.Field(i).Name)
+	}
+	want := "Kind TS Src Dst Transport FromHEP Payload Frame LinkType SIP RTP RTPPayloadLen"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("decode.Event has fields %q; add and rebuild carry %q: carry the new ones", got, want)
+	}
+	src := decode.Event{Kind: decode.KindRTCP, TS: 77, Src: netip.MustParseAddrPort("[2001:db8::1%eth0]:5004"),
+		Dst: netip.MustParseAddrPort("10.0.0.2:5005"), Transport: decode.TransportTCP, FromHEP: true,
+		Payload: []byte{0x80, 200, 0, 1, 1, 2, 3, 4}, Frame: []byte{9, 9}, LinkType: 113, RTPPayloadLen: 0}
+	b := &pipeBatch{}
+	b.add(&src)
+	var out decode.Event
+	var hdr rtp.Header
+	b.rebuild(&b.events[0], &out, &hdr, nil)
+	if !reflect.DeepEqual(out, src) {
+		t.Errorf("rebuilt %+v\nwant     %+v", out, src)
+	}
+}
+
+// TestParseRTPHeader: B's header parse sets every field rtp.Header.Unmarshal sets, for
+// headers with and without padding, marker, CSRCs and extensions (the expectation is
+// pion's own Unmarshal of the same bytes, the decoder's parser), over a scratch header
+// left dirty by the previous packet as B's is.
+func TestParseRTPHeader(t *testing.T) {
+	hs := []rtp.Header{
+		{Version: 2, PayloadType: 8, SequenceNumber: 65535, Timestamp: 1 << 31, SSRC: 0xdeadbeef},
+		{Version: 2, Marker: true, PayloadType: 101, SequenceNumber: 1, Timestamp: 160, SSRC: 1},
+		{Version: 2, CSRC: []uint32{1, 2, 3}, PayloadType: 0, SSRC: 5},
+		{Version: 2, Extension: true, ExtensionProfile: 0xBEDE, PayloadType: 96, SSRC: 6},
+		{Version: 2, Padding: true, PayloadType: 0, SSRC: 7, PaddingSize: 4},
+	}
+	if err := hs[3].SetExtension(1, []byte{0xaa}); err != nil {
+		t.Fatal(err)
+	}
+	var scratch rtp.Header
+	for i, h := range append(hs, hs...) { // twice: each parse over the previous one's leftovers
+		raw, err := h.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, make([]byte, 160)...)
+		if h.Padding {
+			raw[len(raw)-1] = 4
+		}
+		var want rtp.Header
+		if _, err := want.Unmarshal(raw); err != nil {
+			t.Fatal(err)
+		}
+		parseRTPHeader(&scratch, raw)
+		got := scratch
+		if len(got.CSRC) == 0 && len(want.CSRC) == 0 {
+			got.CSRC, want.CSRC = nil, nil
+		}
+		if len(got.Extensions) == 0 && len(want.Extensions) == 0 {
+			got.Extensions, want.Extensions = nil, nil
+		}
+		if !want.Extension {
+			got.ExtensionProfile = 0 // left alone by Unmarshal too; never read
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("header %d: parsed %+v\nwant          %+v", i, got, want)
+		}
+	}
 }
 
 // TestPipeBatchSlim: a slim batch (a correlator keeping no frames) carries a plain RTP
