@@ -16,7 +16,10 @@ type streamKey struct {
 	srcHi, srcLo, dstHi, dstLo uint64
 	ssrc                       uint32
 	srcPort, dstPort           uint16
-	srcFam, dstFam             uint8
+	// fams is the source's family <<8 | the destination's, stored by set in one 16-bit
+	// write: hash reads both in one 16-bit load, which the CPU forwards from a single
+	// store but stalls on (about 12 cycles) when it spans two byte stores.
+	fams uint16
 }
 
 const (
@@ -34,8 +37,10 @@ func makeStreamKey(ssrc uint32, src, dst netip.AddrPort) (k streamKey) {
 // costs a store-forwarding stall worth half the lookup.
 func (k *streamKey) set(ssrc uint32, src, dst netip.AddrPort) {
 	k.ssrc, k.srcPort, k.dstPort = ssrc, src.Port(), dst.Port()
-	k.srcHi, k.srcLo, k.srcFam = splitAddr(src.Addr())
-	k.dstHi, k.dstLo, k.dstFam = splitAddr(dst.Addr())
+	var sf, df uint8
+	k.srcHi, k.srcLo, sf = splitAddr(src.Addr())
+	k.dstHi, k.dstLo, df = splitAddr(dst.Addr())
+	k.fams = uint16(sf)<<8 | uint16(df)
 }
 
 // splitAddr returns a's 16-byte form as two integers. IPv4 goes through As4, which is
@@ -65,14 +70,16 @@ func joinAddr(hi, lo uint64, fam uint8, port uint16) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-func (k *streamKey) src() netip.AddrPort { return joinAddr(k.srcHi, k.srcLo, k.srcFam, k.srcPort) }
-func (k *streamKey) dst() netip.AddrPort { return joinAddr(k.dstHi, k.dstLo, k.dstFam, k.dstPort) }
+func (k *streamKey) src() netip.AddrPort {
+	return joinAddr(k.srcHi, k.srcLo, uint8(k.fams>>8), k.srcPort)
+}
+func (k *streamKey) dst() netip.AddrPort { return joinAddr(k.dstHi, k.dstLo, uint8(k.fams), k.dstPort) }
 
 // sameFlow reports whether k and o have the same source and destination.
 func (k *streamKey) sameFlow(o *streamKey) bool {
 	return k.srcLo == o.srcLo && k.dstLo == o.dstLo && k.srcPort == o.srcPort &&
 		k.dstPort == o.dstPort && k.srcHi == o.srcHi && k.dstHi == o.dstHi &&
-		k.srcFam == o.srcFam && k.dstFam == o.dstFam
+		k.fams == o.fams
 }
 
 // equal reports whether k and o are the same key. It compares field by field: == on the
@@ -117,7 +124,7 @@ func newStreamTable() streamTable {
 // chain, and the random seed keeps senders from choosing keys that collide.
 func (t *streamTable) hash(k *streamKey) uint64 {
 	ports := uint64(k.ssrc)<<32 | uint64(k.srcPort)<<16 | uint64(k.dstPort)
-	fams := uint64(k.srcFam)<<8 | uint64(k.dstFam)
+	fams := uint64(k.fams)
 	h := fold(k.srcHi^t.seed[0], k.srcLo^t.seed[1])
 	h ^= fold(k.dstHi^t.seed[2], k.dstLo^t.seed[3])
 	h = fold(h^ports, fams^t.seed[0]^0x9E3779B97F4A7C15)
