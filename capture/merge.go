@@ -132,7 +132,13 @@ func (m *Merger) Next(p *Packet) error {
 		return io.EOF
 	}
 	f := m.heap[0]
-	*p = f.pkt
+	// Field by field, not *p = f.pkt: the reader has just stored f.pkt's fields one by
+	// one, and the struct copy's 16-byte loads span two of those stores, which the CPU
+	// cannot forward (a stall of about 12 cycles each; one sat under 5 % of a
+	// two-worker analyze profile).
+	q := &f.pkt
+	p.TS, p.LinkType, p.OrigLen, p.Iface, p.File, p.Offset = q.TS, q.LinkType, q.OrigLen, q.Iface, q.File, q.Offset
+	p.Data = q.Data
 	m.last = f
 	s := &m.stats
 	if s.Packets == 0 || p.TS < s.First {

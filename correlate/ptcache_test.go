@@ -26,14 +26,14 @@ func TestStreamCachesFollowSDP(t *testing.T) {
 	if st == nil || st.call == nil {
 		t.Fatal("early-media stream not attached to the call")
 	}
-	if _, known := h.c.resolvePT(st, 101); known {
+	if known := h.c.resolvePT(st, 101, new(ptInfo)); known {
 		t.Fatal("payload type 101 known before any SDP defines it")
 	}
 	// The answer defines 101 as telephone-event (sdpBody).
 	h.sipAt(time.Second, bSig, aSig, d.resp(200, "OK", "INVITE", 1, "inv", false, sdpBody(bMedia, "")))
 	h.sipAt(time.Second+10*time.Millisecond, aSig, bSig, d.req("ACK", 1, "ack", false, ""))
-	if info, known := h.c.resolvePT(st, 101); !known || !info.tevent {
-		t.Fatalf("after the answer, 101 resolves to %+v (known %v), want telephone-event", info, known)
+	if info := new(ptInfo); !h.c.resolvePT(st, 101, info) || !info.tevent {
+		t.Fatalf("after the answer, 101 resolves to %+v, want a known telephone-event", *info)
 	}
 
 	// Audio both ways, then a re-INVITE to T.38 on the same ports.
