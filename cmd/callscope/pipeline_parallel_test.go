@@ -226,11 +226,12 @@ func TestPipeEventFields(t *testing.T) {
 	}
 }
 
-// TestParseRTPHeader: B's header parse sets every field rtp.Header.Unmarshal sets, for
-// headers with and without padding, marker, CSRCs and extensions (the expectation is
-// pion's own Unmarshal of the same bytes, the decoder's parser), over a scratch header
-// left dirty by the previous packet as B's is.
-func TestParseRTPHeader(t *testing.T) {
+// TestPipeRTPHeader: the header B rebuilds holds every field the decoder's
+// rtp.Header.Unmarshal set, for headers with and without padding, marker, CSRCs and
+// extensions, in slim and whole batches (the expectation is pion's own Unmarshal of the
+// same bytes, the decoder's parser), over a scratch header left dirty by the previous
+// packet as B's is.
+func TestPipeRTPHeader(t *testing.T) {
 	hs := []rtp.Header{
 		{Version: 2, PayloadType: 8, SequenceNumber: 65535, Timestamp: 1 << 31, SSRC: 0xdeadbeef},
 		{Version: 2, Marker: true, PayloadType: 101, SequenceNumber: 1, Timestamp: 160, SSRC: 1},
@@ -241,33 +242,40 @@ func TestParseRTPHeader(t *testing.T) {
 	if err := hs[3].SetExtension(1, []byte{0xaa}); err != nil {
 		t.Fatal(err)
 	}
-	var scratch rtp.Header
-	for i, h := range append(hs, hs...) { // twice: each parse over the previous one's leftovers
-		raw, err := h.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, make([]byte, 160)...)
-		if h.Padding {
-			raw[len(raw)-1] = 4
-		}
-		var want rtp.Header
-		if _, err := want.Unmarshal(raw); err != nil {
-			t.Fatal(err)
-		}
-		parseRTPHeader(&scratch, raw)
-		got := scratch
-		if len(got.CSRC) == 0 && len(want.CSRC) == 0 {
-			got.CSRC, want.CSRC = nil, nil
-		}
-		if len(got.Extensions) == 0 && len(want.Extensions) == 0 {
-			got.Extensions, want.Extensions = nil, nil
-		}
-		if !want.Extension {
-			got.ExtensionProfile = 0 // left alone by Unmarshal too; never read
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("header %d: parsed %+v\nwant          %+v", i, got, want)
+	for _, slim := range []bool{false, true} {
+		var scratch rtp.Header
+		for i, h := range append(hs, hs...) { // twice: each rebuild over the previous one's leftovers
+			raw, err := h.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = append(raw, make([]byte, 160)...)
+			if h.Padding {
+				raw[len(raw)-1] = 4
+			}
+			var want rtp.Header
+			n, err := want.Unmarshal(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := decode.Event{Kind: decode.KindRTP, TS: 1, Payload: raw, RTP: &want, RTPPayloadLen: len(raw) - n}
+			b := &pipeBatch{slim: slim}
+			b.add(&ev)
+			var out decode.Event
+			b.rebuild(&b.events[0], &out, &scratch, nil)
+			got := *out.RTP
+			if len(got.CSRC) == 0 && len(want.CSRC) == 0 {
+				got.CSRC, want.CSRC = nil, nil
+			}
+			if len(got.Extensions) == 0 && len(want.Extensions) == 0 {
+				got.Extensions, want.Extensions = nil, nil
+			}
+			if !want.Extension {
+				got.ExtensionProfile = 0 // Unmarshal leaves it alone too; never read
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("slim %v, header %d: rebuilt %+v\nwant          %+v", slim, i, got, want)
+			}
 		}
 	}
 }
