@@ -141,6 +141,7 @@ func (r *FileReader) skipBlock(off int64, blen uint32) error {
 		r.consume(n)
 		return nil
 	}
+	r.sync()
 	d, err := r.br.Discard(n - blockTrailer)
 	r.off += int64(d)
 	if err != nil {

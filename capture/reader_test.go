@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -700,5 +701,56 @@ func TestDataIsBoundedView(t *testing.T) {
 	}
 	if cap(p.Data) != len(p.Data) {
 		t.Fatalf("Data has spare capacity %d: appending would overwrite the next record", cap(p.Data))
+	}
+}
+
+// hideLen hides a bytes.Reader's Len, so NewFileReader gives it the full bufSize buffer
+// as for a file, and delivers at most half of each read (iotest.HalfReader): records then
+// cross refills of the buffer at every offset the sizes below produce.
+type hideLen struct{ r io.Reader }
+
+func (h hideLen) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// TestRecordsAcrossRefills: a pcap and a pcapng file of several read buffers, with
+// records of 1 to 9,000 bytes and (pcapng) skipped blocks larger than the buffer, read
+// through a file-sized buffer refilled in half reads, return every record exactly as
+// written: the expectation is the builder's own list of records, not another read.
+func TestRecordsAcrossRefills(t *testing.T) {
+	type rec struct {
+		ts   int64
+		data []byte
+	}
+	var want []rec
+	pb := newPcapBuilder(binary.LittleEndian, true, 1)
+	ng := &ngBuilder{o: binary.BigEndian}
+	ng.shb().idb(1, 0, ng.opt(9, []byte{9})) // ns timestamps
+	for i, size := 0, 0; size < 3*bufSize; i++ {
+		n := 1 + (i*7919)%9000
+		d := payload(i, n)
+		want = append(want, rec{ts: int64(i+1)*1e9 + int64(i), data: d})
+		pb.rec(uint32(i+1), uint32(i), d, uint32(n))
+		ng.epb(0, uint64(i+1)*1e9+uint64(i), d, uint32(n))
+		if i%97 == 0 {
+			ng.block(0x0BAD, make([]byte, bufSize+4*i)) // skipped: larger than the buffer
+		}
+		size += n + 16
+	}
+	for name, file := range map[string][]byte{"pcap": pb.b, "pcapng": ng.b} {
+		r, err := NewFileReader(hideLen{iotest.HalfReader(bytes.NewReader(file))}, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Packet
+		for i, w := range want {
+			if err := r.Next(&p); err != nil {
+				t.Fatalf("%s: record %d: %v", name, i, err)
+			}
+			if p.TS != w.ts || !bytes.Equal(p.Data, w.data) || p.OrigLen != len(w.data) {
+				t.Fatalf("%s: record %d: ts %d, %d bytes (orig %d); want ts %d, %d bytes", name, i, p.TS, len(p.Data), p.OrigLen, w.ts, len(w.data))
+			}
+		}
+		if err := r.Next(&p); err != io.EOF {
+			t.Fatalf("%s: after the last record: %v, want io.EOF", name, err)
+		}
 	}
 }
