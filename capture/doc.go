@@ -51,7 +51,10 @@
 // keep bytes past that point must copy them. Packet blocks larger than the
 // buffer are rejected as corrupt (pcap records are capped at 256 KiB of
 // captured data, pcapng packet blocks at 1 MiB), which is what makes the
-// view possible without a second copy.
+// view possible without a second copy. Records are read from the buffer's
+// window of buffered bytes directly, calling into bufio only when a record
+// runs past it (FileReader.peek): two bufio calls per record cost more
+// instructions than the rest of reading it.
 //
 // The live sources hand out buffers the consumer gives back: a HEPPacket's Data
 // and a Batch's Frames are the consumer's until it calls Release, and may be
