@@ -97,7 +97,14 @@ func (p *Packet) TS() int64 {
 // protocol fields are consistent. It is cheap and allocation-free, meant
 // for classifying datagrams and TCP streams.
 func Looks(data []byte) bool {
-	if len(data) >= 4 && data[0] == 'H' && data[1] == 'E' && data[2] == 'P' && data[3] == '3' {
+	// Inlined at every call: every HEP packet starts with 'H' (HEPv3) or its version
+	// 1 or 2 (HEPv1/v2), so any other first byte (RTP's is 0x80 or more) fails without
+	// a call.
+	return len(data) >= 4 && (data[0] == 'H' || data[0]-1 <= 1) && looks(data)
+}
+
+func looks(data []byte) bool {
+	if data[0] == 'H' && data[1] == 'E' && data[2] == 'P' && data[3] == '3' {
 		return true
 	}
 	_, ok := legacyLayout(data)

@@ -77,6 +77,16 @@ func plausibleStart(b []byte) bool {
 // meant to run on every UDP/TCP payload on any port: RTP, RTCP, STUN, DNS and HTTP
 // payloads fail on the first byte or the version.
 func Looks(data []byte) bool {
+	// Inlined at every call: a datagram shorter than any start line, or whose first byte
+	// is neither a line end nor ASCII (RTP and RTCP: version 2 sets the top bit), fails
+	// here without a call (about 50 instructions per RTP packet under callgrind).
+	if len(data) < 11 || data[0] >= 0x80 {
+		return false
+	}
+	return looks(data)
+}
+
+func looks(data []byte) bool {
 	i := 0
 	for i < len(data) && i < 8 && (data[i] == '\r' || data[i] == '\n') {
 		i++
