@@ -198,7 +198,14 @@ func (c *Correlator) ActiveCalls() int { return len(c.calls) }
 func (c *Correlator) ActiveStreams() int { return c.streams.len() }
 
 // Event consumes one decoded event. The event is a view; nothing of it is kept.
-func (c *Correlator) Event(ev *decode.Event) {
+func (c *Correlator) Event(ev *decode.Event) { c.event(ev, 0, false) }
+
+// EventHashed is Event for an event whose stream hash h a StreamHasher of c computed
+// (for an RTP event; other kinds ignore it): the stream lookup skips hashing the key
+// again. The outcome is Event's: the hash is the one Event would compute.
+func (c *Correlator) EventHashed(ev *decode.Event, h uint64) { c.event(ev, h, true) }
+
+func (c *Correlator) event(ev *decode.Event, h uint64, hashed bool) {
 	if ev.TS > c.now {
 		c.now = ev.TS
 	}
@@ -208,7 +215,7 @@ func (c *Correlator) Event(ev *decode.Event) {
 		c.sipEvent(ev)
 	case decode.KindRTP:
 		c.cnt.RTPPackets++
-		c.rtpEvent(ev)
+		c.rtpEvent(ev, h, hashed)
 	case decode.KindRTCP:
 		c.cnt.RTCPPackets++
 		c.rtcpEvent(ev)

@@ -51,14 +51,20 @@ const (
 	ptcCN
 )
 
-func (c *Correlator) rtpEvent(ev *decode.Event) {
+// rtpEvent handles one RTP packet; hash is the stream table's hash of its key when hashed.
+func (c *Correlator) rtpEvent(ev *decode.Event, hash uint64, hashed bool) {
 	h := ev.RTP
 	if h == nil {
 		return
 	}
 	var key streamKey
 	key.set(h.SSRC, ev.Src, ev.Dst)
-	st := c.streams.get(&key)
+	var st *stream
+	if hashed {
+		st = c.streams.getHashed(&key, hash)
+	} else {
+		st = c.streams.get(&key)
+	}
 	if st == nil {
 		st = c.newStream(&key, ev)
 		if st == nil {

@@ -122,13 +122,40 @@ func newStreamTable() streamTable {
 // hash mixes the key's integers with the table's seed by 128-bit multiplication folds
 // (the core of wyhash), a few nanoseconds per RTP packet. Collisions only lengthen a
 // chain, and the random seed keeps senders from choosing keys that collide.
-func (t *streamTable) hash(k *streamKey) uint64 {
+func (t *streamTable) hash(k *streamKey) uint64 { return hashKey(k, &t.seed, t.mask) }
+
+func hashKey(k *streamKey, seed *[4]uint64, mask uint64) uint64 {
 	ports := uint64(k.ssrc)<<32 | uint64(k.srcPort)<<16 | uint64(k.dstPort)
 	fams := uint64(k.fams)
-	h := fold(k.srcHi^t.seed[0], k.srcLo^t.seed[1])
-	h ^= fold(k.dstHi^t.seed[2], k.dstLo^t.seed[3])
-	h = fold(h^ports, fams^t.seed[0]^0x9E3779B97F4A7C15)
-	return h & t.mask
+	h := fold(k.srcHi^seed[0], k.srcLo^seed[1])
+	h ^= fold(k.dstHi^seed[2], k.dstLo^seed[3])
+	h = fold(h^ports, fams^seed[0]^0x9E3779B97F4A7C15)
+	return h & mask
+}
+
+// StreamHasher computes the stream table's hash of an RTP packet's key on another
+// goroutine than the Correlator's: the two-stage pipeline's decode stage hashes each
+// packet, and the correlation stage, its busier half, then prefetches and looks the
+// stream up with that hash (PrefetchSlotHash, EventHashed) instead of hashing twice. It
+// holds a copy of the table's seed, which is drawn in New and never changes, so it stays
+// valid for the Correlator's life and is safe to use from any one goroutine.
+type StreamHasher struct {
+	seed [4]uint64
+	mask uint64
+}
+
+// StreamHasher returns the hasher of c's stream table. Call it before handing the hasher
+// to another goroutine (it reads the Correlator).
+func (c *Correlator) StreamHasher() StreamHasher {
+	return StreamHasher{seed: c.streams.seed, mask: c.streams.mask}
+}
+
+// Hash is the stream table's hash of the stream (ssrc, src, dst), as the Correlator
+// computes it for an RTP event with those values.
+func (s *StreamHasher) Hash(ssrc uint32, src, dst netip.AddrPort) uint64 {
+	var k streamKey
+	k.set(ssrc, src, dst)
+	return hashKey(&k, &s.seed, s.mask)
 }
 
 func fold(a, b uint64) uint64 {
@@ -141,7 +168,14 @@ func (t *streamTable) get(k *streamKey) *stream {
 	if len(t.slots) == 0 {
 		return nil
 	}
-	h := t.hash(k)
+	return t.getHashed(k, t.hash(k))
+}
+
+// getHashed is get for h == t.hash(k).
+func (t *streamTable) getHashed(k *streamKey, h uint64) *stream {
+	if len(t.slots) == 0 {
+		return nil
+	}
 	m := uint64(len(t.slots) - 1)
 	for i := h & m; ; i = (i + 1) & m {
 		e := &t.slots[i]
@@ -267,6 +301,13 @@ func (c *Correlator) PrefetchSlot(ssrc uint32, src, dst netip.AddrPort) uint64 {
 	h := t.hash(&k)
 	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
 	return h
+}
+
+// PrefetchSlotHash is PrefetchSlot for the hash h a StreamHasher of c computed.
+func (c *Correlator) PrefetchSlotHash(h uint64) {
+	if t := &c.streams; len(t.slots) > 0 {
+		prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	}
 }
 
 // PrefetchStream: see PrefetchSlot. The table may have grown in between: then the slot

@@ -170,3 +170,25 @@ func TestStreamTableRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamHasher: a StreamHasher taken from a Correlator hashes every key as the
+// Correlator's own table does (IPv4, IPv6, a zone, the zero address), also after the
+// table grew past its first size.
+func TestStreamHasher(t *testing.T) {
+	c := New(DefaultConfig(), Output{})
+	hs := c.StreamHasher()
+	addrs := []netip.AddrPort{
+		netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddrPort("[2001:db8::7]:5004"),
+		netip.MustParseAddrPort("[fe80::1%eth0]:6000"), {},
+	}
+	for i := range 5000 {
+		src, dst := addrs[i%len(addrs)], addrs[(i/len(addrs))%len(addrs)]
+		k := makeStreamKey(uint32(i*2654435761), src, dst)
+		if i%3 == 0 {
+			c.streams.add(&stream{key: k})
+		}
+		if got, want := hs.Hash(k.ssrc, src, dst), c.streams.hash(&k); got != want {
+			t.Fatalf("key %d (%v → %v): hasher %x, table %x", i, src, dst, got, want)
+		}
+	}
+}

@@ -57,10 +57,11 @@ func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, co
 	free, full := newPipeRing(!cor.KeepsFrames())
 	var mu sync.Mutex // guards dec between A's decoding and B's publishing
 	var wg sync.WaitGroup
+	hasher := cor.StreamHasher() // before A starts: it reads the correlator
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		liveDecodeStage(ctx, in, dec, &mu, free, full)
+		liveDecodeStage(ctx, in, dec, &mu, free, full, hasher)
 	}()
 
 	var (
@@ -76,9 +77,14 @@ func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, co
 		select {
 		case b := <-full: // A closes nothing: it always ends with a batch marked last
 			for i := range b.events {
-				b.rebuild(&b.events[i], &ev, &hdr, msg)
+				pe := &b.events[i]
+				b.rebuild(pe, &ev, &hdr, msg)
 				clock.see(ev.TS)
-				cor.Event(&ev)
+				if pe.rtpFlags&rtpHashed != 0 {
+					cor.EventHashed(&ev, pe.hash)
+				} else {
+					cor.Event(&ev)
+				}
 				if sec != nil {
 					sec.Event(&ev)
 				}
@@ -106,9 +112,9 @@ func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, co
 // liveDecodeStage is goroutine A: it reads in until ctx ends or both inputs close,
 // decodes into batches and sends them on full, the last one (marked last) holding the
 // events of the decoder's Flush.
-func liveDecodeStage(ctx context.Context, in liveInputs, dec *decode.Decoder, mu *sync.Mutex, free <-chan *pipeBatch, full chan<- *pipeBatch) {
+func liveDecodeStage(ctx context.Context, in liveInputs, dec *decode.Decoder, mu *sync.Mutex, free <-chan *pipeBatch, full chan<- *pipeBatch, hasher correlate.StreamHasher) {
 	var b *pipeBatch
-	onEvent := func(ev *decode.Event) { b.add(ev) }
+	onEvent := func(ev *decode.Event) { b.add(ev, &hasher) }
 	hepCh, capCh := in.hep, in.cap
 loop:
 	for hepCh != nil || capCh != nil {

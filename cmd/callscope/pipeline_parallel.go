@@ -94,7 +94,9 @@ type pipeEvent struct {
 	frameLen int32
 	rtpLen   int32 // Event.RTPPayloadLen
 	linkType uint32
-	// Kind RTP: the fixed header (the SSRC also serves the prefetch ahead of rebuild).
+	// Kind RTP: the stream table's hash of the packet's key (rtpHashed; see add) and the
+	// fixed header.
+	hash     uint64
 	ssrc     uint32
 	rtpTS    uint32
 	seq      uint16
@@ -111,6 +113,7 @@ const (
 	rtpExtension
 	rtpMarker
 	rtpLists        // CSRCs or extensions: B parses the copied header again (rebuild)
+	rtpHashed       // hash holds the stream table's hash (Correlator.EventHashed)
 	rtpVersionShift = 6
 )
 
@@ -156,7 +159,11 @@ func (b *pipeBatch) put(data []byte) (int32, int32) {
 // its first 4 bytes, and at least 4 bytes either way), and the frame only to keep it,
 // which a slim correlator does not. It saves copying the frame (214 bytes of G.711)
 // from one core's cache to the other's per packet.
-func (b *pipeBatch) add(ev *decode.Event) {
+//
+// With a hasher (the correlator's, taken before A started) an RTP event also carries its
+// stream-table hash: computing it here moves that work, twice per packet (the prefetch
+// ahead and the lookup), from B, the busier stage, to A.
+func (b *pipeBatch) add(ev *decode.Event, hs *correlate.StreamHasher) {
 	b.events = append(b.events, pipeEvent{})
 	pe := &b.events[len(b.events)-1]
 	pe.ts, pe.src, pe.dst, pe.linkType = ev.TS, ev.Src, ev.Dst, ev.LinkType
@@ -177,6 +184,10 @@ func (b *pipeBatch) add(ev *decode.Event) {
 		}
 		if len(h.CSRC) > 0 || len(h.Extensions) > 0 {
 			f |= rtpLists
+		}
+		if hs != nil {
+			pe.hash = hs.Hash(h.SSRC, ev.Src, ev.Dst)
+			f |= rtpHashed
 		}
 		pe.rtpFlags = f
 	}
@@ -285,12 +296,13 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 	free, full := newPipeRing(!p.cor.KeepsFrames())
 	stop := make(chan struct{})
 	var aErr error // written by A before it closes full
+	hasher := p.cor.StreamHasher() // taken here, before A starts: it reads the correlator
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(full)
-		aErr = p.decodeStage(ctx, free, full, stop)
+		aErr = p.decodeStage(ctx, free, full, stop, hasher)
 	}()
 	defer wg.Wait()
 	defer close(stop)
@@ -356,8 +368,13 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 					cor.PrefetchFrames(hashes[j%len(hashes)], step)
 				}
 			}
-			b.rebuild(&b.events[i], &ev, &hdr, msg)
-			cor.Event(&ev)
+			pe := &b.events[i]
+			b.rebuild(pe, &ev, &hdr, msg)
+			if pe.rtpFlags&rtpHashed != 0 {
+				cor.EventHashed(&ev, pe.hash)
+			} else {
+				cor.Event(&ev)
+			}
 			if sec != nil {
 				sec.Event(&ev)
 			}
@@ -380,15 +397,19 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 // prefetchSlot hints the stream-table slot of pe if it is RTP; it returns the hash for
 // Correlator.PrefetchStream, 0 for none.
 func prefetchSlot(cor *correlate.Correlator, pe *pipeEvent) uint64 {
-	if pe.kind != decode.KindRTP {
+	switch {
+	case pe.kind != decode.KindRTP:
 		return 0
+	case pe.rtpFlags&rtpHashed != 0:
+		cor.PrefetchSlotHash(pe.hash)
+		return pe.hash
 	}
 	return cor.PrefetchSlot(pe.ssrc, pe.src, pe.dst)
 }
 
 // decodeStage is goroutine A: read, decode, copy into batches. It returns nil after it
 // sent the batch marked last (holding Flush's events), or the read error or ctx's error.
-func (p *pipeline) decodeStage(ctx context.Context, free <-chan *pipeBatch, full chan<- *pipeBatch, stop <-chan struct{}) error {
+func (p *pipeline) decodeStage(ctx context.Context, free <-chan *pipeBatch, full chan<- *pipeBatch, stop <-chan struct{}, hasher correlate.StreamHasher) error {
 	var pkt capture.Packet
 	src, dec := p.src, p.dec
 	var b *pipeBatch
@@ -411,7 +432,7 @@ func (p *pipeline) decodeStage(ctx context.Context, free <-chan *pipeBatch, full
 			return false
 		}
 	}
-	onEvent := func(ev *decode.Event) { b.add(ev) }
+	onEvent := func(ev *decode.Event) { b.add(ev, &hasher) }
 	for {
 		if !take() {
 			if err := ctx.Err(); err != nil {

@@ -169,7 +169,7 @@ func TestPipeBatchNoAlloc(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		b.reset()
 		for range 64 {
-			b.add(&ev)
+			b.add(&ev, nil)
 		}
 		for i := range b.events {
 			b.rebuild(&b.events[i], &out, &hdr, nil)
@@ -217,7 +217,7 @@ func TestPipeEventFields(t *testing.T) {
 		Dst: netip.MustParseAddrPort("10.0.0.2:5005"), Transport: decode.TransportTCP, FromHEP: true,
 		Payload: []byte{0x80, 200, 0, 1, 1, 2, 3, 4}, Frame: []byte{9, 9}, LinkType: 113, RTPPayloadLen: 0}
 	b := &pipeBatch{}
-	b.add(&src)
+	b.add(&src, nil)
 	var out decode.Event
 	var hdr rtp.Header
 	b.rebuild(&b.events[0], &out, &hdr, nil)
@@ -260,7 +260,7 @@ func TestPipeRTPHeader(t *testing.T) {
 			}
 			ev := decode.Event{Kind: decode.KindRTP, TS: 1, Payload: raw, RTP: &want, RTPPayloadLen: len(raw) - n}
 			b := &pipeBatch{slim: slim}
-			b.add(&ev)
+			b.add(&ev, nil)
 			var out decode.Event
 			b.rebuild(&b.events[0], &out, &scratch, nil)
 			got := *out.RTP
@@ -317,7 +317,7 @@ func TestPipeBatchSlim(t *testing.T) {
 	}
 	for _, c := range cases {
 		b := &pipeBatch{slim: c.slim}
-		b.add(&c.ev)
+		b.add(&c.ev, nil)
 		var out decode.Event
 		var hdr rtp.Header
 		b.rebuild(&b.events[0], &out, &hdr, nil)
@@ -370,7 +370,8 @@ func TestPipeBatchSlimSameCalls(t *testing.T) {
 	}
 	defer src.Close()
 	dec := decode.New(decode.DefaultConfig())
-	events, cut := 0, 0
+	events, cut, hashed := 0, 0, 0
+	hs := c2.StreamHasher()
 	feed := func(ev *decode.Event) {
 		if ev.Kind == decode.KindRTP && ev.RTPPayloadLen == 4 && len(ev.Payload) == 16 {
 			// A second block: another event, so a reader of more than 4 bytes would differ.
@@ -382,12 +383,17 @@ func TestPipeBatchSlimSameCalls(t *testing.T) {
 		}
 		c1.Event(ev)
 		b.reset()
-		b.add(ev)
+		b.add(ev, &hs)
 		if b.events[0].frameLen < 0 {
 			cut++
 		}
 		b.rebuild(&b.events[0], &out, &hdr, &msg)
-		c2.Event(&out)
+		if b.events[0].rtpFlags&rtpHashed != 0 {
+			hashed++
+			c2.EventHashed(&out, b.events[0].hash)
+		} else {
+			c2.Event(&out)
+		}
 		events++
 	}
 	var pkt capture.Packet
@@ -397,6 +403,9 @@ func TestPipeBatchSlimSameCalls(t *testing.T) {
 	dec.Flush(feed)
 	c1.Finish()
 	c2.Finish()
+	if hashed == 0 {
+		t.Fatal("no RTP event carried its stream hash")
+	}
 	if cut == 0 || len(direct) == 0 || !bytes.Contains(bytes.Join(direct, nil), []byte(`"dtmf":"1#9"`)) {
 		t.Fatalf("%d events, %d cut, %d calls (%s): the test would prove nothing", events, cut, len(direct), bytes.Join(direct, nil))
 	}
@@ -425,7 +434,7 @@ func TestSlimArenaGrows(t *testing.T) {
 		big[i] = byte(i * 7)
 	}
 	ev := decode.Event{Kind: decode.KindRTCP, TS: 5, Frame: big, Payload: big[42:]}
-	b.add(&ev)
+	b.add(&ev, nil)
 	if !b.full() {
 		t.Errorf("a %d-byte batch is not full (pipeBatchBytes %d)", len(b.arena), pipeBatchBytes)
 	}
