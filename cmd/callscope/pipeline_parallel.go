@@ -295,7 +295,7 @@ func newPipeRing(slim bool) (free, full chan *pipeBatch) {
 func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 	free, full := newPipeRing(!p.cor.KeepsFrames())
 	stop := make(chan struct{})
-	var aErr error // written by A before it closes full
+	var aErr error                 // written by A before it closes full
 	hasher := p.cor.StreamHasher() // taken here, before A starts: it reads the correlator
 	var wg sync.WaitGroup
 	wg.Add(1)
