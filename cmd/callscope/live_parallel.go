@@ -114,7 +114,8 @@ func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, co
 // events of the decoder's Flush.
 func liveDecodeStage(ctx context.Context, in liveInputs, dec *decode.Decoder, mu *sync.Mutex, free <-chan *pipeBatch, full chan<- *pipeBatch, hasher correlate.StreamHasher) {
 	var b *pipeBatch
-	onEvent := func(ev *decode.Event) { b.add(ev, &hasher) }
+	var hs *correlate.StreamHasher // this batch's (hashFor)
+	onEvent := func(ev *decode.Event) { b.add(ev, hs) }
 	hepCh, capCh := in.hep, in.cap
 loop:
 	for hepCh != nil || capCh != nil {
@@ -128,6 +129,7 @@ loop:
 			}
 			if b == nil {
 				b = <-free // blocks while B holds every batch: backpressure
+				hs = hashFor(free, &hasher)
 			}
 			mu.Lock()
 			dec.DecodeHEP(p.TS, p.Data, onEvent)
@@ -141,6 +143,7 @@ loop:
 			}
 			if b == nil {
 				b = <-free
+				hs = hashFor(free, &hasher)
 			}
 			mu.Lock()
 			for i, f := range cb.Frames {
