@@ -99,11 +99,19 @@ func TestParallelReportIdentical(t *testing.T) {
 
 // TestParallelRecordsIdentical checks what the JSON report leaves out but serve stores:
 // every SIP message with its raw bytes and frame, and every RTP/RTCP frame kept whole
-// (KeepMessages, KeepRTP full), as the correlator hands them over.
+// or up to its RTP header (KeepMessages, KeepRTP full and headers), as the correlator
+// hands them over, the frames decoded from their packs (a Record's JSON leaves them out).
 func TestParallelRecordsIdentical(t *testing.T) {
+	for _, keep := range []string{correlate.KeepRTPFull, correlate.KeepRTPHeaders} {
+		t.Run(keep, func(t *testing.T) { parallelRecordsIdentical(t, keep) })
+	}
+}
+
+func parallelRecordsIdentical(t *testing.T, keep string) {
 	ccfg := correlate.DefaultConfig()
 	ccfg.KeepMessages = true
-	ccfg.KeepRTP = correlate.KeepRTPFull
+	ccfg.KeepRTP = keep
+	frames := 0
 	records := func(files []string, workers int) []byte {
 		var recs []*correlate.Record
 		cor := correlate.New(ccfg, correlate.Output{Call: func(r *correlate.Record) { recs = append(recs, r) }})
@@ -120,7 +128,21 @@ func TestParallelRecordsIdentical(t *testing.T) {
 		if ticks == 0 {
 			t.Errorf("workers %d: tick never called", workers)
 		}
-		b, err := json.Marshal(recs)
+		// The kept frames too: a Record's JSON leaves its packed frames out.
+		type withFrames struct {
+			R      *correlate.Record
+			Frames []correlate.Frame
+		}
+		all := make([]withFrames, len(recs))
+		for i, r := range recs {
+			fr, err := r.AppendMedia(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all[i] = withFrames{r, fr}
+			frames += len(fr)
+		}
+		b, err := json.Marshal(all)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,6 +155,9 @@ func TestParallelRecordsIdentical(t *testing.T) {
 				t.Errorf("records differ from workers 1 at byte %d\n%s", firstDiff(got, want), diffContext(got, want))
 			}
 		})
+	}
+	if frames == 0 {
+		t.Error("no frames kept: the comparison covered none")
 	}
 }
 
