@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,14 +87,76 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if werr := enc.Encode(rep); werr != nil {
+		if werr := writeReportJSON(stdout, rep); werr != nil {
 			return werr
 		}
 	} else {
 		printTables(stdout, rep)
 	}
+	return err
+}
+
+// writeReportJSON writes rep byte for byte as a json.Encoder with SetIndent("", "  ")
+// does, but one call, stream, registration or event at a time: encoding the whole
+// document at once held all of it in memory, twice while its buffer grew (20,000 4-s
+// calls: a 73 MB document, peak RssAnon 289 MiB against 116 MiB for the tables).
+// TestReportJSONStreamed holds it to the Encoder on every golden and shared capture.
+func writeReportJSON(w io.Writer, rep *Report) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("{\n  \"capture\": ")
+	if err := writeIndented(bw, &rep.Capture, "  "); err != nil {
+		return err
+	}
+	if err := writeJSONArray(bw, "calls", rep.Calls); err != nil {
+		return err
+	}
+	if err := writeJSONArray(bw, "orphan_streams", rep.OrphanStreams); err != nil {
+		return err
+	}
+	if err := writeJSONArray(bw, "registrations", rep.Registrations); err != nil {
+		return err
+	}
+	if err := writeJSONArray(bw, "security_events", rep.SecurityEvents); err != nil {
+		return err
+	}
+	bw.WriteString("\n}\n")
+	return bw.Flush()
+}
+
+// writeJSONArray writes `,\n  "name": ` and xs as the indenting Encoder lays out an
+// array one level deep: "null", "[]", or one element per indented block.
+func writeJSONArray[T any](bw *bufio.Writer, name string, xs []T) error {
+	bw.WriteString(",\n  \"" + name + "\": ")
+	switch {
+	case xs == nil:
+		bw.WriteString("null")
+		return nil
+	case len(xs) == 0:
+		bw.WriteString("[]")
+		return nil
+	}
+	bw.WriteString("[\n")
+	for i := range xs {
+		bw.WriteString("    ")
+		if err := writeIndented(bw, &xs[i], "    "); err != nil {
+			return err
+		}
+		if i < len(xs)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("  ]")
+	return nil
+}
+
+// writeIndented writes v as json.MarshalIndent(v, prefix, "  ") does.
+func writeIndented(bw *bufio.Writer, v any, prefix string) error {
+	b, err := json.MarshalIndent(v, prefix, "  ")
+	if err != nil {
+		return err
+	}
+	_, err = bw.Write(b)
 	return err
 }
 

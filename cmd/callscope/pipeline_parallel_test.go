@@ -470,3 +470,39 @@ func TestSlimArenaGrows(t *testing.T) {
 		t.Errorf("rebuilt frame %d bytes, payload %d bytes, ts %d; want %d, %d, 5", len(out.Frame), len(out.Payload), out.TS, len(big), len(big)-42)
 	}
 }
+
+// TestReportJSONStreamed: analyze --json's streamed document is byte for byte what a
+// json.Encoder with SetIndent("", "  ") makes of the whole report (the layout the goldens
+// were written in), on every golden scenario and shared capture, and with empty and nil
+// lists.
+func TestReportJSONStreamed(t *testing.T) {
+	check := func(name string, rep *Report) {
+		t.Helper()
+		var want, got bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeReportJSON(&got, rep); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("%s: streamed document differs at byte %d\n%s", name, firstDiff(got.Bytes(), want.Bytes()), diffContext(got.Bytes(), want.Bytes()))
+		}
+	}
+	calls := 0
+	for name, files := range parallelInputs(t) {
+		rep, _ := analyzeFilesWorkers(context.Background(), files, decode.DefaultConfig(), correlate.DefaultConfig(), &callHooks{}, 1)
+		if rep == nil {
+			t.Fatalf("%s: no report", name)
+		}
+		calls += len(rep.Calls)
+		check(name, rep)
+	}
+	if calls == 0 {
+		t.Fatal("no calls in any input")
+	}
+	check("empty", &Report{Calls: []correlate.Call{}})
+	check("nil", &Report{})
+}
