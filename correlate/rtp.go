@@ -59,12 +59,10 @@ func (c *Correlator) rtpEvent(ev *decode.Event, hash uint64, hashed bool) {
 	}
 	var key streamKey
 	key.set(h.SSRC, ev.Src, ev.Dst)
-	var st *stream
-	if hashed {
-		st = c.streams.getHashed(&key, hash)
-	} else {
-		st = c.streams.get(&key)
+	if !hashed {
+		hash = c.streams.hash(&key)
 	}
+	st := c.streams.getHashed(&key, hash)
 	if st == nil {
 		st = c.newStream(&key, ev)
 		if st == nil {

@@ -164,12 +164,7 @@ func fold(a, b uint64) uint64 {
 }
 
 // get returns the stream with key k, or nil.
-func (t *streamTable) get(k *streamKey) *stream {
-	if len(t.slots) == 0 {
-		return nil
-	}
-	return t.getHashed(k, t.hash(k))
-}
+func (t *streamTable) get(k *streamKey) *stream { return t.getHashed(k, t.hash(k)) }
 
 // getHashed is get for h == t.hash(k).
 func (t *streamTable) getHashed(k *streamKey, h uint64) *stream {
@@ -299,7 +294,7 @@ func (c *Correlator) PrefetchSlot(ssrc uint32, src, dst netip.AddrPort) uint64 {
 	var k streamKey
 	k.set(ssrc, src, dst)
 	h := t.hash(&k)
-	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	c.PrefetchSlotHash(h)
 	return h
 }
 

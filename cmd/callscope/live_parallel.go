@@ -80,11 +80,7 @@ func runLiveParallel(ctx context.Context, in liveInputs, dec *decode.Decoder, co
 				pe := &b.events[i]
 				b.rebuild(pe, &ev, &hdr, msg)
 				clock.see(ev.TS)
-				if pe.rtpFlags&rtpHashed != 0 {
-					cor.EventHashed(&ev, pe.hash)
-				} else {
-					cor.Event(&ev)
-				}
+				pe.correlate(cor, &ev)
 				if sec != nil {
 					sec.Event(&ev)
 				}

@@ -207,6 +207,15 @@ func (b *pipeBatch) add(ev *decode.Event, hs *correlate.StreamHasher) {
 	}
 }
 
+// correlate hands ev, rebuilt from pe, to cor: with the stream hash when A computed it.
+func (pe *pipeEvent) correlate(cor *correlate.Correlator, ev *decode.Event) {
+	if pe.rtpFlags&rtpHashed != 0 {
+		cor.EventHashed(ev, pe.hash)
+	} else {
+		cor.Event(ev)
+	}
+}
+
 // within reports whether inner lies inside outer, and where. Both are live slices for the
 // duration of the call, so comparing their addresses is sound.
 func within(outer, inner []byte) (int, bool) {
@@ -370,11 +379,7 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 			}
 			pe := &b.events[i]
 			b.rebuild(pe, &ev, &hdr, msg)
-			if pe.rtpFlags&rtpHashed != 0 {
-				cor.EventHashed(&ev, pe.hash)
-			} else {
-				cor.Event(&ev)
-			}
+			pe.correlate(cor, &ev)
 			if sec != nil {
 				sec.Event(&ev)
 			}
