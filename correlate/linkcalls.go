@@ -11,43 +11,70 @@ import "sort"
 // call table, see links.go) are kept: LinkCalls adds the links between calls that did
 // not overlap, which only a pass over a whole capture can find.
 func LinkCalls(recs []*Record) {
+	linkCalls(len(recs), func(i int) (*Call, Links) {
+		r := recs[i]
+		return &r.Call, Links{Keys: r.LinkKeys, Window: r.LinkWindow}
+	})
+}
+
+// Links is what LinkCalls reads of a call's Record besides the call: its LinkKeys and
+// LinkWindow.
+type Links struct {
+	Keys   []string
+	Window int64
+}
+
+// LinkCallList is LinkCalls for calls held without their Records (analyze keeps only
+// each Call and its Links): links[i] belongs to calls[i].
+func LinkCallList(calls []Call, links []Links) {
+	linkCalls(len(calls), func(i int) (*Call, Links) { return &calls[i], links[i] })
+}
+
+// linkCalls links the n calls that at returns.
+func linkCalls(n int, at func(int) (*Call, Links)) {
 	byKey := make(map[string][]int)
 	byNumber := make(map[string][]int)
-	for i, r := range recs {
-		for _, k := range r.LinkKeys {
+	for i := range n {
+		cl, l := at(i)
+		for _, k := range l.Keys {
 			byKey[k] = append(byKey[k], i)
 		}
-		if k, ok := numberKey(r); ok {
+		if k, ok := numberKey(cl, l.Window); ok {
 			byNumber[k] = append(byNumber[k], i)
 		}
 	}
+	start := func(i int) int64 { cl, _ := at(i); return int64(cl.Start) }
 	for _, idx := range byNumber {
-		sort.Slice(idx, func(a, b int) bool { return recs[idx[a]].Call.Start < recs[idx[b]].Call.Start })
+		sort.Slice(idx, func(a, b int) bool { return start(idx[a]) < start(idx[b]) })
 	}
-	for i, r := range recs {
-		set := map[string]bool{}
-		for _, id := range r.Call.LinkedCallIDs { // links made live by the Correlator stay
+	var set map[string]bool
+	for i := range n {
+		cl, l := at(i)
+		if set == nil || len(set) > 0 {
+			set = map[string]bool{}
+		}
+		for _, id := range cl.LinkedCallIDs { // links made live by the Correlator stay
 			set[id] = true
 		}
-		for _, k := range r.LinkKeys {
+		for _, k := range l.Keys {
 			for _, j := range byKey[k] {
-				if j != i && recs[j].Call.CallID != r.Call.CallID {
-					set[recs[j].Call.CallID] = true
+				if o, _ := at(j); j != i && o.CallID != cl.CallID {
+					set[o.CallID] = true
 				}
 			}
 		}
-		if k, ok := numberKey(r); ok {
+		if k, ok := numberKey(cl, l.Window); ok {
 			idx := byNumber[k]
-			lo := sort.Search(len(idx), func(n int) bool { return int64(recs[idx[n]].Call.Start) >= int64(r.Call.Start)-r.LinkWindow })
+			lo := sort.Search(len(idx), func(m int) bool { return start(idx[m]) >= int64(cl.Start)-l.Window })
 			for _, j := range idx[lo:] {
-				o := recs[j]
-				d := int64(o.Call.Start - r.Call.Start)
-				if d > r.LinkWindow {
+				o, ol := at(j)
+				d := int64(o.Start - cl.Start)
+				if d > l.Window {
 					break
 				}
-				w := min(r.LinkWindow, o.LinkWindow)
-				if j != i && o.Call.CallID != r.Call.CallID && d >= -w && d <= w {
-					set[o.Call.CallID] = true
+				w := min(l.Window, ol.Window)
+				if j != i && o.CallID != cl.CallID && d >= -w && d <= w {
+					set[o.CallID] = true
 				}
 			}
 		}
@@ -56,14 +83,14 @@ func LinkCalls(recs []*Record) {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		r.Call.LinkedCallIDs = ids
+		cl.LinkedCallIDs = ids
 	}
 }
 
 // numberKey is the key LinkCalls matches numbers by, when r takes part.
-func numberKey(r *Record) (string, bool) {
-	if r.LinkWindow <= 0 || r.Call.Start == 0 {
+func numberKey(cl *Call, window int64) (string, bool) {
+	if window <= 0 || cl.Start == 0 {
 		return "", false
 	}
-	return callNumberKey(r.Call.FromUser, r.Call.ToUser)
+	return callNumberKey(cl.FromUser, cl.ToUser)
 }

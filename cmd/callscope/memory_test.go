@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +150,32 @@ func TestWorthTrimming(t *testing.T) {
 		if got := worthTrimming(c.free*m, c.excess*m, c.goal*m); got != c.want {
 			t.Errorf("free %d, excess %d, goal %d MiB: %v, want %v", c.free, c.excess, c.goal, got, c.want)
 		}
+	}
+}
+
+// TestBoundReportMemory: the limit set at the end of the input is what the runtime holds
+// (read here the same way, from runtime/metrics) plus at least reportHeadroom, and a
+// lower limit already in force (GOMEMLIMIT) is kept.
+func TestBoundReportMemory(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	before := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	boundReportMemory()
+	got := debug.SetMemoryLimit(-1)
+	metrics.Read(s)
+	after := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	if lo, hi := min(before, after)+reportHeadroom, max(before, after)*9/8+reportHeadroom; got < lo || got > hi {
+		t.Errorf("limit %d MiB, want between %d and %d MiB (held %d..%d MiB)", got>>20, lo>>20, hi>>20, before>>20, after>>20)
+	}
+
+	low := before + 1<<20
+	debug.SetMemoryLimit(low)
+	boundReportMemory()
+	if got := debug.SetMemoryLimit(-1); got != low {
+		t.Errorf("a lower limit already set became %d MiB, want %d MiB kept", got>>20, low>>20)
 	}
 }

@@ -30,6 +30,10 @@ type pipeline struct {
 	// the same). mu guards src and dec while they are in use there.
 	workers int
 	mu      sync.Mutex
+
+	// finishing, if not nil, is called on the correlating goroutine once the input is
+	// read, right before the correlator finishes (analyze bounds its memory there).
+	finishing func()
 }
 
 func openPipeline(files []string, dcfg decode.Config, cor *correlate.Correlator) (*pipeline, error) {
@@ -76,6 +80,9 @@ func (p *pipeline) run(ctx context.Context, tick func()) error {
 		dec.Decode(pkt.LinkType, pkt.TS, pkt.Data, onEvent)
 	}
 	dec.Flush(onEvent)
+	if p.finishing != nil {
+		p.finishing()
+	}
 	p.cor.Finish()
 	if p.sec != nil {
 		p.sec.Finish()

@@ -392,6 +392,9 @@ func (p *pipeline) runParallel(ctx context.Context, tick func()) error {
 			break
 		}
 	}
+	if p.finishing != nil {
+		p.finishing()
+	}
 	cor.Finish()
 	if sec != nil {
 		sec.Finish()
