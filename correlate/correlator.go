@@ -113,7 +113,7 @@ type Correlator struct {
 	cfg     Config
 	out     Output
 	calls   map[string]*call
-	media   map[netip.AddrPort]mediaEntry
+	media   map[mediaKey]mediaEntry
 	streams streamTable
 	bySSRC  map[uint32]*stream
 	// orphanQ holds the streams created without a call, in creation order, for eviction
@@ -121,6 +121,7 @@ type Correlator struct {
 	orphanQ    []orphanEntry
 	orphanHead int
 	regs       map[string]*regFlow
+	uas        map[string]string // User-Agent and Server values shared by calls (internUA)
 	seed       maphash.Seed
 	codecs     codecNames
 	links      linkIndex
@@ -144,7 +145,7 @@ func New(cfg Config, out Output) *Correlator {
 		cfg:      cfg,
 		out:      out,
 		calls:    make(map[string]*call),
-		media:    make(map[netip.AddrPort]mediaEntry),
+		media:    make(map[mediaKey]mediaEntry),
 		streams:  newStreamTable(),
 		bySSRC:   make(map[uint32]*stream),
 		regs:     make(map[string]*regFlow),

@@ -114,7 +114,7 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		Transport: cl.transport, FinalCode: cl.finalCode, FinalReason: cl.finalReason,
 		Start: Time(cl.start), Ringing: Time(cl.ringing), Answer: Time(cl.answer), End: Time(cl.end),
 		EndReason: cl.endReason, SIPMessages: cl.msgs, Retrans: cl.retrans,
-		LinkedCallIDs: append([]string{}, cl.linked...), UserAgents: append([]string{}, cl.userAgents...),
+		LinkedCallIDs: append([]string{}, cl.few().linked...), UserAgents: append([]string{}, cl.userAgents...),
 	}
 	slices.Sort(out.LinkedCallIDs)
 	if cl.caller.IsValid() {
@@ -168,14 +168,14 @@ func (c *Correlator) export(cl *call, live bool) Call {
 		out.TransferredTo = &t
 	}
 	if cl.hasQ850 {
-		q := cl.q850
+		q := int(cl.q850) // at most 65535 (sip.Q850Cause)
 		out.Q850Cause = &q
 	}
 	// Streams, quality and DTMF.
 	sts := append([]*stream(nil), cl.streams...)
 	sort.Slice(sts, func(i, j int) bool { return lessStream(sts[i], sts[j]) })
 	var dtmf []quality.DTMFEvent
-	dtmf = append(dtmf, cl.infoDTMF...)
+	dtmf = append(dtmf, cl.few().infoDTMF...)
 	var dirs [3]bool
 	var mosMin *float64
 	out.Streams = make([]Stream, 0, len(sts))

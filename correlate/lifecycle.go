@@ -17,24 +17,26 @@ package correlate
 //   - 408/481 to an in-dialog request marks the dialog dead only if no later in-dialog
 //     request is answered 2xx.
 type lifecycle struct {
-	hasInvite   bool
-	inviteCSeq  uint32 // CSeq of the current initial INVITE transaction
-	start       int64  // first initial INVITE (or first message), the call's identity
-	inviteTS    int64  // the current initial INVITE: PDD and setup time start here
+	// Ordered by size: 128 bytes instead of 152, which puts a call in the 704-byte size
+	// class instead of 768 (1.3 MB at 20,000 calls).
+	start       int64 // first initial INVITE (or first message), the call's identity
+	inviteTS    int64 // the current initial INVITE: PDD and setup time start here
 	ringing     int64
 	answer      int64
 	finalTS     int64
 	end         int64
-	finalCode   int
-	finalReason string
-	cancelled   bool
 	byeTS       int64
-	byeSide     uint8
-	endReason   EndReason
-	done        bool // ended; emitted after Linger
-	pending     pendingFinal
+	finalCode   int
 	challenges  int // 401/407 answers to initial INVITEs
 	deadCode    int // 408/481 to an in-dialog request, until a later 2xx
+	finalReason string
+	endReason   EndReason
+	inviteCSeq  uint32 // CSeq of the current initial INVITE transaction
+	hasInvite   bool
+	cancelled   bool
+	byeSide     uint8
+	done        bool // ended; emitted after Linger
+	pending     pendingFinal
 	// responseOnly: the INVITE was not captured, but responses to it were; inviteCSeq is
 	// theirs. PDD and setup time stay unknown.
 	responseOnly bool

@@ -119,14 +119,15 @@ func (c *Correlator) linkPair(a, b *call) {
 }
 
 func (c *Correlator) addLink(cl *call, id string) {
-	if slices.Contains(cl.linked, id) {
+	if slices.Contains(cl.few().linked, id) {
 		return
 	}
-	if len(cl.linked) >= maxLinksPerCall {
+	if len(cl.few().linked) >= maxLinksPerCall {
 		c.cnt.LinksDropped++
 		return
 	}
-	cl.linked = append(cl.linked, id)
+	r := cl.more()
+	r.linked = append(r.linked, id)
 }
 
 // callNumberKey is the number pair LinkByNumber matches on (a leading '+' ignored); it
@@ -156,10 +157,7 @@ func (c *Correlator) refer(cl *call, m *sip.Message) {
 	if i := bytes.IndexByte(target, ';'); i >= 0 {
 		target = target[:i]
 	}
-	if cl.xfer == nil {
-		cl.xfer = &transfer{}
-	}
-	cl.xfer.referTo = string(target)
+	cl.more().xfer.referTo = string(target)
 	referrer := sip.URIUser(m.FromURI)
 	if v := m.Get("Referred-By"); len(v) > 0 {
 		if u := sip.URIUser(sip.AddrURI(v)); len(u) > 0 {
@@ -186,14 +184,15 @@ func (c *Correlator) refer(cl *call, m *sip.Message) {
 // referAnswered records the final answer to a REFER: 2xx (202 Accepted) makes the call
 // transferred, an error cancels the transfer attempt.
 func (cl *call) referAnswered(code int) {
-	if cl.xfer == nil {
-		return
+	if cl.rare == nil {
+		return // no REFER
 	}
+	x := &cl.rare.xfer
 	switch {
-	case code >= 200 && code < 300 && cl.xfer.referTo != "":
-		cl.xfer.to = cl.xfer.referTo
+	case code >= 200 && code < 300 && x.referTo != "":
+		x.to = x.referTo
 	case code >= 300:
-		cl.xfer.referTo = ""
+		x.referTo = ""
 	}
 }
 

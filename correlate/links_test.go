@@ -135,7 +135,7 @@ func TestMediaIndexEmptiesOnEmit(t *testing.T) {
 	h.sipAt(0, aSig, bSig, d.req("INVITE", 1, "inv", false, offer))
 	d.ttag = "tt"
 	h.sipAt(sec, bSig, aSig, d.resp(200, "OK", "INVITE", 1, "inv", false, sdpBody(bMedia, "")))
-	if _, ok := h.c.media[ap("10.0.0.9:5999")]; !ok {
+	if _, ok := h.c.media[mkey(ap("10.0.0.9:5999"))]; !ok {
 		t.Fatal("the a=rtcp address was not indexed")
 	}
 	h.bye(d, 5*sec, false)

@@ -29,6 +29,21 @@ type mediaEntry struct {
 	side uint8
 }
 
+// mediaKey is a media address as the index's key: netip.AddrPort without its zone
+// pointer (media addresses, from SDP or the wire, carry none), 20 bytes instead of 32
+// and nothing for the collector to scan: a slot of the index is 40 bytes, not 48
+// (1.2 MB at 20,000 calls). v4 keeps 1.2.3.4 apart from ::ffff:1.2.3.4, as Addr does.
+type mediaKey struct {
+	addr [16]byte
+	port uint16
+	v4   bool
+}
+
+func mkey(ap netip.AddrPort) mediaKey {
+	a := ap.Addr()
+	return mediaKey{addr: a.As16(), port: ap.Port(), v4: a.Is4()}
+}
+
 // sdp indexes the media addresses one side's SDP advertised.
 func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 	s := &c.msg
@@ -88,10 +103,11 @@ func (c *Correlator) sdp(cl *call, side uint8, body []byte, ts int64) {
 				rtcp = netip.AddrPortFrom(ra, md.RTCPPort)
 			}
 			switch {
-			case rtcp == netip.AddrPortFrom(md.Addr, md.Port+1), containsAP(cl.rtcpAddrs, rtcp):
+			case rtcp == netip.AddrPortFrom(md.Addr, md.Port+1), containsAP(cl.few().rtcpAddrs, rtcp):
 				c.indexMedia(rtcp, cl, side)
-			case len(cl.rtcpAddrs) < 2*maxAddrsPerSide: // an a=rtcp address (RFC 3605)
-				cl.rtcpAddrs = append(cl.rtcpAddrs, rtcp)
+			case len(cl.few().rtcpAddrs) < 2*maxAddrsPerSide: // an a=rtcp address (RFC 3605)
+				r := cl.more()
+				r.rtcpAddrs = append(r.rtcpAddrs, rtcp)
 				c.indexMedia(rtcp, cl, side)
 			default:
 				c.cnt.MediaAddrsDropped++
@@ -164,7 +180,8 @@ func containsAP(s []netip.AddrPort, a netip.AddrPort) bool {
 }
 
 func (c *Correlator) indexMedia(ap netip.AddrPort, cl *call, side uint8) {
-	if _, ok := c.media[ap]; !ok && len(c.media) >= c.cfg.MaxMedia {
+	k := mkey(ap)
+	if _, ok := c.media[k]; !ok && len(c.media) >= c.cfg.MaxMedia {
 		c.cnt.MediaEvicted++
 		for k, e := range c.media {
 			if e.call.done || e.call != cl {
@@ -173,7 +190,7 @@ func (c *Correlator) indexMedia(ap netip.AddrPort, cl *call, side uint8) {
 			}
 		}
 	}
-	c.media[ap] = mediaEntry{call: cl, side: side}
+	c.media[k] = mediaEntry{call: cl, side: side}
 }
 
 // unindexMedia removes what indexMedia added for cl: its SDP addresses, the RTCP
@@ -182,19 +199,19 @@ func (c *Correlator) indexMedia(ap netip.AddrPort, cl *call, side uint8) {
 func (c *Correlator) unindexMedia(cl *call) {
 	for _, side := range cl.media {
 		for _, ap := range side.addrs {
-			if e, ok := c.media[ap]; ok && e.call == cl {
-				delete(c.media, ap)
+			if k := mkey(ap); c.media[k].call == cl {
+				delete(c.media, k)
 			}
 			// RTCP entries at port+1 go with it.
 			rp := netip.AddrPortFrom(ap.Addr(), ap.Port()+1)
-			if e, ok := c.media[rp]; ok && e.call == cl {
-				delete(c.media, rp)
+			if k := mkey(rp); c.media[k].call == cl {
+				delete(c.media, k)
 			}
 		}
 	}
-	for _, ap := range cl.rtcpAddrs {
-		if e, ok := c.media[ap]; ok && e.call == cl {
-			delete(c.media, ap)
+	for _, ap := range cl.few().rtcpAddrs {
+		if k := mkey(ap); c.media[k].call == cl {
+			delete(c.media, k)
 		}
 	}
 }

@@ -11,9 +11,9 @@ import (
 // lose the SR ahead of it); a datagram where nothing decoded counts as bad_rtcp.
 func (c *Correlator) rtcpEvent(ev *decode.Event) {
 	var cl *call
-	if e, ok := c.media[ev.Dst]; ok {
+	if e, ok := c.media[mkey(ev.Dst)]; ok {
 		cl = e.call
-	} else if e, ok := c.media[ev.Src]; ok {
+	} else if e, ok := c.media[mkey(ev.Src)]; ok {
 		cl = e.call
 	}
 	rc := &c.rtcp

@@ -76,12 +76,12 @@ func (c *Correlator) newStream(key *streamKey, ev *decode.Event) *stream {
 	var cl *call
 	side := sideNone
 	mismatch := false
-	if e, ok := c.media[ev.Dst]; ok {
+	if e, ok := c.media[mkey(ev.Dst)]; ok {
 		cl, side = e.call, 1-e.side
 		if other := cl.media[side].addrs; len(other) > 0 && !containsAP(other, ev.Src) {
 			mismatch = true
 		}
-	} else if e, ok := c.media[ev.Src]; ok {
+	} else if e, ok := c.media[mkey(ev.Src)]; ok {
 		cl, side = e.call, e.side
 		mismatch = true
 	}

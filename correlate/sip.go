@@ -194,11 +194,36 @@ func (c *Correlator) userAgent(cl *call, ua []byte) {
 		if cl.userAgents == nil {
 			cl.userAgents = make([]string, 0, 2) // a User-Agent and a Server, without growing
 		}
-		cl.userAgents = append(cl.userAgents, string(ua))
+		cl.userAgents = append(cl.userAgents, c.internUA(ua))
 	} else {
 		c.cnt.UserAgentsDropped++
 	}
 }
+
+// internUA returns ua as a string, the same string for every call that names it while
+// the table of them has room: the calls of one site share a few User-Agent and Server
+// values, which were a string per call (2 MB at 20,000 calls). Values longer than
+// maxInternedUALen, and new ones once maxInternedUAs are in the table (never evicted:
+// at most 128 KiB of text), are allocated per call as before.
+func (c *Correlator) internUA(ua []byte) string {
+	if s, ok := c.uas[string(ua)]; ok {
+		return s
+	}
+	s := string(ua)
+	if len(c.uas) < maxInternedUAs && len(s) <= maxInternedUALen {
+		if c.uas == nil {
+			c.uas = make(map[string]string)
+		}
+		c.uas[s] = s
+	}
+	return s
+}
+
+// internUA's caps.
+const (
+	maxInternedUAs   = 1024
+	maxInternedUALen = 128
+)
 
 func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 	switch {
@@ -212,7 +237,7 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 			if !cl.initialInvite(ev.TS, m.CSeq) {
 				break
 			}
-			cl.fromTag = string(m.FromTag)
+			cl.fromTag = within(cl.from, m.FromTag)
 			cl.inviteBranch = c.branchHash(m.ViaBranch)
 			if first {
 				cl.parties(ev, m, ev.Src, ev.Dst)
@@ -238,8 +263,9 @@ func (c *Correlator) request(cl *call, ev *decode.Event, m *sip.Message) {
 		c.reasonHeader(cl, m)
 	case bytes.EqualFold(m.Method, []byte("INFO")):
 		if d, dur, ok := quality.ParseDTMFInfo(m.ContentType, m.Body); ok {
-			if len(cl.infoDTMF) < maxInfoDTMF {
-				cl.infoDTMF = append(cl.infoDTMF, quality.DTMFEvent{Digit: d, Start: ev.TS, DurationMs: float64(dur)})
+			if len(cl.few().infoDTMF) < maxInfoDTMF {
+				r := cl.more()
+				r.infoDTMF = append(r.infoDTMF, quality.DTMFEvent{Digit: d, Start: ev.TS, DurationMs: float64(dur)})
 			} else {
 				c.cnt.DTMFDropped++
 			}
@@ -272,10 +298,23 @@ func (c *Correlator) adoptFromResponse(cl *call, ev *decode.Event, m *sip.Messag
 // from m.
 func (cl *call) parties(ev *decode.Event, m *sip.Message, caller, callee netip.AddrPort) {
 	cl.from, cl.to = unescapeNameAddr(m.From), unescapeNameAddr(m.To)
-	cl.fromUser, cl.toUser = string(sip.URIUser(m.FromURI)), string(sip.URIUser(m.ToURI))
-	cl.fromTag = string(m.FromTag)
+	cl.fromUser, cl.toUser = within(cl.from, sip.URIUser(m.FromURI)), within(cl.to, sip.URIUser(m.ToURI))
+	cl.fromTag = within(cl.from, m.FromTag)
 	cl.caller, cl.callee = caller, callee
 	cl.transport = ev.Transport.String()
+}
+
+// within returns b as a string, sharing s's bytes when s contains them (the user and tag
+// of a From or To header are in its value): a call then holds one string of its From
+// instead of three (at 20,000 calls, 1 MB of the state).
+func within(s string, b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if i := strings.Index(s, string(b)); i >= 0 {
+		return s[i : i+len(b)]
+	}
+	return string(b)
 }
 
 func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
@@ -283,7 +322,7 @@ func (c *Correlator) reasonHeader(cl *call, m *sip.Message) {
 		return
 	}
 	if cause, ok := sip.Q850Cause(m.Reason); ok {
-		cl.q850, cl.hasQ850 = cause, true
+		cl.q850, cl.hasQ850 = int32(cause), true
 	}
 }
 

@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"container/heap"
-	"net/netip"
 	"sort"
 )
 
@@ -128,7 +127,7 @@ func (c *Correlator) shrinkTables() {
 		c.calls = make(map[string]*call)
 	}
 	if len(c.media) == 0 {
-		c.media = make(map[netip.AddrPort]mediaEntry)
+		c.media = make(map[mediaKey]mediaEntry)
 	}
 	if len(c.bySSRC) == 0 {
 		c.bySSRC = make(map[uint32]*stream)

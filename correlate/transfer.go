@@ -16,17 +16,14 @@ import (
 //     become "cid:" keys, which link to that call's own key.
 
 // transfer is a call's REFER state: the latest REFER's target and the target of an
-// accepted one. Few calls transfer, so it lives behind a pointer.
+// accepted one. Few calls transfer, so it lives in callRare.
 type transfer struct {
 	referTo, to string
 }
 
 // transferredTo is the target of an accepted REFER, or "".
 func (cl *call) transferredTo() string {
-	if cl.xfer == nil {
-		return ""
-	}
-	return cl.xfer.to
+	return cl.few().xfer.to
 }
 
 // replacesCallID returns the Call-ID of a Replaces value ("callid;to-tag=..;from-tag=..").

@@ -153,29 +153,33 @@ func TestWorthTrimming(t *testing.T) {
 	}
 }
 
-// TestBoundReportMemory: the limit set at the end of the input is what the runtime holds
-// (read here the same way, from runtime/metrics) plus at least reportHeadroom, and a
-// lower limit already in force (GOMEMLIMIT) is kept.
+// TestBoundReportMemory: the limit set at the end of the input is the live heap after a
+// collection (read here the same way, from runtime/metrics, after one) plus a quarter,
+// at least reportHeadroom, and a lower limit already in force (GOMEMLIMIT) is kept.
 func TestBoundReportMemory(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(prev)
-
-	debug.SetMemoryLimit(math.MaxInt64)
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(s)
-	before := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
-	boundReportMemory()
-	got := debug.SetMemoryLimit(-1)
-	metrics.Read(s)
-	after := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
-	if lo, hi := min(before, after)+reportHeadroom, max(before, after)*9/8+reportHeadroom; got < lo || got > hi {
-		t.Errorf("limit %d MiB, want between %d and %d MiB (held %d..%d MiB)", got>>20, lo>>20, hi>>20, before>>20, after>>20)
+	keep := make([][]byte, 1024) // 64 MiB live: an eighth of it is more than reportHeadroom
+	for i := range keep {
+		keep[i] = make([]byte, 64<<10)
 	}
 
-	low := before + 1<<20
+	debug.SetMemoryLimit(math.MaxInt64)
+	boundReportMemory()
+	got := debug.SetMemoryLimit(-1)
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	live := int64(s[0].Value.Uint64())
+	if want := live + live/4; got < want-want/20 || got > want+want/20 {
+		t.Errorf("limit %d MiB, want %d MiB (a quarter above the live %d MiB) within 5 %%", got>>20, want>>20, live>>20)
+	}
+
+	low := live + 1<<20
 	debug.SetMemoryLimit(low)
 	boundReportMemory()
 	if got := debug.SetMemoryLimit(-1); got != low {
 		t.Errorf("a lower limit already set became %d MiB, want %d MiB kept", got>>20, low>>20)
 	}
+	runtime.KeepAlive(keep)
 }

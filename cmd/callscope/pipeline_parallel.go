@@ -231,7 +231,11 @@ func within(outer, inner []byte) (int, bool) {
 }
 
 func (b *pipeBatch) full() bool {
-	return len(b.events) >= pipeBatchEvents || len(b.arena) >= pipeBatchBytes || b.packets >= pipeBatchPkts
+	limit := pipeBatchBytes
+	if b.slim {
+		limit = pipeArenaCap(true)
+	}
+	return len(b.events) >= pipeBatchEvents || len(b.arena) >= limit || b.packets >= pipeBatchPkts
 }
 
 // slice returns arena[off:off+n:off+n], or nil for n == -1.
@@ -274,10 +278,12 @@ func (b *pipeBatch) rebuild(pe *pipeEvent, ev *decode.Event, hdr *rtp.Header, ms
 
 // pipeArenaCap is a batch arena's initial capacity: room for a full batch of whole
 // frames, or in a slim ring for a full batch of slim RTP events and 64 KiB of SIP. A
-// slim arena grows (append) when a batch carries more, up to the same bound as a full
-// one (pipeBatchBytes and one event). Sized for frames, the eight slim arenas held
-// 8.5 MiB of heap that RTP never fills; their pages were hardly ever faulted in, so
-// this lowers the heap the collector paces by, not peak RSS (BENCHMARKS.md, session 11).
+// slim batch also ends there (full): a SIP-heavy one grows its arena by one frame at
+// most, where it grew up to pipeBatchBytes (the eight arenas held 2.6 MB of analyze's
+// live heap at 20,000 calls, mostly the SIP bursts of call set-up). Sized for frames,
+// the eight slim arenas held 8.5 MiB of heap that RTP never fills; their pages were
+// hardly ever faulted in, so that lowered the heap the collector paces by, not peak
+// RSS (BENCHMARKS.md, session 11).
 func pipeArenaCap(slim bool) int {
 	if slim {
 		return pipeBatchEvents*slimEventBytes + 64<<10
