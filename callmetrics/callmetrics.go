@@ -151,8 +151,9 @@ func Class(code int) string {
 }
 
 // CallEnded counts one finished call. r.Call.Peer names its group ("" counts as other).
-// Final responses are taken from r.Messages when the correlator kept them; otherwise
-// the call's own final response to its INVITE is counted.
+// Final responses are taken from r's messages (AllMessages: some may be packed) when the
+// correlator kept them; otherwise the call's own final response to its INVITE is
+// counted.
 func (m *Metrics) CallEnded(r *correlate.Record) {
 	c := &r.Call
 	peer := c.Peer
@@ -163,9 +164,9 @@ func (m *Metrics) CallEnded(r *correlate.Record) {
 		return
 	}
 	m.calls.WithLabelValues(peer, Outcome(c)).Inc()
-	if len(r.Messages) > 0 {
-		for i := range r.Messages {
-			msg := &r.Messages[i]
+	if msgs, _ := r.AllMessages(); len(msgs) > 0 {
+		for i := range msgs {
+			msg := &msgs[i]
 			if msg.Request || msg.Retrans || msg.Status < 200 {
 				continue
 			}

@@ -46,3 +46,33 @@ func TestCallEnded(t *testing.T) {
 		}
 	}
 }
+
+// TestCallEndedPacked: a record whose messages are packed (correlate.Config.PackedRecords,
+// here packed by correlate.MessagePacker) counts its final responses from them, as
+// the same record unpacked does: INVITE 200 and BYE 200, by hand.
+func TestCallEndedPacked(t *testing.T) {
+	m, err := New(prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(req bool, method string, status int) correlate.Message {
+		text := []byte("SIP/2.0 200 OK\r\nCSeq: 1 " + method + "\r\nContent-Length: 0\r\n\r\n")
+		frame := append(make([]byte, 42), text...)
+		return correlate.Message{Request: req, Method: method, Status: status, Transport: "udp", Frame: frame, Raw: frame[42:]}
+	}
+	r := &correlate.Record{Call: correlate.Call{Peer: "p", State: "answered", FinalCode: 200},
+		Messages: []correlate.Message{msg(true, "INVITE", 0), msg(false, "INVITE", 180), msg(false, "INVITE", 200),
+			msg(true, "ACK", 0), msg(true, "BYE", 0), msg(false, "BYE", 200)}}
+	var mp correlate.MessagePacker
+	mp.Pack(r)
+	if len(r.Messages) != 0 {
+		t.Fatalf("the record's %d messages were not packed", len(r.Messages))
+	}
+	m.CallEnded(r)
+	if got := testutil.ToFloat64(m.responses.WithLabelValues("p", "INVITE", "2xx")); got != 1 {
+		t.Errorf("INVITE 2xx = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.responses.WithLabelValues("p", "BYE", "2xx")); got != 1 {
+		t.Errorf("BYE 2xx = %v, want 1", got)
+	}
+}

@@ -55,6 +55,13 @@ type Config struct {
 	// KeepMessages retains every SIP message (raw bytes and frame) per call for ladders
 	// and pcap export. Off for analyze.
 	KeepMessages bool
+	// PackedRecords hands a call's kept messages to Output.Call as they are held: those
+	// packed while it ran stay packed in the Record (read them with AllMessages or
+	// Unpacked; Messages then holds only the later ones). Off, emit unpacks them into
+	// Messages. serve turns it on: its store writer encodes the write-ahead log from
+	// Unpacked and keeps the queued copy packed anyway, so the unpacked copy was held
+	// only to be packed again (a fifth of the live heap when 20,000 calls end at once).
+	PackedRecords bool
 	// KeepRTP says which RTP/RTCP frames of a call are kept for pcap export (Record.Media)
 	// when KeepMessages is on (without the SIP a media-only pcap is of no use, so analyze,
 	// which keeps no messages, keeps no media either): "none"; "headers" (the default:

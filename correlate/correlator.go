@@ -23,7 +23,7 @@ type Record struct {
 	Messages []Message // ladder entries, when Config.KeepMessages
 	// packed, in a live view (LiveRecords) of a confirmed call, is its first messages,
 	// packed (sippack.go): AllMessages puts them in front of Messages. A Record handed
-	// to Output never has it.
+	// to Output has it only with Config.PackedRecords.
 	packed   *packedMessages
 	LinkKeys []string // values that link B2BUA legs (see LinkCalls)
 	// Pack holds the RTP/RTCP frames the correlator kept for pcap export

@@ -17,9 +17,10 @@ package correlate
 // for 480 B (zstd without entropy coding 4.7 µs for 528 B; BenchmarkPackMessages and
 // the comparison in BENCHMARKS.md, session 13).
 //
-// The packed form lives only in memory and only while the call is in the table: emit
-// unpacks it into the Record (Record.Messages, one array for the text), so no store,
-// spool or WAL ever sees it. A live view (LiveRecords) carries the packed bytes as they
+// The packed form lives only in memory: emit unpacks it into the Record
+// (Record.Messages, one array for the text), or with Config.PackedRecords hands it on in
+// the Record to serve's store writer, which unpacks it for each write-ahead-log and store
+// record it encodes; no store, spool or WAL file holds it. A live view (LiveRecords) carries the packed bytes as they
 // are (immutable once made) and unpacks them when asked (Record.AllMessages).
 //
 // Layout of the uncompressed bytes: uvarint message count, then per message its fields

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -254,4 +255,35 @@ func FuzzPackedMessages(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPackedRecords: with Config.PackedRecords a call whose messages were packed while
+// it ran reaches Output with them still packed, and AllMessages and Unpacked give
+// exactly the messages (fields and bytes) the default Record carries in Messages.
+func TestPackedRecords(t *testing.T) {
+	play := func(packed bool) *Record {
+		h := newHarness(t, func(c *Config) { c.KeepMessages, c.PackedRecords = true, packed })
+		d := newDialog("packed-rec")
+		h.answer(d, 0)
+		h.both(0, 4*time.Second)
+		h.tick(4 * time.Second) // quiet since the ACK for more than packQuiet: packed
+		h.bye(d, 5*time.Second, false)
+		h.finish()
+		return h.record("packed-rec")
+	}
+	plain, packed := play(false), play(true)
+	if plain.packed != nil || len(plain.Messages) != 7 {
+		t.Fatalf("default record: packed %v, %d messages, want 7 unpacked", plain.packed != nil, len(plain.Messages))
+	}
+	if packed.packed == nil || len(packed.Messages) != 2 {
+		t.Fatalf("PackedRecords: packed %v with %d messages after it, want the setup packed and BYE, 200 after", packed.packed != nil, len(packed.Messages))
+	}
+	all, err := packed.AllMessages()
+	if err != nil || !reflect.DeepEqual(all, plain.Messages) {
+		t.Errorf("AllMessages of the packed record (err %v) differs from the default record's messages:\n%+v\nwant\n%+v", err, all, plain.Messages)
+	}
+	u, err := packed.Unpacked()
+	if err != nil || u.packed != nil || !reflect.DeepEqual(u.Messages, plain.Messages) {
+		t.Errorf("Unpacked: err %v, still packed %v, messages equal %v", err, u.packed != nil, reflect.DeepEqual(u.Messages, plain.Messages))
+	}
 }

@@ -163,7 +163,12 @@ func (c *Correlator) emit(cl *call) {
 	if c.out.Call == nil {
 		return
 	}
-	rec := &Record{Call: c.export(cl, false), Messages: cl.sip.all(), LinkKeys: cl.linkKeys}
+	rec := &Record{Call: c.export(cl, false), LinkKeys: cl.linkKeys}
+	if c.cfg.PackedRecords && cl.sip != nil && cl.sip.packed != nil {
+		rec.packed, rec.Messages = cl.sip.packed, cl.sip.messages
+	} else {
+		rec.Messages = cl.sip.all()
+	}
 	if cl.keep != nil {
 		rec.Pack = c.final(cl.keep)
 	}

@@ -74,6 +74,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Log
 	}
 	ccfg := correlate.DefaultConfig()
 	ccfg.KeepMessages = true
+	ccfg.PackedRecords = true // the store writer reads them through Unpacked (correlate.Config)
 	ccfg.KeepRTP = cfg.KeepRTP
 	ccfg.MaxRetainedBytes = cfg.MaxRetainedBytes
 	if err := ccfg.Validate(); err != nil {
