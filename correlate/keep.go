@@ -137,6 +137,15 @@ func (k *sipKeep) all() []Message {
 	return append(out, k.messages...)
 }
 
+// held returns the messages as k holds them: the packed first ones (nil when none are)
+// and the raw ones after them.
+func (k *sipKeep) held() (*packedMessages, []Message) {
+	if k == nil {
+		return nil, nil
+	}
+	return k.packed, k.messages
+}
+
 const maxMsgChunk = 64 << 10
 
 // packAfter is the number of raw messages an ACK packs at least: fewer are not worth a

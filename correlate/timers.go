@@ -164,8 +164,8 @@ func (c *Correlator) emit(cl *call) {
 		return
 	}
 	rec := &Record{Call: c.export(cl, false), LinkKeys: cl.linkKeys}
-	if c.cfg.PackedRecords && cl.sip != nil && cl.sip.packed != nil {
-		rec.packed, rec.Messages = cl.sip.packed, cl.sip.messages
+	if c.cfg.PackedRecords {
+		rec.packed, rec.Messages = cl.sip.held()
 	} else {
 		rec.Messages = cl.sip.all()
 	}
